@@ -1,0 +1,137 @@
+"""``create_app()``: FastAPI for the REST side, strawberry's ASGI app mounted at /graphql."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.routing import WebSocketRoute
+from strawberry.schema import Schema
+from strawberry.tools import merge_types
+
+from aforo import migrate
+from aforo.config import Settings
+from aforo.db import create_engine, sessionmaker
+from aforo.errors import DomainError
+from aforo.graphql_app import GraphQLApp, build_schema
+from aforo.resolvers import accounts, tenants
+from aforo.runtime.bus import Bus, MemoryBus, RedisBus
+from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
+from aforo.runtime.metrics import Metrics, MetricsMiddleware
+from aforo.runtime.relay import OutboxRelay
+from aforo.schema.context import Services
+from aforo.tenancy.auth import Authenticator
+from aforo.tenancy.signing import KeyRing
+
+log = logging.getLogger(__name__)
+
+QUERIES: tuple[type, ...] = (tenants.Query, accounts.Query)
+MUTATIONS: tuple[type, ...] = (tenants.Mutation, accounts.Mutation)
+SUBSCRIPTIONS: tuple[type, ...] = ()
+
+
+def schema() -> Schema:
+    query = merge_types("Query", QUERIES)
+    mutation = merge_types("Mutation", MUTATIONS)
+    subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+    return build_schema(query, mutation, subscription)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if not settings.database_url:
+        raise RuntimeError("AFORO_DATABASE_URL is not set (aforo serve launches a database)")
+    holder: dict[str, Services] = {}
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert settings.database_url
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        maker = sessionmaker(engine)
+        redis = redis_client(settings.redis_url) if settings.redis_url else None
+        cache: Cache = RedisCache(redis) if redis else MemoryCache()
+        bus: Bus = RedisBus(redis_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+        ring = KeyRing.load(settings.keys_dir)
+        services = Services(
+            settings=settings,
+            maker=maker,
+            auth=Authenticator(ring, maker, cache, settings.issuer),
+            cache=cache,
+            bus=bus,
+            extra={"metrics": metrics},
+        )
+        relay = None
+        if settings.kafka_bootstrap:
+            relay = OutboxRelay(maker, settings.kafka_bootstrap, poll_s=settings.outbox_poll_s)
+            relay.start()
+            services.extra["relay"] = relay
+        holder["services"] = services
+        app.state.services = services
+        try:
+            yield
+        finally:
+            if relay is not None:
+                await relay.stop()
+            await bus.close()
+            await cache.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Aforo Console",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+    )
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Any, exc: DomainError) -> JSONResponse:
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse({"error": body}, status_code=exc.status)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        services = holder["services"]
+        head = migrate.head_revision()
+        try:
+            async with services.maker() as s:
+                current = await s.scalar(text("select version_num from alembic_version"))
+        except Exception as e:  # the database is the dependency being probed
+            return JSONResponse(
+                {"status": "unavailable", "database": f"unreachable: {type(e).__name__}"},
+                status_code=503,
+            )
+        ready = current == head
+        return JSONResponse(
+            {"status": "ready" if ready else "migrating", "revision": current, "head": head},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/.well-known/jwks.json", tags=["auth"])
+    async def jwks() -> JSONResponse:
+        return JSONResponse(
+            holder["services"].auth.ring.jwks(),
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    graphql = GraphQLApp(schema(), holder)
+    app.add_route("/graphql", graphql, methods=["GET", "POST"])  # plain ASGI route
+    app.router.routes.append(WebSocketRoute("/graphql", graphql))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

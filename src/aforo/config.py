@@ -1,0 +1,53 @@
+"""Every setting of the service, read from ``AFORO_*`` environment variables in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw is not None else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env("AFORO_HOME", ".aforo") or ".aforo"))
+    # URL the service connects with (the app role). Unset: the embedded cluster is launched.
+    database_url: str | None = field(default_factory=lambda: _env("AFORO_DATABASE_URL"))
+    # URL migrations and admin CLI commands connect with (the owner role).
+    migration_database_url: str | None = field(
+        default_factory=lambda: _env("AFORO_MIGRATION_DATABASE_URL")
+    )
+    redis_url: str | None = field(default_factory=lambda: _env("AFORO_REDIS_URL"))
+    kafka_bootstrap: str | None = field(default_factory=lambda: _env("AFORO_KAFKA_BOOTSTRAP"))
+    host: str = field(default_factory=lambda: _env("AFORO_HOST", "127.0.0.1") or "127.0.0.1")
+    port: int = field(default_factory=lambda: _int("AFORO_PORT", 8000))
+    issuer: str = field(default_factory=lambda: _env("AFORO_ISSUER", "aforo") or "aforo")
+    jwt_keys_dir: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("AFORO_JWT_KEYS_DIR")) else None
+    )
+    access_token_ttl_s: int = field(default_factory=lambda: _int("AFORO_ACCESS_TOKEN_TTL", 900))
+    refresh_token_ttl_s: int = field(
+        default_factory=lambda: _int("AFORO_REFRESH_TOKEN_TTL", 30 * 24 * 3600)
+    )
+    db_pool_size: int = field(default_factory=lambda: _int("AFORO_DB_POOL_SIZE", 10))
+    outbox_poll_s: float = field(
+        default_factory=lambda: float(_env("AFORO_OUTBOX_POLL", "0.5") or "0.5")
+    )
+    log_level: str = field(default_factory=lambda: _env("AFORO_LOG_LEVEL", "info") or "info")
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.jwt_keys_dir or self.home / "jwt"
+
+    @property
+    def owner_url(self) -> str | None:
+        return self.migration_database_url or self.database_url

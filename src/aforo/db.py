@@ -1,0 +1,99 @@
+"""Engines, sessions and the declarative base.
+
+Every transaction of a session whose ``info["tenant_id"]`` is set begins by binding the tenant
+with ``set_config('app.tenant_id', …, true)``: row-level security policies read it, and because
+it is transaction-local it never leaks to the next user of a pooled connection. ``SET LOCAL``
+cannot take bind parameters under asyncpg, hence ``set_config``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A ``timestamptz`` that always comes back timezone-aware in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a timestamptz column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "aforo"}},
+    )
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@event.listens_for(Session, "after_begin")
+def _bind_tenant(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+    tenant_id = session.info.get("tenant_id")
+    # Bind even when empty: a pooled connection must never carry a previous tenant.
+    connection.execute(
+        text("select set_config('app.tenant_id', :t, true)"),
+        {"t": str(tenant_id) if tenant_id else ""},
+    )
+
+
+@asynccontextmanager
+async def tenant_session(
+    maker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID | None
+) -> AsyncIterator[AsyncSession]:
+    """One transaction bound to one tenant; commits on success, rolls back on error."""
+    async with maker() as session:
+        session.info["tenant_id"] = tenant_id
+        async with session.begin():
+            yield session
+
+
+async def bind_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Switch an open transaction (and the session's later ones) to another tenant."""
+    session.info["tenant_id"] = tenant_id
+    await session.execute(
+        text("select set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
+    )

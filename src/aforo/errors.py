@@ -1,0 +1,42 @@
+"""Expected failures carry a stable code and, when an input caused them, the offending field."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """An expected, user-facing failure. GraphQL turns it into ``UserError``; REST into a 4xx."""
+
+    code = "INVALID"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class ValidationFailed(DomainError):
+    code = "INVALID"
+    status = 422
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+    status = 409
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    status = 403

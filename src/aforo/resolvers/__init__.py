@@ -1,0 +1,1 @@
+"""Root Query / Mutation / Subscription classes per domain, composed in ``aforo.app``."""

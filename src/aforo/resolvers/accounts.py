@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.errors import Unauthenticated
+from aforo.schema.accounts import (
+    AuthPayload,
+    AuthResult,
+    LoggedOut,
+    LogInInput,
+    LogOutResult,
+    Role,
+    SignUpInput,
+    User,
+    UserResult,
+)
+from aforo.schema.base import (
+    STAFF_ADMIN,
+    AppInfo,
+    HasTenant,
+    IsAuthenticated,
+    UserError,
+    guarded,
+    page_size,
+    parse_id,
+    read,
+)
+from aforo.services import accounts
+from aforo.tenancy.context import Role as RoleValue
+
+
+def _payload(info: AppInfo, issued: accounts.IssuedSession) -> AuthPayload:
+    services = info.context.services
+    token, exp = services.auth.issue_access_token(
+        tenant_id=issued.user.tenant_id,
+        user_id=issued.user.id,
+        roles=issued.user.roles,
+        session_id=issued.family_id,
+        ttl_s=services.settings.access_token_ttl_s,
+    )
+    return AuthPayload(
+        access_token=token,
+        refresh_token=issued.refresh_token,
+        expires_at=datetime.fromtimestamp(exp, UTC),
+        user=User.of(issued.user, is_self=True),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in account.")
+    async def me(self, info: AppInfo) -> User:
+        user_id = info.context.require_user()
+        return User.of(await read(info, lambda s: accounts.user_by_id(s, user_id)))
+
+    @strawberry.field(permission_classes=STAFF_ADMIN)
+    async def users(self, info: AppInfo, first: int | None = None, offset: int = 0) -> list[User]:
+        limit = page_size(first)
+        rows = await read(info, lambda s: accounts.list_users(s, limit=limit, offset=max(0, offset)))
+        return [User.of(u) for u in rows]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(permission_classes=[HasTenant])
+    async def sign_up(self, info: AppInfo, input: SignUpInput) -> AuthResult:
+        ttl = info.context.services.settings.refresh_token_ttl_s
+
+        async def go(s: AsyncSession) -> AuthPayload:
+            issued = await accounts.sign_up(
+                s, email=input.email, password=input.password, name=input.name, refresh_ttl_s=ttl
+            )
+            return _payload(info, issued)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(permission_classes=[HasTenant])
+    async def log_in(self, info: AppInfo, input: LogInInput) -> AuthResult:
+        ttl = info.context.services.settings.refresh_token_ttl_s
+
+        async def go(s: AsyncSession) -> AuthPayload:
+            issued = await accounts.log_in(
+                s, email=input.email, password=input.password, refresh_ttl_s=ttl
+            )
+            return _payload(info, issued)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(permission_classes=[HasTenant])
+    async def refresh_token(self, info: AppInfo, token: str) -> AuthResult:
+        ttl = info.context.services.settings.refresh_token_ttl_s
+        # Not guarded by a savepoint: revoking a reused token's family must commit even though
+        # the call fails.
+        async with info.context.db() as s:
+            try:
+                issued = await accounts.refresh(s, token=token, refresh_ttl_s=ttl)
+            except Unauthenticated as e:
+                return UserError.of(e)
+        return _payload(info, issued)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Ends this session: its refresh tokens stop working.",
+    )
+    async def log_out(self, info: AppInfo) -> LogOutResult:
+        session_id = info.context.require_tenant().session_id
+
+        async def go(s: AsyncSession) -> LoggedOut:
+            if session_id is not None:
+                await accounts.revoke_family(s, session_id)
+            return LoggedOut(ok=True)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(permission_classes=STAFF_ADMIN)
+    async def set_user_roles(
+        self,
+        info: AppInfo,
+        user_id: strawberry.ID,
+        roles: list[Role],  # type: ignore[valid-type]
+    ) -> UserResult:
+        async def go(s: AsyncSession) -> User:
+            user = await accounts.set_roles(
+                s, parse_id(user_id, "userId"), [RoleValue(r) for r in roles]
+            )
+            return User.of(user)
+
+        return await guarded(info, go)

@@ -1,0 +1,1 @@
+"""The embedded defaults: a private PostgreSQL, an in-process cache and event bus."""

@@ -1,0 +1,90 @@
+"""The cache: Redis when configured, in-process otherwise. Keys always carry the tenant id.
+
+A cache is an optimisation, never a source of truth: every Redis failure is logged and
+answered as a miss, so callers fall back to the database and keep serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    """A TTL dict, bounded: the oldest entries go first when it is full."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._data: dict[str, tuple[float, bytes]] = {}
+        self._max = max_entries
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        return item[1]
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        if len(self._data) >= self._max:
+            for k in list(self._data)[: self._max // 10 or 1]:
+                del self._data[k]
+        self._data[key] = (time.monotonic() + ttl_s, value)
+
+    async def delete(self, *keys: str) -> None:
+        for k in keys:
+            self._data.pop(k, None)
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisCache:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value: bytes | None = await self.client.get(key)
+            return value
+        except (RedisError, OSError) as e:
+            log.warning("redis get failed, treating as a miss: %s", type(e).__name__)
+            return None
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        try:
+            await self.client.set(key, value, px=max(1, int(ttl_s * 1000)))
+        except (RedisError, OSError) as e:
+            log.warning("redis set failed: %s", type(e).__name__)
+
+    async def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        try:
+            await self.client.delete(*keys)
+        except (RedisError, OSError) as e:
+            log.warning("redis delete failed: %s", type(e).__name__)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    # Short timeouts: a dead Redis must cost a request milliseconds, not seconds.
+    return aioredis.Redis.from_url(
+        url, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=10
+    )

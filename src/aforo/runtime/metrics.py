@@ -1,0 +1,76 @@
+"""Prometheus metrics: HTTP requests by route, GraphQL operations by name."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "aforo_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "aforo_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.graphql_operations = Counter(
+            "aforo_graphql_operations",
+            "GraphQL operations",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.graphql_latency = Histogram(
+            "aforo_graphql_operation_duration_seconds",
+            "GraphQL operation latency",
+            ["operation", "type"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI (no per-request task): labels requests by their route template."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or (
+                "/graphql" if scope["path"].startswith("/graphql") else "unmatched"
+            )
+            method = scope["method"]
+            self.metrics.http_requests.labels(method, path, str(status)).inc()
+            self.metrics.http_latency.labels(method, path).observe(time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs, payload unions, the request Context and dataloaders."""

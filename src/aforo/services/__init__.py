@@ -1,0 +1,1 @@
+"""Business logic and SQL: plain async functions, no web framework imports."""

@@ -1,0 +1,146 @@
+"""Turn a request's credentials into a ``TenantContext``.
+
+Storefront SDKs send ``X-Storefront-Key`` (tenant, anonymous); signed-in users send
+``Authorization: Bearer <JWT>``. When both are present they must name the same tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aforo.errors import Forbidden, Unauthenticated
+from aforo.runtime.cache import Cache
+from aforo.tenancy import ops
+from aforo.tenancy.context import PrincipalKind, Role, TenantContext
+from aforo.tenancy.hashing import sha256
+from aforo.tenancy.signing import KeyRing
+
+CONSOLE_AUDIENCE = "aforo-console"
+STOREFRONT_HEADER = "x-storefront-key"
+_STOREFRONT_TTL_S = 30.0
+_UNKNOWN = b"-"
+
+
+def storefront_cache_key(key_hash: bytes) -> str:
+    # Not tenant-prefixed: this lookup is what finds the tenant.
+    return f"aforo:storefront:{key_hash.hex()}"
+
+
+def issue_access_token(
+    ring: KeyRing,
+    issuer: str,
+    *,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    roles: list[str],
+    session_id: uuid.UUID | None,
+    ttl_s: int,
+) -> tuple[str, int]:
+    claims = {
+        "sub": str(user_id),
+        "tid": str(tenant_id),
+        "roles": sorted(roles),
+        "aud": CONSOLE_AUDIENCE,
+        "iss": issuer,
+    }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
+    return ring.sign(claims, ttl_s=ttl_s)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        ring: KeyRing,
+        maker: async_sessionmaker[AsyncSession],
+        cache: Cache,
+        issuer: str,
+    ) -> None:
+        self.ring = ring
+        self.maker = maker
+        self.cache = cache
+        self.issuer = issuer
+
+    def issue_access_token(
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        roles: list[str],
+        session_id: uuid.UUID | None,
+        ttl_s: int,
+    ) -> tuple[str, int]:
+        return issue_access_token(
+            self.ring,
+            self.issuer,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            roles=roles,
+            session_id=session_id,
+            ttl_s=ttl_s,
+        )
+
+    async def tenant_for_storefront_key(self, raw: str) -> uuid.UUID:
+        key_hash = sha256(raw)
+        cache_key = storefront_cache_key(key_hash)
+        cached = await self.cache.get(cache_key)
+        if cached is None:
+            async with self.maker() as session:
+                tenant = await ops.storefront_key_tenant(session, key_hash)
+            cached = tenant.bytes if tenant else _UNKNOWN
+            await self.cache.set(cache_key, cached, _STOREFRONT_TTL_S)
+        if cached == _UNKNOWN:
+            raise Unauthenticated("unknown or revoked storefront key", code="INVALID_STOREFRONT_KEY")
+        return uuid.UUID(bytes=cached)
+
+    def context_from_jwt(self, token: str) -> TenantContext:
+        try:
+            claims = self.ring.decode(token, audience=CONSOLE_AUDIENCE, issuer=self.issuer)
+        except jwt.ExpiredSignatureError as e:
+            raise Unauthenticated("access token expired", code="TOKEN_EXPIRED") from e
+        except jwt.InvalidTokenError as e:
+            raise Unauthenticated("invalid access token", code="INVALID_TOKEN") from e
+        try:
+            roles = frozenset(Role(r) for r in claims.get("roles", []))
+            return TenantContext(
+                tenant_id=uuid.UUID(claims["tid"]),
+                kind=PrincipalKind.USER,
+                user_id=uuid.UUID(claims["sub"]),
+                roles=roles,
+                session_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
+            )
+        except (KeyError, ValueError) as e:
+            raise Unauthenticated("invalid access token", code="INVALID_TOKEN") from e
+
+    async def resolve(
+        self, storefront_key: str | None, authorization: str | None
+    ) -> TenantContext | None:
+        """None when the request carries no credential at all."""
+        ctx: TenantContext | None = None
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated(
+                    "Authorization must be 'Bearer <token>'", code="INVALID_TOKEN"
+                )
+            ctx = self.context_from_jwt(token.strip())
+        if storefront_key:
+            tenant_id = await self.tenant_for_storefront_key(storefront_key.strip())
+            if ctx is None:
+                return TenantContext(tenant_id=tenant_id, kind=PrincipalKind.ANONYMOUS)
+            if ctx.tenant_id != tenant_id:
+                raise Forbidden(
+                    "the access token belongs to another tenant than the storefront key",
+                    code="TENANT_MISMATCH",
+                )
+        return ctx
+
+    async def resolve_headers(self, headers: Mapping[str, str]) -> TenantContext | None:
+        return await self.resolve(headers.get(STOREFRONT_HEADER), headers.get("authorization"))
+
+    async def forget_storefront_key(self, key_hash: bytes) -> None:
+        await self.cache.delete(storefront_cache_key(key_hash))

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    DEVELOPER = "DEVELOPER"
+    MODERATOR = "MODERATOR"
+    ADMIN = "ADMIN"
+
+
+class PrincipalKind(StrEnum):
+    ANONYMOUS = "anonymous"  # a storefront SDK: public reads, sign-up, log-in
+    USER = "user"  # a signed-in account (JWT)
+    GATEWAY = "gateway"  # a gateway / ingestion token
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """The caller of one request, resolved once from its credentials."""
+
+    tenant_id: uuid.UUID
+    kind: PrincipalKind
+    user_id: uuid.UUID | None = None
+    roles: frozenset[Role] = frozenset()
+    session_id: uuid.UUID | None = None  # the refresh-token family of a signed-in user
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles or Role.ADMIN in self.roles
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & {Role.ADMIN, Role.MODERATOR})

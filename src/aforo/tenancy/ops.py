@@ -1,0 +1,25 @@
+"""Every lookup that crosses tenants, made before the tenant is known.
+
+Each calls a SECURITY DEFINER function in the ``ops`` schema, owned by the BYPASSRLS ops role;
+the app role itself can never read across tenants.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def storefront_key_tenant(session: AsyncSession, key_hash: bytes) -> uuid.UUID | None:
+    """Which tenant a storefront key belongs to (None if unknown or revoked)."""
+    row = (
+        await session.execute(
+            text("select tenant_id, revoked from ops.storefront_key_tenant(:h)"), {"h": key_hash}
+        )
+    ).first()
+    if row is None or row.revoked:
+        return None
+    tenant_id: uuid.UUID = row.tenant_id
+    return tenant_id
