@@ -19,19 +19,19 @@ from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker
 from aforo.errors import DomainError
 from aforo.graphql_app import GraphQLApp, build_schema
-from aforo.resolvers import accounts, tenants
+from aforo.resolvers import accounts, gateway_tokens, tenants
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
-from aforo.schema.context import Services
+from aforo.runtime.state import Runtime
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 
 log = logging.getLogger(__name__)
 
-QUERIES: tuple[type, ...] = (tenants.Query, accounts.Query)
-MUTATIONS: tuple[type, ...] = (tenants.Mutation, accounts.Mutation)
+QUERIES: tuple[type, ...] = (tenants.Query, accounts.Query, gateway_tokens.Query)
+MUTATIONS: tuple[type, ...] = (tenants.Mutation, accounts.Mutation, gateway_tokens.Mutation)
 SUBSCRIPTIONS: tuple[type, ...] = ()
 
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not settings.database_url:
         raise RuntimeError("AFORO_DATABASE_URL is not set (aforo serve launches a database)")
-    holder: dict[str, Services] = {}
+    holder: dict[str, Runtime] = {}
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache: Cache = RedisCache(redis) if redis else MemoryCache()
         bus: Bus = RedisBus(redis_client(settings.redis_url)) if settings.redis_url else MemoryBus()
         ring = KeyRing.load(settings.keys_dir)
-        services = Services(
+        runtime = Runtime(
             settings=settings,
             maker=maker,
             auth=Authenticator(ring, maker, cache, settings.issuer),
@@ -70,9 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.kafka_bootstrap:
             relay = OutboxRelay(maker, settings.kafka_bootstrap, poll_s=settings.outbox_poll_s)
             relay.start()
-            services.extra["relay"] = relay
-        holder["services"] = services
-        app.state.services = services
+            runtime.extra["relay"] = relay
+        holder["runtime"] = runtime
+        app.state.runtime = runtime
         try:
             yield
         finally:
@@ -103,10 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
-        services = holder["services"]
+        runtime = holder["runtime"]
         head = migrate.head_revision()
         try:
-            async with services.maker() as s:
+            async with runtime.maker() as s:
                 current = await s.scalar(text("select version_num from alembic_version"))
         except Exception as e:  # the database is the dependency being probed
             return JSONResponse(
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/.well-known/jwks.json", tags=["auth"])
     async def jwks() -> JSONResponse:
         return JSONResponse(
-            holder["services"].auth.ring.jwks(),
+            holder["runtime"].auth.ring.jwks(),
             headers={"Cache-Control": "public, max-age=300"},
         )
 

@@ -26,7 +26,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 from aforo.errors import DomainError
 from aforo.runtime.metrics import Metrics
-from aforo.schema.context import Context, Services
+from aforo.runtime.state import Runtime
+from aforo.schema.context import Context
 from aforo.tenancy.context import TenantContext
 
 MAX_DEPTH = 12
@@ -57,7 +58,7 @@ class OperationMetrics(SchemaExtension):
         start = time.perf_counter()
         yield
         ctx = self.execution_context.context
-        metrics: Metrics | None = ctx.services.extra.get("metrics") if isinstance(ctx, Context) else None
+        metrics: Metrics | None = ctx.runtime.extra.get("metrics") if isinstance(ctx, Context) else None
         if metrics is None:
             return
         name = self.execution_context.operation_name or "anonymous"
@@ -79,12 +80,16 @@ def build_schema(query: type, mutation: type, subscription: type | None = None) 
         mutation=mutation,
         subscription=subscription,
         extensions=[
-            ParserCache(maxsize=1000),
-            ValidationCache(maxsize=1000),
-            QueryDepthLimiter(max_depth=MAX_DEPTH),
-            MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            MaskErrors(should_mask_error=_should_mask, error_message="Internal server error."),
+            # Factories: a fresh extension per request; the parse/validation LRU caches are
+            # module-level in strawberry, so they are still shared.
+            lambda: ParserCache(maxsize=1000),
+            lambda: ValidationCache(maxsize=1000),
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaskErrors(
+                should_mask_error=_should_mask, error_message="Internal server error."
+            ),
             OperationMetrics,
             RequestTransaction,
         ],
@@ -107,19 +112,19 @@ def _ws_credentials(params: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, schema: Schema, holder: dict[str, Services], **kwargs: Any) -> None:
+    def __init__(self, schema: Schema, holder: dict[str, Runtime], **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self._holder = holder
 
     @property
-    def services(self) -> Services:
-        return self._holder["services"]
+    def runtime(self) -> Runtime:
+        return self._holder["runtime"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
             try:
-                tenant = await self.services.auth.resolve_headers(request.headers)
+                tenant = await self.runtime.auth.resolve_headers(request.headers)
             except DomainError as e:
                 await JSONResponse(_error_body(e), status_code=e.status)(scope, receive, send)
                 return
@@ -128,7 +133,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         tenant: TenantContext | None = request.scope.get("state", {}).get("tenant")
-        return Context(services=self.services, request=request, tenant=tenant)
+        return Context(runtime=self.runtime, request=request, tenant=tenant)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
         storefront, auth = _ws_credentials(context.connection_params or {})
@@ -136,7 +141,7 @@ class GraphQLApp(GraphQL[Context, None]):
         storefront = storefront or headers.get("x-storefront-key")
         auth = auth or headers.get("authorization")
         try:
-            context.tenant = await self.services.auth.resolve(storefront, auth)
+            context.tenant = await self.runtime.auth.resolve(storefront, auth)
         except DomainError as e:
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from e
         return None

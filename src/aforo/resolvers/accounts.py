@@ -33,13 +33,13 @@ from aforo.tenancy.context import Role as RoleValue
 
 
 def _payload(info: AppInfo, issued: accounts.IssuedSession) -> AuthPayload:
-    services = info.context.services
-    token, exp = services.auth.issue_access_token(
+    runtime = info.context.runtime
+    token, exp = runtime.auth.issue_access_token(
         tenant_id=issued.user.tenant_id,
         user_id=issued.user.id,
         roles=issued.user.roles,
         session_id=issued.family_id,
-        ttl_s=services.settings.access_token_ttl_s,
+        ttl_s=runtime.settings.access_token_ttl_s,
     )
     return AuthPayload(
         access_token=token,
@@ -67,7 +67,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(permission_classes=[HasTenant])
     async def sign_up(self, info: AppInfo, input: SignUpInput) -> AuthResult:
-        ttl = info.context.services.settings.refresh_token_ttl_s
+        ttl = info.context.runtime.settings.refresh_token_ttl_s
 
         async def go(s: AsyncSession) -> AuthPayload:
             issued = await accounts.sign_up(
@@ -79,7 +79,7 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[HasTenant])
     async def log_in(self, info: AppInfo, input: LogInInput) -> AuthResult:
-        ttl = info.context.services.settings.refresh_token_ttl_s
+        ttl = info.context.runtime.settings.refresh_token_ttl_s
 
         async def go(s: AsyncSession) -> AuthPayload:
             issued = await accounts.log_in(
@@ -91,7 +91,7 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[HasTenant])
     async def refresh_token(self, info: AppInfo, token: str) -> AuthResult:
-        ttl = info.context.services.settings.refresh_token_ttl_s
+        ttl = info.context.runtime.settings.refresh_token_ttl_s
         # Not guarded by a savepoint: revoking a reused token's family must commit even though
         # the call fails.
         async with info.context.db() as s:

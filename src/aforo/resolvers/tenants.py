@@ -3,6 +3,7 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aforo.runtime.state import after_commit
 from aforo.schema.base import STAFF_ADMIN, AppInfo, HasTenant, guarded, parse_id, read
 from aforo.schema.tenants import (
     StorefrontKey,
@@ -41,7 +42,7 @@ class Mutation:
     async def revoke_storefront_key(self, info: AppInfo, id: strawberry.ID) -> StorefrontKeyResult:
         async def go(s: AsyncSession) -> StorefrontKey:
             key = await tenants.revoke_storefront_key(s, parse_id(id))
-            await info.context.services.auth.forget_storefront_key(key.key_hash)
+            await info.context.services.auth.forget("storefront", key.key_hash)
             return StorefrontKey.of(key)
 
         return await guarded(info, go)

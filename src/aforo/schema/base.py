@@ -13,10 +13,13 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from aforo.errors import DomainError
+from aforo.runtime.state import AFTER_COMMIT
 from aforo.schema.context import Context
+from aforo.services import outbox
 from aforo.tenancy.context import PrincipalKind, Role
 
 T = TypeVar("T")
+_HOOK_LISTS = (outbox.PENDING_KEY, AFTER_COMMIT)
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
@@ -44,12 +47,17 @@ def graphql_error(e: DomainError) -> GraphQLError:
 async def guarded(info: AppInfo, fn: Callable[[AsyncSession], Awaitable[T]]) -> T | UserError:
     """Run a mutation in a savepoint: a ``DomainError`` undoes its writes and becomes a
     ``UserError`` payload; anything else propagates (and is masked)."""
-    try:
-        async with info.context.db() as session:
+    async with info.context.db() as session:
+        mark = {k: len(session.info.get(k, ())) for k in _HOOK_LISTS}
+        try:
             async with session.begin_nested():
                 return await fn(session)
-    except DomainError as e:
-        return UserError.of(e)
+        except DomainError as e:
+            # The savepoint is gone: so are the events and hooks registered inside it.
+            for k, n in mark.items():
+                if k in session.info:
+                    del session.info[k][n:]
+            return UserError.of(e)
 
 
 async def read(info: AppInfo, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -9,16 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from aforo.config import Settings
 from aforo.errors import Unauthenticated
-from aforo.runtime.bus import Bus
-from aforo.runtime.cache import Cache
-from aforo.services import outbox
-from aforo.tenancy.auth import Authenticator
+from aforo.runtime.state import Runtime
 from aforo.tenancy.context import TenantContext
 
 if TYPE_CHECKING:
@@ -26,20 +22,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Services:
-    """Process-wide parts every request uses; built once in the app's lifespan."""
-
-    settings: Settings
-    maker: async_sessionmaker[AsyncSession]
-    auth: Authenticator
-    cache: Cache
-    bus: Bus
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Context:
-    services: Services
+    runtime: Runtime
     request: Request | WebSocket
     tenant: TenantContext | None
     connection_params: dict[str, Any] | None = None
@@ -68,7 +52,7 @@ class Context:
         tenant = self.require_tenant()
         async with self._lock:
             if self._session is None:
-                self._session = self.services.maker()
+                self._session = self.runtime.maker()
                 self._session.info["tenant_id"] = tenant.tenant_id
             yield self._session
 
@@ -80,11 +64,9 @@ class Context:
         try:
             if ok:
                 await session.commit()
-                for event in outbox.take_pending(session):
-                    await self.services.bus.publish(
-                        outbox.channel(event.tenant_id, event.topic), event.to_json()
-                    )
+                await self.runtime.fan_out(session)
             else:
+                session.info.clear()
                 await session.rollback()
         finally:
             await session.close()

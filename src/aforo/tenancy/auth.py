@@ -7,7 +7,7 @@ Storefront SDKs send ``X-Storefront-Key`` (tenant, anonymous); signed-in users s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,13 +21,13 @@ from aforo.tenancy.signing import KeyRing
 
 CONSOLE_AUDIENCE = "aforo-console"
 STOREFRONT_HEADER = "x-storefront-key"
-_STOREFRONT_TTL_S = 30.0
+_CREDENTIAL_TTL_S = 30.0
 _UNKNOWN = b"-"
 
 
-def storefront_cache_key(key_hash: bytes) -> str:
+def credential_cache_key(kind: str, key_hash: bytes) -> str:
     # Not tenant-prefixed: this lookup is what finds the tenant.
-    return f"aforo:storefront:{key_hash.hex()}"
+    return f"aforo:cred:{kind}:{key_hash.hex()}"
 
 
 def issue_access_token(
@@ -84,18 +84,47 @@ class Authenticator:
             ttl_s=ttl_s,
         )
 
-    async def tenant_for_storefront_key(self, raw: str) -> uuid.UUID:
-        key_hash = sha256(raw)
-        cache_key = storefront_cache_key(key_hash)
+    async def _lookup(
+        self, kind: str, key_hash: bytes, load: Callable[[AsyncSession], Awaitable[bytes | None]]
+    ) -> bytes | None:
+        """A cached cross-tenant lookup by credential hash; misses are cached too."""
+        cache_key = credential_cache_key(kind, key_hash)
         cached = await self.cache.get(cache_key)
         if cached is None:
             async with self.maker() as session:
-                tenant = await ops.storefront_key_tenant(session, key_hash)
-            cached = tenant.bytes if tenant else _UNKNOWN
-            await self.cache.set(cache_key, cached, _STOREFRONT_TTL_S)
-        if cached == _UNKNOWN:
+                cached = await load(session) or _UNKNOWN
+            await self.cache.set(cache_key, cached, _CREDENTIAL_TTL_S)
+        return None if cached == _UNKNOWN else cached
+
+    async def tenant_for_storefront_key(self, raw: str) -> uuid.UUID:
+        async def load(session: AsyncSession) -> bytes | None:
+            tenant = await ops.storefront_key_tenant(session, key_hash)
+            return tenant.bytes if tenant else None
+
+        key_hash = sha256(raw)
+        found = await self._lookup("storefront", key_hash, load)
+        if found is None:
             raise Unauthenticated("unknown or revoked storefront key", code="INVALID_STOREFRONT_KEY")
-        return uuid.UUID(bytes=cached)
+        return uuid.UUID(bytes=found)
+
+    async def gateway(self, raw: str | None) -> TenantContext:
+        """The caller of a gateway / ingestion endpoint, from its gateway token."""
+        if not raw:
+            raise Unauthenticated("send the gateway token", code="UNAUTHENTICATED")
+
+        async def load(session: AsyncSession) -> bytes | None:
+            owner = await ops.gateway_token_owner(session, key_hash)
+            return owner[0].bytes + owner[1].bytes if owner else None
+
+        key_hash = sha256(raw.strip())
+        found = await self._lookup("gateway", key_hash, load)
+        if found is None:
+            raise Unauthenticated("unknown or revoked gateway token", code="INVALID_GATEWAY_TOKEN")
+        return TenantContext(
+            tenant_id=uuid.UUID(bytes=found[:16]),
+            kind=PrincipalKind.GATEWAY,
+            credential_id=uuid.UUID(bytes=found[16:]),
+        )
 
     def context_from_jwt(self, token: str) -> TenantContext:
         try:
@@ -142,5 +171,6 @@ class Authenticator:
     async def resolve_headers(self, headers: Mapping[str, str]) -> TenantContext | None:
         return await self.resolve(headers.get(STOREFRONT_HEADER), headers.get("authorization"))
 
-    async def forget_storefront_key(self, key_hash: bytes) -> None:
-        await self.cache.delete(storefront_cache_key(key_hash))
+    async def forget(self, kind: str, key_hash: bytes) -> None:
+        """Drop a cached credential lookup at once (on revoke)."""
+        await self.cache.delete(credential_cache_key(kind, key_hash))

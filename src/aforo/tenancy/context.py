@@ -26,6 +26,7 @@ class TenantContext:
     user_id: uuid.UUID | None = None
     roles: frozenset[Role] = frozenset()
     session_id: uuid.UUID | None = None  # the refresh-token family of a signed-in user
+    credential_id: uuid.UUID | None = None  # the gateway token a gateway caller used
 
     def has(self, role: Role) -> bool:
         return role in self.roles or Role.ADMIN in self.roles

@@ -23,3 +23,18 @@ async def storefront_key_tenant(session: AsyncSession, key_hash: bytes) -> uuid.
         return None
     tenant_id: uuid.UUID = row.tenant_id
     return tenant_id
+
+
+async def gateway_token_owner(
+    session: AsyncSession, token_hash: bytes
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(tenant id, token id) of an active gateway token, None if unknown or revoked."""
+    row = (
+        await session.execute(
+            text("select tenant_id, token_id, revoked from ops.gateway_token_tenant(:h)"),
+            {"h": token_hash},
+        )
+    ).first()
+    if row is None or row.revoked:
+        return None
+    return row.tenant_id, row.token_id

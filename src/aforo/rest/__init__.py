@@ -1,0 +1,1 @@
+"""REST side-endpoints (besides usage ingestion): key verification, OAuth, uploads."""
