@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.routing import WebSocketRoute
@@ -30,9 +30,20 @@ from aforo.tenancy.signing import KeyRing
 
 log = logging.getLogger(__name__)
 
-QUERIES: tuple[type, ...] = (tenants.Query, accounts.Query, gateway_tokens.Query)
-MUTATIONS: tuple[type, ...] = (tenants.Mutation, accounts.Mutation, gateway_tokens.Mutation)
+# One line per domain: the root types are merged into one tenant-scoped schema.
+QUERIES: tuple[type, ...] = (
+    tenants.Query,
+    accounts.Query,
+    gateway_tokens.Query,
+)
+MUTATIONS: tuple[type, ...] = (
+    tenants.Mutation,
+    accounts.Mutation,
+    gateway_tokens.Mutation,
+)
 SUBSCRIPTIONS: tuple[type, ...] = ()
+# REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
+ROUTERS: tuple[APIRouter, ...] = ()
 
 
 def schema() -> Schema:
@@ -130,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"Cache-Control": "public, max-age=300"},
         )
 
+    for router in ROUTERS:
+        app.include_router(router)
     graphql = GraphQLApp(schema(), holder)
     app.add_route("/graphql", graphql, methods=["GET", "POST"])  # plain ASGI route
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
