@@ -47,7 +47,10 @@ def pg(workdir: Path) -> Iterator[EmbeddedPostgres]:
 async def _owner_conn(pg: EmbeddedPostgres) -> asyncpg.Connection:
     creds = pg.credentials()
     return await asyncpg.connect(
-        host="127.0.0.1", port=pg.port, user=OWNER_ROLE, password=creds[OWNER_ROLE],
+        host="127.0.0.1",
+        port=pg.port,
+        user=OWNER_ROLE,
+        password=creds[OWNER_ROLE],
         database="postgres",
     )
 

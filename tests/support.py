@@ -22,7 +22,9 @@ class TenantFixture:
     admin_password: str
 
 
-async def make_tenant(settings: Settings, name: str = "Acme", slug: str | None = None) -> TenantFixture:
+async def make_tenant(
+    settings: Settings, name: str = "Acme", slug: str | None = None
+) -> TenantFixture:
     """Provision a tenant through the owner connection, as ``aforo tenant create`` does."""
     engine = create_engine(settings.owner_url or "", pool_size=1)
     try:
@@ -60,20 +62,28 @@ class Api:
             "/graphql", json={"query": query, "variables": variables or {}}, headers=h
         )
 
-    async def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         r = await self.raw(query, variables, **kw)
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
         return body
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         body = await self.gql(query, variables, **kw)
         assert not body.get("errors"), body["errors"]
         data: dict[str, Any] = body["data"]
         return data
 
     async def sign_up(
-        self, tenant: TenantFixture, email: str, password: str = "correct horse battery", name: str = "Dev"
+        self,
+        tenant: TenantFixture,
+        email: str,
+        password: str = "correct horse battery",
+        name: str = "Dev",
     ) -> dict[str, Any]:
         d = await self.data(
             """mutation($i: SignUpInput!) { signUp(input: $i) {

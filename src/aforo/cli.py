@@ -81,7 +81,9 @@ def serve(
     from aforo.services import tenants
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     t0 = time.monotonic()
     try:
         with database(settings) as settings:
@@ -94,12 +96,16 @@ def serve(
 
             demo = _owner(settings, first_start)
             if demo is not None:
-                typer.echo("First start: created the demo tenant. Keep these; they are not shown again.")
+                typer.echo(
+                    "First start: created the demo tenant. Keep these; they are not shown again."
+                )
                 typer.echo(f"  storefront key  X-Storefront-Key: {demo.storefront_key}")
                 typer.echo(f"  admin login     {demo.admin_email} / {demo.admin_password}")
             app_ = create_app(settings)
             h, p = host or settings.host, port or settings.port
-            typer.echo(f"Aforo Console on http://{h}:{p}/graphql (ready in {time.monotonic() - t0:.1f}s)")
+            typer.echo(
+                f"Aforo Console on http://{h}:{p}/graphql (ready in {time.monotonic() - t0:.1f}s)"
+            )
             uvicorn.run(app_, host=h, port=p, log_level=settings.log_level.lower())
     except PostgresNotFound as e:
         _fail(str(e))
@@ -116,7 +122,9 @@ def migrate_cmd() -> None:
 @tenant_app.command("create")
 def tenant_create(
     name: str,
-    slug: Annotated[str | None, typer.Option(help="URL-safe id; derived from NAME by default.")] = None,
+    slug: Annotated[
+        str | None, typer.Option(help="URL-safe id; derived from NAME by default.")
+    ] = None,
     admin_email: Annotated[str | None, typer.Option(help="Email of the first admin.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -58,7 +58,9 @@ class OperationMetrics(SchemaExtension):
         start = time.perf_counter()
         yield
         ctx = self.execution_context.context
-        metrics: Metrics | None = ctx.runtime.extra.get("metrics") if isinstance(ctx, Context) else None
+        metrics: Metrics | None = (
+            ctx.runtime.extra.get("metrics") if isinstance(ctx, Context) else None
+        )
         if metrics is None:
             return
         name = self.execution_context.operation_name or "anonymous"
@@ -131,11 +133,13 @@ class GraphQLApp(GraphQL[Context, None]):
             scope.setdefault("state", {})["tenant"] = tenant
         await super().__call__(scope, receive, send)
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         tenant: TenantContext | None = request.scope.get("state", {}).get("tenant")
         return Context(runtime=self.runtime, request=request, tenant=tenant)
 
-    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         storefront, auth = _ws_credentials(context.connection_params or {})
         headers = context.request.headers
         storefront = storefront or headers.get("x-storefront-key")

@@ -23,7 +23,9 @@ class User(Base):
     __table_args__ = (UniqueConstraint("tenant_id", "email"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -40,7 +42,9 @@ class RefreshToken(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     user_id: Mapped[uuid.UUID]
     family_id: Mapped[uuid.UUID]
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)

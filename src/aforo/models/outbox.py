@@ -17,7 +17,9 @@ class OutboxEvent(Base):
     __tablename__ = "outbox"
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     # Publication order only, never a business key.
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     topic: Mapped[str] = mapped_column(String(120))

@@ -59,7 +59,9 @@ class Query:
     @strawberry.field(permission_classes=STAFF_ADMIN)
     async def users(self, info: AppInfo, first: int | None = None, offset: int = 0) -> list[User]:
         limit = page_size(first)
-        rows = await read(info, lambda s: accounts.list_users(s, limit=limit, offset=max(0, offset)))
+        rows = await read(
+            info, lambda s: accounts.list_users(s, limit=limit, offset=max(0, offset))
+        )
         return [User.of(u) for u in rows]
 
 

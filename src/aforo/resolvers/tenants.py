@@ -42,7 +42,9 @@ class Mutation:
     async def revoke_storefront_key(self, info: AppInfo, id: strawberry.ID) -> StorefrontKeyResult:
         async def go(s: AsyncSession) -> StorefrontKey:
             key = await tenants.revoke_storefront_key(s, parse_id(id))
-            await info.context.services.auth.forget("storefront", key.key_hash)
+            forget = info.context.runtime.auth.forget
+            await forget("storefront", key.key_hash)  # and again once committed (no race)
+            after_commit(s, lambda: forget("storefront", key.key_hash))
             return StorefrontKey.of(key)
 
         return await guarded(info, go)

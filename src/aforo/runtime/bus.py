@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 class Bus(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
-    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[
-        AsyncIterator[bytes]
-    ]: ...
+    def subscribe(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]: ...
     async def close(self) -> None: ...
 
 
@@ -76,7 +76,15 @@ class RedisBus:
 
         async def messages() -> AsyncIterator[bytes]:
             while True:
-                msg = await pubsub.get_message(timeout=1.0)
+                try:
+                    msg = await pubsub.get_message(timeout=1.0)
+                except (RedisError, OSError) as e:
+                    # Redis restarting: keep the subscriber alive and re-subscribe.
+                    log.warning("redis pub/sub lost: %s; re-subscribing", type(e).__name__)
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.subscribe(channel)
+                    continue
                 if msg is not None and msg.get("type") == "message":
                     yield msg["data"]
 
@@ -85,7 +93,12 @@ class RedisBus:
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.unsubscribe(channel)
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py lacks a hint
 
     async def close(self) -> None:
-        pass  # the client is shared with the cache and closed there
+        await self.client.aclose()
+
+
+def bus_client(url: str) -> aioredis.Redis:
+    # No read timeout: a subscriber legitimately waits for minutes between messages.
+    return aioredis.Redis.from_url(url, socket_connect_timeout=0.5, health_check_interval=10)

@@ -59,8 +59,8 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.client.get(key)
-            return value
+            value = await self.client.get(key)
+            return value.encode() if isinstance(value, str) else value
         except (RedisError, OSError) as e:
             log.warning("redis get failed, treating as a miss: %s", type(e).__name__)
             return None

@@ -7,6 +7,7 @@ Passwords are generated once and kept in ``credentials.json`` (mode 0600) beside
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -66,11 +67,34 @@ class EmbeddedPostgres:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self.datadir = self.root / "pgdata"
         self.credentials_file = self.root / "credentials.json"
         self.bindir = find_bindir()
         self._as_root = os.geteuid() == 0
+        self.datadir = self._pick_datadir()
         self.created = False
+
+    def _pick_datadir(self) -> Path:
+        """``root/pgdata``, unless we are root and the postgres OS user cannot reach it (a home
+        directory with mode 0700, say): then a directory of its own under /var/lib/aforo,
+        derived from ``root`` so later starts find it again."""
+        preferred = self.root / "pgdata"
+        if not self._as_root or self._postgres_can_reach(preferred.parent):
+            return preferred
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path("/var/lib/aforo") / digest / "pgdata"
+
+    def _postgres_can_reach(self, path: Path) -> bool:
+        probe = path
+        while not probe.exists():
+            probe = probe.parent
+        proc = subprocess.run(
+            ["test", "-x", str(probe)],
+            user="postgres",
+            group="postgres",
+            extra_groups=[],
+            check=False,
+        )
+        return proc.returncode == 0
 
     # -- process helpers ---------------------------------------------------------------------
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -113,6 +137,7 @@ class EmbeddedPostgres:
             return False
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # the postgres OS user must traverse it
+        self.datadir.parent.mkdir(parents=True, exist_ok=True)
         if not self.credentials_file.exists():
             creds = {OWNER_ROLE: secrets.token_urlsafe(24), APP_ROLE: secrets.token_urlsafe(24)}
             fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -120,7 +145,7 @@ class EmbeddedPostgres:
                 json.dump(creds, f)
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         self._chown(self.datadir)
-        pwfile = self.root / "pwfile"
+        pwfile = self.datadir.parent / "pwfile"
         pwfile.write_text(self.credentials()[OWNER_ROLE])
         self._chown(pwfile)
         try:

@@ -17,7 +17,6 @@ from aforo.runtime.cache import Cache
 from aforo.services import outbox
 from aforo.tenancy.auth import Authenticator
 
-
 AFTER_COMMIT = "after_commit"
 
 

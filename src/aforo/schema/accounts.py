@@ -24,7 +24,9 @@ class User:
     @strawberry.field(description="Shown to the account itself and to admins only.")
     def email(self, info: AppInfo) -> str | None:
         t = info.context.tenant
-        if self._is_self or (t is not None and (str(t.user_id) == self.id or t.has(RoleValue.ADMIN))):
+        if self._is_self or (
+            t is not None and (str(t.user_id) == self.id or t.has(RoleValue.ADMIN))
+        ):
             return self._email
         return None
 

@@ -130,8 +130,8 @@ class IsModerator(_HasRole):
     role = Role.MODERATOR  # admins pass too
 
 
-STAFF_ADMIN = [IsAuthenticated, IsAdmin]
-STAFF_MODERATOR = [IsAuthenticated, IsModerator]
+STAFF_ADMIN: list[type[BasePermission]] = [IsAuthenticated, IsAdmin]
+STAFF_MODERATOR: list[type[BasePermission]] = [IsAuthenticated, IsModerator]
 
 
 def parse_id(value: str, field: str = "id") -> uuid.UUID:

@@ -124,7 +124,9 @@ async def log_in(
 ) -> IssuedSession:
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
     # Verify against a dummy hash when the account is unknown: same cost, no user enumeration.
-    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
+    ok = await _verify_password(
+        user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
+    )
     if user is None or not ok:
         raise Unauthenticated("email or password is incorrect", code="INVALID_CREDENTIALS")
     family = uuid.uuid4()
@@ -189,7 +191,10 @@ async def set_roles(session: AsyncSession, user_id: uuid.UUID, roles: list[Role]
     user.roles = sorted({r.value for r in roles})
     await session.flush()
     await outbox.emit(
-        session, "aforo.accounts.events", "user.roles_changed", {"user_id": user.id, "roles": user.roles}
+        session,
+        "aforo.accounts.events",
+        "user.roles_changed",
+        {"user_id": user.id, "roles": user.roles},
     )
     return user
 

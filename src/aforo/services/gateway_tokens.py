@@ -48,7 +48,7 @@ async def list_all(session: AsyncSession) -> list[GatewayToken]:
 
 
 async def revoke(session: AsyncSession, token_id: uuid.UUID) -> GatewayToken:
-    token = await session.scalar(
+    token: GatewayToken | None = await session.scalar(
         update(GatewayToken)
         .where(GatewayToken.id == token_id, GatewayToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())

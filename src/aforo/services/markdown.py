@@ -44,7 +44,7 @@ class Rendered:
 def _parser() -> MarkdownIt:
     md = MarkdownIt("js-default", {"linkify": False, "typographer": False})
     md.enable("table")
-    md.validateLink = _validate_link
+    md.validateLink = _validate_link  # type: ignore[method-assign]  # documented hook
     return md
 
 

@@ -50,7 +50,7 @@ async def create_tenant(session: AsyncSession, name: str, slug: str | None = Non
 
 
 async def current_tenant(session: AsyncSession) -> Tenant:
-    tenant = await session.scalar(select(Tenant))  # RLS: only the bound tenant is visible
+    tenant: Tenant | None = await session.scalar(select(Tenant))  # RLS: only the bound tenant is visible
     if tenant is None:
         raise NotFound("tenant not found")
     return tenant
@@ -80,7 +80,7 @@ async def list_storefront_keys(session: AsyncSession) -> list[StorefrontKey]:
 
 
 async def revoke_storefront_key(session: AsyncSession, key_id: uuid.UUID) -> StorefrontKey:
-    key = await session.scalar(
+    key: StorefrontKey | None = await session.scalar(
         update(StorefrontKey)
         .where(StorefrontKey.id == key_id, StorefrontKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())

@@ -64,6 +64,9 @@ class Authenticator:
         self.maker = maker
         self.cache = cache
         self.issuer = issuer
+        # Called with the cache key of every forgotten credential (in-process caches in front
+        # of ``cache`` hook in here to drop theirs, on every instance).
+        self.on_forget: list[Callable[[str], Awaitable[None]]] = []
 
     def issue_access_token(
         self,
@@ -104,7 +107,9 @@ class Authenticator:
         key_hash = sha256(raw)
         found = await self._lookup("storefront", key_hash, load)
         if found is None:
-            raise Unauthenticated("unknown or revoked storefront key", code="INVALID_STOREFRONT_KEY")
+            raise Unauthenticated(
+                "unknown or revoked storefront key", code="INVALID_STOREFRONT_KEY"
+            )
         return uuid.UUID(bytes=found)
 
     async def gateway(self, raw: str | None) -> TenantContext:
@@ -173,4 +178,7 @@ class Authenticator:
 
     async def forget(self, kind: str, key_hash: bytes) -> None:
         """Drop a cached credential lookup at once (on revoke)."""
-        await self.cache.delete(credential_cache_key(kind, key_hash))
+        name = credential_cache_key(kind, key_hash)
+        await self.cache.delete(name)
+        for hook in self.on_forget:
+            await hook(name)

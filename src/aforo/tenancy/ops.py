@@ -7,8 +7,9 @@ the app role itself can never read across tenants.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -38,3 +39,17 @@ async def gateway_token_owner(
     if row is None or row.revoked:
         return None
     return row.tenant_id, row.token_id
+
+
+async def api_key_state(session: AsyncSession, key_hash: bytes) -> list[Row[Any]]:
+    """An API key (any tenant) by the hash of its secret, one row per subscription binding
+    (one row with null subscription columns when it has none); empty when unknown."""
+    result = await session.execute(
+        text(
+            "select tenant_id, key_id, format, client_id, expires_at, revoked, subscription_id,"
+            " active, plan_id, plan_slug, plan_name, monthly_quota, rate_limit_per_minute,"
+            " hard_quota from ops.api_key_state(:h)"
+        ),
+        {"h": key_hash},
+    )
+    return list(result.all())

@@ -1,0 +1,1 @@
+"""REST side-endpoints for usage: canonical batches, gateway formats, uploads, MCP records."""

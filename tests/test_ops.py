@@ -1,0 +1,109 @@
+"""Health, readiness, metrics, GraphiQL and the graphql-transport-ws websocket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import websockets
+
+from aforo.app import create_app
+from aforo.config import Settings
+from tests.conftest import with_settings
+from tests.services import AppServer
+from tests.support import Api, make_tenant
+
+
+async def test_health_ready_and_metrics(api: Api) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    r = await api.client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ready" and r.json()["revision"] == r.json()["head"]
+
+    t = await make_tenant(api.settings)
+    await api.data("query TenantName { tenant { name } }", storefront=t.storefront_key)
+    text = (await api.client.get("/metrics")).text
+    assert (
+        'aforo_graphql_operations_total{operation="TenantName",outcome="ok",type="query"} 1.0'
+        in text
+    )
+    assert 'aforo_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in text
+    assert "aforo_http_request_duration_seconds_bucket" in text
+
+
+async def test_readyz_reports_an_unreachable_database(settings: Settings) -> None:
+    broken = with_settings(
+        settings, database_url="postgresql+asyncpg://aforo_app:x@127.0.0.1:1/none"
+    )
+    app = create_app(broken)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        r = await c.get("/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "unavailable"
+
+
+async def test_graphiql_in_a_browser(api: Api) -> None:
+    r = await api.client.get("/graphql", headers={"Accept": "text/html"})
+    assert r.status_code == 200 and "graphiql" in r.text.lower()
+
+
+async def test_query_size_limits_apply(api: Api) -> None:
+    t = await make_tenant(api.settings)
+    many = "{ " + " ".join(f"a{i}: tenant {{ id }}" for i in range(40)) + " }"
+    body = await api.gql(many, storefront=t.storefront_key)
+    assert "aliases" in body["errors"][0]["message"].lower()
+    huge = "{ tenant { " + "id " * 6000 + "} }"
+    body = await api.gql(huge, storefront=t.storefront_key)
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[AppServer]:
+    s = AppServer(create_app(settings)).start()
+    yield s
+    s.stop()
+
+
+async def _ws_query(
+    server: AppServer, params: dict[str, str], query: str
+) -> list[dict[str, object]]:
+    url = server.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(
+        url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": params}))
+        ack = json.loads(await ws.recv())
+        assert ack["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        out = []
+        while True:
+            msg = json.loads(await ws.recv())
+            out.append(msg)
+            if msg["type"] in ("complete", "error"):
+                return out
+
+
+async def test_websocket_speaks_graphql_transport_ws(server: AppServer, settings: Settings) -> None:
+    t = await make_tenant(settings)
+    msgs = await _ws_query(server, {"X-Storefront-Key": t.storefront_key}, "{ tenant { slug } }")
+    assert msgs[0] == {"id": "1", "type": "next", "payload": {"data": {"tenant": {"slug": "acme"}}}}
+    assert msgs[-1]["type"] == "complete"
+
+
+async def test_websocket_rejects_a_bad_credential(server: AppServer) -> None:
+    url = server.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(
+        url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
+    ) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"X-Storefront-Key": "pk_nope"}})
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
