@@ -1,0 +1,1 @@
+"""The MCP sidecar: relays an MCP server unchanged and meters its ``tools/call`` requests."""

@@ -1,0 +1,5 @@
+import sys
+
+from aforo_metering.mcp_proxy.cli import main
+
+sys.exit(main())

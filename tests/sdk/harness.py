@@ -1,0 +1,139 @@
+"""Real HTTP servers for the SDK tests: the console app under uvicorn on a loopback port (which
+can be stopped and started again on the same port), and a fault-injecting forwarder."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+import uvicorn
+
+from aforo.app import create_app
+from aforo.config import Settings
+from aforo.runtime.postgres import free_port
+from tests.services import wait_port
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class ThreadedServer:
+    """uvicorn running an ASGI app in a thread of its own (its own event loop)."""
+
+    def __init__(self, app_factory: Callable[[], Any], port: int | None = None) -> None:
+        self.app_factory = app_factory
+        self.port = port or free_port()
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self.app_factory(), host="127.0.0.1", port=self.port, log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_port(self.port)
+        while not self.server.started:
+            threading.Event().wait(0.01)
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(20)
+            self.server = self.thread = None
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+
+def console_server(settings: Settings) -> ThreadedServer:
+    return ThreadedServer(lambda: create_app(settings))
+
+
+class FaultProxy:
+    """Forwards every request to ``upstream``; ``fail_next(n, status, retry_after)`` answers the
+    next ``n`` requests itself instead. Logs what it saw, and when."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.failures: list[tuple[int, dict[str, str]]] = []
+        self.seen: list[tuple[float, str, int]] = []  # (loop time, path, status answered)
+        self.bodies: list[bytes] = []
+        self.swallow = 0
+        self.server = ThreadedServer(lambda: self)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def fail_next(self, n: int, status: int, retry_after: str | None = None) -> None:
+        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        self.failures.extend([(status, headers)] * n)
+
+    def swallow_next(self, n: int) -> None:
+        """Forward the next ``n`` requests that reach the console, but answer 503: the
+        console did the work and the client never heard."""
+        self.swallow += n
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        body = b""
+        while True:
+            m = await receive()
+            body += m.get("body", b"")
+            if not m.get("more_body"):
+                break
+        self.bodies.append(body)
+        now = asyncio.get_running_loop().time()
+        if self.failures:
+            status, extra = self.failures.pop(0)
+            self.seen.append((now, scope["path"], status))
+            headers = [(k.encode(), v.encode()) for k, v in extra.items()]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b'{"error":"injected"}'})
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"] if k != b"host"}
+        try:
+            async with httpx.AsyncClient(base_url=self.upstream) as c:
+                r = await c.request(scope["method"], scope["path"], content=body, headers=headers)
+        except httpx.ConnectError:
+            self.seen.append((now, scope["path"], 502))
+            await send({"type": "http.response.start", "status": 502, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if self.swallow and r.status_code == 200:
+            self.swallow -= 1
+            self.seen.append((now, scope["path"], 503))
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        self.seen.append((now, scope["path"], r.status_code))
+        out = [(k.encode(), v.encode()) for k, v in r.headers.items()
+               if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")]
+        await send({"type": "http.response.start", "status": r.status_code, "headers": out})
+        await send({"type": "http.response.body", "body": r.content})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        m = await receive()
+        if m["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
