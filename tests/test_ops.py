@@ -11,6 +11,7 @@ import websockets
 
 from aforo.app import create_app
 from aforo.config import Settings
+from aforo.runtime.postgres import EmbeddedPostgres
 from tests.conftest import with_settings
 from tests.services import AppServer
 from tests.support import Api, make_tenant
@@ -107,3 +108,53 @@ async def test_websocket_rejects_a_bad_credential(server: AppServer) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_oversized_malformed_and_batched_requests_get_clear_4xx(api: Api) -> None:
+    t = await make_tenant(api.settings)
+    h = {"X-Storefront-Key": t.storefront_key}
+    big = {"query": "query($v: String) { tenant { id } }", "variables": {"v": "x" * 300_000}}
+    r = await api.client.post("/graphql", json=big, headers=h)
+    assert r.status_code == 413
+    assert r.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b" " * 10_000
+
+    r = await api.client.post(
+        "/graphql", content=chunks(), headers={**h, "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+    r = await api.client.post(
+        "/graphql", content=b'{"query": ', headers={**h, "content-type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+    batch = [{"query": "{ tenant { id } }"}] * 2
+    r = await api.client.post("/graphql", json=batch, headers=h)
+    assert r.status_code == 400 and "batching" in r.json()["errors"][0]["message"].lower()
+
+
+async def test_database_restart_is_a_retryable_503_then_recovers(
+    api: Api, pg: EmbeddedPostgres
+) -> None:
+    t = await make_tenant(api.settings)
+    q = "{ tenant { name } }"
+    assert (await api.data(q, storefront=t.storefront_key))["tenant"]["name"] == "Acme"
+    pg.stop()
+    try:
+        r = await api.raw(q, storefront=t.storefront_key)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["errors"][0]["extensions"] == {
+            "code": "SERVICE_UNAVAILABLE",
+            "retryable": True,
+        }
+        ready = await api.client.get("/readyz")
+        assert ready.status_code == 503
+    finally:
+        pg.start()
+    # Same process, no restart of ours: the pool reconnects.
+    assert (await api.data(q, storefront=t.storefront_key))["tenant"]["name"] == "Acme"

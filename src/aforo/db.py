@@ -97,3 +97,28 @@ async def bind_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     await session.execute(
         text("select set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
     )
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """True when ``exc`` means the database is unreachable or restarting (retryable), as
+    opposed to a bug or a constraint violation."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    while exc is not None:
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa_exc.TimeoutError | sa_exc.InterfaceError | ConnectionError | OSError):
+            return True
+        if isinstance(
+            exc,
+            asyncpg.CannotConnectNowError
+            | asyncpg.ConnectionDoesNotExistError
+            | asyncpg.TooManyConnectionsError
+            | asyncpg.AdminShutdownError
+            | asyncpg.exceptions.ConnectionFailureError
+            | asyncpg.InterfaceError,
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -8,10 +8,11 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from cross_web import HTTPException
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
@@ -24,6 +25,7 @@ from strawberry.extensions import (
 from strawberry.schema import Schema
 from strawberry.types.base import StrawberryObjectDefinition
 
+from aforo.db import is_unavailable
 from aforo.errors import DomainError
 from aforo.runtime.metrics import Metrics
 from aforo.runtime.state import Runtime
@@ -35,20 +37,68 @@ MAX_TOKENS = 5000
 MAX_ALIASES = 30
 
 
+DB_UNAVAILABLE = "db_unavailable"
+
+
+def unavailable_response() -> JSONResponse:
+    """Nothing was committed; the client may retry the same request."""
+    err = DomainError("the database is unavailable; retry shortly", code="SERVICE_UNAVAILABLE")
+    body = _error_body(err)
+    body["errors"][0]["extensions"]["retryable"] = True
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+MAX_BODY_BYTES = 256 * 1024  # queries and variables; files go to the REST upload endpoints
+
+
+class PayloadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+_TOO_LARGE = PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Count body bytes as they stream in (chunked requests declare no length)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TOO_LARGE
+        return message
+
+    return wrapped
+
+
 def _error_body(e: DomainError) -> dict[str, Any]:
     return {"errors": [{"message": e.message, "extensions": {"code": e.code}}], "data": None}
 
 
 class RequestTransaction(SchemaExtension):
-    """Commits the request's transaction when the operation succeeded, rolls back otherwise."""
+    """Commits the request's transaction when the operation succeeded, rolls back otherwise.
+    A database that is down or restarting turns the whole response into a retryable 503."""
 
     async def on_execute(self):  # type: ignore[no-untyped-def]
         yield
         ctx = self.execution_context.context
-        if isinstance(ctx, Context):
-            result = self.execution_context.result
-            ok = result is not None and not getattr(result, "errors", None)
-            await ctx.finish(ok=ok)
+        if not isinstance(ctx, Context):
+            return
+        result = self.execution_context.result
+        errors = list(getattr(result, "errors", None) or [])
+        unavailable = any(is_unavailable(e.original_error) for e in errors)
+        try:
+            await ctx.finish(ok=result is not None and not errors)
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
+            unavailable = True
+        if unavailable:
+            ctx.request.scope.setdefault("state", {})[DB_UNAVAILABLE] = True
 
 
 class OperationMetrics(SchemaExtension):
@@ -123,15 +173,31 @@ class GraphQLApp(GraphQL[Context, None]):
         return self._holder["runtime"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            try:
-                tenant = await self.runtime.auth.resolve_headers(request.headers)
-            except DomainError as e:
-                await JSONResponse(_error_body(e), status_code=e.status)(scope, receive, send)
-                return
-            scope.setdefault("state", {})["tenant"] = tenant
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            await self._http(scope, receive, send)
+        except DomainError as e:
+            await JSONResponse(_error_body(e), status_code=e.status)(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            raise _TOO_LARGE
+        # Credentials first: a bad one is a clear 401/403 before any parsing.
+        tenant = await self.runtime.auth.resolve_headers(request.headers)
+        scope.setdefault("state", {})["tenant"] = tenant
+        request = Request(scope, _limited(receive, MAX_BODY_BYTES))
+        try:
+            response = await self.run(request)
+        except HTTPException as e:  # malformed JSON, batches, wrong method …
+            err = DomainError(e.reason, code="BAD_REQUEST")
+            response = JSONResponse(_error_body(err), status_code=e.status_code)
+        if scope["state"].get(DB_UNAVAILABLE):
+            response = unavailable_response()
+        await response(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
