@@ -1,0 +1,210 @@
+"""Our canonical event format: the REST batch, NDJSON, and every row of an upload.
+
+```
+{"events": [{"event_id": "…", "metric": "api_calls", "quantity": 1,
+             "occurred_at": "2026-11-27T10:00:00.123Z", "consumer": "…", …}]}
+```
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from aforo.ingest import fields as f
+from aforo.ingest.fields import RecordInvalid
+from aforo.services.usage_events import OUTCOMES, Event, Parsed, Rejection
+
+MAX_EVENTS = 10_000
+
+_TEXT = ("consumer", "route", "request_id", "client_ip", "tool", "agent", "session")
+_INTS = ("request_bytes", "response_bytes")
+KNOWN = frozenset(
+    {
+        "event_id",
+        "metric",
+        "quantity",
+        "occurred_at",
+        "subscription_id",
+        "key_id",
+        "properties",
+        "method",
+        "path",
+        "status",
+        "latency_ms",
+        "outcome",
+        *_TEXT,
+        *_INTS,
+    }
+)
+REQUIRED = ("event_id", "metric", "occurred_at")
+
+
+class Unusable(Exception):
+    """The payload as a whole cannot be read: nothing from it is ingested."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _uuid(v: Any, field: str) -> uuid.UUID | None:
+    s = f.string(v, field, numbers=False)
+    if s is None:
+        return None
+    try:
+        return uuid.UUID(s)
+    except ValueError:
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} must be a UUID") from None
+
+
+def event_from(obj: Any, source: str, now: datetime | None = None) -> Event:
+    """One canonical record → an ``Event``; raises ``RecordInvalid`` for the first bad field."""
+    if not isinstance(obj, dict):
+        raise RecordInvalid("INVALID_TYPE", None, "an event must be a JSON object")
+    unknown = sorted(k for k in obj if k not in KNOWN)
+    if unknown:
+        field = str(unknown[0])[:200]
+        raise RecordInvalid(
+            "UNKNOWN_FIELD", field, f"unknown field {field!r}; put extra data in properties"
+        )
+    for name in REQUIRED:
+        if f.blank(obj.get(name)):
+            raise RecordInvalid("MISSING_FIELD", name, f"{name} is required")
+    event_id = f.string(obj["event_id"], "event_id", max_chars=f.MAX_ID)
+    metric = f.string(obj["metric"], "metric", max_chars=200, numbers=False)
+    assert event_id is not None and metric is not None
+    props = obj.get("properties")
+    if props is not None:
+        if not isinstance(props, dict):
+            raise RecordInvalid("INVALID_TYPE", "properties", "properties must be an object")
+        f.check_json(props, "properties")
+    outcome = f.string(obj.get("outcome"), "outcome", numbers=False)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise RecordInvalid("INVALID_VALUE", "outcome", f"outcome must be one of {OUTCOMES}")
+    e = Event(
+        event_id=event_id,
+        occurred_at=f.rfc3339(obj["occurred_at"], "occurred_at", now),
+        source=source,
+        metric=metric,
+        quantity=f.quantity(obj.get("quantity")),
+        subscription_id=_uuid(obj.get("subscription_id"), "subscription_id"),
+        key_id=_uuid(obj.get("key_id"), "key_id"),
+        method=f.method(obj.get("method")),
+        path=f.path(obj.get("path")),
+        status=f.status(obj.get("status")),
+        latency_ms=f.number(obj.get("latency_ms"), "latency_ms"),
+        outcome=outcome,
+        properties=props or None,
+    )
+    for name in _TEXT:
+        setattr(e, name, f.string(obj.get(name), name))
+    for name in _INTS:
+        setattr(e, name, f.integer(obj.get(name), name))
+    return e
+
+
+def rejection(e: RecordInvalid, index: int | None, obj: Any, raw: str | None = None) -> Rejection:
+    event_id = obj.get("event_id") if isinstance(obj, dict) else None
+    return Rejection(
+        code=e.code,
+        message=e.message,
+        field=e.field,
+        index=index,
+        event_id=event_id[:200] if isinstance(event_id, str) else None,
+        record=raw if raw is not None else _dump(obj),
+    )
+
+
+def _dump(obj: Any) -> str:
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str)[:4096]
+    except (TypeError, ValueError):
+        return repr(obj)[:4096]
+
+
+def collect(
+    items: Iterable[tuple[int, Any, str | None]],
+    build: Callable[[Any], Event],
+    parsed: Parsed | None = None,
+) -> Parsed:
+    """Build events from (index, object, raw text) items; a bad one becomes a rejection."""
+    out = parsed or Parsed()
+    for index, obj, raw in items:
+        try:
+            out.add(index, build(obj))
+        except RecordInvalid as e:
+            out.rejected.append(rejection(e, index, obj, raw))
+    return out
+
+
+def loads(body: bytes) -> Any:
+    """A whole JSON document (UTF-8, as RFC 8259 requires; a BOM is tolerated), or
+    ``Unusable``."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Unusable("INVALID_UTF8", "the body is not valid UTF-8") from None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise Unusable("INVALID_JSON", f"the body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise Unusable("INVALID_JSON", "the body is nested too deeply") from None
+
+
+def ndjson_lines(body: bytes) -> Iterable[tuple[int, Any, str | None]]:
+    """(index, object or a RecordInvalid, raw) per non-empty line of an NDJSON body."""
+    index = 0
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        yield index, *_line(line)
+        index += 1
+
+
+def _line(line: bytes) -> tuple[Any, str | None]:
+    raw = line.decode("utf-8", "backslashreplace")[:4096]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return RecordInvalid("INVALID_UTF8", None, "the line is not valid UTF-8"), raw
+    try:
+        return json.loads(text), raw
+    except (ValueError, RecursionError):
+        return RecordInvalid("INVALID_JSON", None, "the line is not valid JSON"), raw
+
+
+def _raise_or(build: Callable[[Any], Event]) -> Callable[[Any], Event]:
+    def go(obj: Any) -> Event:
+        if isinstance(obj, RecordInvalid):
+            raise obj
+        return build(obj)
+
+    return go
+
+
+def parse_batch(body: bytes, content_type: str, source: str = "rest") -> Parsed:
+    """``{"events": [...]}`` (or a bare array) as JSON, or one event per line as NDJSON."""
+    now = datetime.now().astimezone()
+
+    def build(obj: Any) -> Event:
+        return event_from(obj, source, now)
+
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items = list(ndjson_lines(body))
+        if len(items) > MAX_EVENTS:
+            raise Unusable("TOO_MANY_EVENTS", f"at most {MAX_EVENTS} events per request", 413)
+        return collect(items, _raise_or(build))
+    doc = loads(body)
+    events = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise Unusable("INVALID_ENVELOPE", 'expected {"events": [...]}')
+    if len(events) > MAX_EVENTS:
+        raise Unusable("TOO_MANY_EVENTS", f"at most {MAX_EVENTS} events per request", 413)
+    return collect(((i, obj, None) for i, obj in enumerate(events)), build)

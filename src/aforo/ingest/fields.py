@@ -1,0 +1,252 @@
+"""Field coercion shared by every parser: one place decides what a valid value is.
+
+Gateways are loose with types (Kong sends sizes as strings, AWS writes ``-`` for "no value"), so
+numeric strings are coerced and no-value markers become null. Anything that cannot be coerced
+raises ``RecordInvalid`` with a stable code and the offending field: the record is refused as a
+whole, never stored half-filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+MAX_STRING_BYTES = 64 * 1024
+MAX_ID = 200
+NO_VALUE = frozenset({"-", ""})
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)  # gateway clocks drift; a day ahead is a bug, not skew
+
+
+class RecordInvalid(Exception):
+    def __init__(self, code: str, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+
+def blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and v.strip() in NO_VALUE)
+
+
+def string(v: Any, field: str, *, max_chars: int | None = None, numbers: bool = True) -> str | None:
+    """A text value: numbers are accepted as their decimal text (ids are often numeric)."""
+    if blank(v):
+        return None
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise RecordInvalid("INVALID_TYPE", field, f"{field} must be a string")
+    if not isinstance(v, str):
+        if not numbers:
+            raise RecordInvalid("INVALID_TYPE", field, f"{field} must be a string")
+        v = str(v)
+    check_text(v, field)
+    if max_chars is not None and len(v) > max_chars:
+        raise RecordInvalid("TOO_LONG", field, f"{field} is longer than {max_chars} characters")
+    return v
+
+
+def check_text(v: str, field: str) -> None:
+    if len(v) > MAX_STRING_BYTES // 4 and len(v.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+        raise RecordInvalid("TOO_LARGE", field, f"{field} is larger than 64 KiB")
+    if "\x00" in v:
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} contains a NUL character")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RecordInvalid("INVALID_UTF8", field, f"{field} is not valid UTF-8") from e
+
+
+def check_json(v: Any, field: str, depth: int = 0) -> None:
+    """Every string inside a JSON value (keys too) obeys the same limits as a field."""
+    if depth > 32:
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} is nested too deeply")
+    if isinstance(v, str):
+        check_text(v, field)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            check_text(k, field)
+            check_json(x, field, depth + 1)
+    elif isinstance(v, list):
+        for x in v:
+            check_json(x, field, depth + 1)
+    elif isinstance(v, float) and not math.isfinite(v):
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} holds a non-finite number")
+
+
+def integer(v: Any, field: str, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:
+    if blank(v):
+        return None
+    if isinstance(v, bool):
+        raise RecordInvalid("INVALID_TYPE", field, f"{field} must be an integer")
+    try:
+        if isinstance(v, int):
+            n = v
+        elif isinstance(v, float):
+            if not v.is_integer():
+                raise ValueError
+            n = int(v)
+        elif isinstance(v, str):
+            d = Decimal(v.strip())
+            if d != d.to_integral_value():
+                raise ValueError
+            n = int(d)
+        else:
+            raise ValueError
+    except (ValueError, InvalidOperation, OverflowError):
+        raise RecordInvalid("INVALID_TYPE", field, f"{field} must be an integer") from None
+    if not lo <= n <= hi:
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} must be between {lo} and {hi}")
+    return n
+
+
+def number(v: Any, field: str) -> float | None:
+    if blank(v):
+        return None
+    if isinstance(v, bool):
+        raise RecordInvalid("INVALID_TYPE", field, f"{field} must be a number")
+    try:
+        f = float(v.strip()) if isinstance(v, str) else float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise RecordInvalid("INVALID_TYPE", field, f"{field} must be a number") from None
+    if not math.isfinite(f) or f < 0:
+        raise RecordInvalid("INVALID_VALUE", field, f"{field} must be a finite number ≥ 0")
+    return f
+
+
+def quantity(v: Any, field: str = "quantity") -> Decimal:
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return Decimal(1)
+    if isinstance(v, bool):
+        raise RecordInvalid("INVALID_TYPE", field, "quantity must be a number")
+    try:
+        d = Decimal(v.strip()) if isinstance(v, str) else Decimal(str(v))
+    except (InvalidOperation, ValueError):
+        raise RecordInvalid("INVALID_TYPE", field, "quantity must be a number") from None
+    if not d.is_finite():
+        raise RecordInvalid("INVALID_VALUE", field, "quantity must be finite")
+    if d < 0:
+        raise RecordInvalid("NEGATIVE_QUANTITY", field, "quantity must not be negative")
+    if d.adjusted() > 30:
+        raise RecordInvalid("INVALID_VALUE", field, "quantity is too large")
+    return d
+
+
+def _bounded(t: datetime, field: str, now: datetime | None) -> datetime:
+    t = t.astimezone(UTC)
+    t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms precision, truncated
+    if t < EARLIEST:
+        raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} is before 2000-01-01")
+    if t > (now or datetime.now(UTC)) + FUTURE_SLACK:
+        raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} is more than a day ahead")
+    return t
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$", re.ASCII
+)
+
+
+def rfc3339(v: Any, field: str, now: datetime | None = None) -> datetime:
+    """An RFC 3339 timestamp with an offset (a naive time would be a guess)."""
+    if not isinstance(v, str) or not v.strip():
+        if blank(v):
+            raise RecordInvalid("MISSING_FIELD", field, f"{field} is required")
+        raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} must be an RFC 3339 string")
+    s = v.strip()
+    if not _RFC3339.match(s):
+        raise RecordInvalid(
+            "INVALID_TIMESTAMP", field, f"{field} must be RFC 3339 with an offset, e.g. Z"
+        )
+    head, _, frac = s.partition(".")
+    if frac:  # Python takes at most 6 fraction digits: keep the offset, cut the digits
+        digits = re.match(r"\d+", frac)
+        assert digits
+        s = f"{head}.{digits.group()[:6].ljust(6, '0')}{frac[digits.end():]}"
+    try:
+        t = datetime.fromisoformat(s.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} is not a valid date") from None
+    return _bounded(t, field, now)
+
+
+def epoch(v: Any, field: str, now: datetime | None = None) -> datetime:
+    """Epoch milliseconds (or seconds, when the number is too small to be milliseconds)."""
+    n = number(v, field)
+    if n is None:
+        raise RecordInvalid("MISSING_FIELD", field, f"{field} is required")
+    ms = n if n >= 1e11 else n * 1000
+    try:
+        t = datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} is out of range") from None
+    return _bounded(t, field, now)
+
+
+def when(v: Any, field: str, now: datetime | None = None) -> datetime:
+    """Epoch numbers, numeric strings or RFC 3339: gateways use all three."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return epoch(v, field, now)
+    if isinstance(v, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", v):
+        return epoch(v, field, now)
+    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?", v.strip()):
+        return rfc3339(v.strip() + "Z", field, now)  # exports print UTC without an offset
+    return rfc3339(v, field, now)
+
+
+_METHOD = re.compile(r"[A-Za-z-]{1,16}")
+
+
+def method(v: Any, field: str = "method") -> str | None:
+    s = string(v, field)
+    if s is None:
+        return None
+    if not _METHOD.fullmatch(s):
+        raise RecordInvalid("INVALID_VALUE", field, "method must be an HTTP method name")
+    return s.upper()
+
+
+def path(v: Any, field: str = "path") -> str | None:
+    """The path only: no scheme/host, no query string, percent-decoded as UTF-8 (left
+    encoded when the escapes are not UTF-8, rather than refusing the record)."""
+    s = string(v, field)
+    if s is None:
+        return None
+    if "://" in s[:12]:
+        s = urlsplit(s).path or "/"
+    s = s.split("?", 1)[0].split("#", 1)[0]
+    try:
+        decoded = unquote(s, errors="strict")
+    except UnicodeDecodeError:
+        return s
+    if "\x00" in decoded:
+        return s
+    return decoded
+
+
+def status(v: Any, field: str = "status") -> int | None:
+    return integer(v, field, lo=100, hi=599)
+
+
+def derived_id(prefix: str, record: Any) -> str:
+    """A deterministic id for a record that carries none: the same record resent gets the
+    same id (so a gateway retry is a duplicate, not a second call)."""
+    blob = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{prefix}:{hashlib.sha256(blob.encode('utf-8', 'surrogatepass')).hexdigest()[:40]}"
+
+
+def lookup(d: dict[str, Any], *names: str) -> Any:
+    """The first present, non-blank value among ``names``; dotted names walk objects."""
+    for name in names:
+        cur: Any = d
+        for part in name.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if not blank(cur):
+            return cur
+    return None

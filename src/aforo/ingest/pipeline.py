@@ -1,0 +1,70 @@
+"""From parsed records to stored ones: directly, or through Kafka when a broker is configured.
+
+Direct: one tenant-bound transaction per request (events, claims, rollups, dead letters).
+Kafka: refused records are dead-lettered at once (the caller must see them), the valid events
+are produced to ``aforo.usage.events`` keyed by tenant, and the request is acknowledged once the
+broker has them; the consumer group (``ingest.consumer``) writes them, and reports duplicates and
+conflicts in the dead-letter table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aforo.runtime.state import Runtime
+from aforo.services import usage_writer
+from aforo.services.usage_events import Parsed, Rejection
+from aforo.services.usage_writer import WriteResult
+from aforo.tenancy.context import TenantContext
+
+PRODUCER_KEY = "usage_producer"
+
+
+async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed) -> WriteResult:
+    producer = rt.extra.get(PRODUCER_KEY)
+    if producer is None:
+        async with rt.transaction(caller.tenant_id) as session:
+            return await usage_writer.write(
+                session, parsed.events, parsed.rejected, source=source, indexes=parsed.indexes
+            )
+    if parsed.rejected:
+        async with rt.transaction(caller.tenant_id) as session:
+            await usage_writer.dead_letter(session, parsed.rejected, source=source)
+    await producer.send(caller.tenant_id, source, parsed.events)
+    # Queued, not yet counted: duplicates and conflicts surface in the dead-letter table.
+    return WriteResult(accepted=len(parsed.events), rejected=list(parsed.rejected))
+
+
+def outcome(result: WriteResult, usable: bool = True) -> str:
+    if not usable:
+        return "rejected"
+    return "partial" if result.rejected else "accepted"
+
+
+def body(result: WriteResult, *, free: int = 0, queued: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "outcome": outcome(result),
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": [r.public() for r in sorted(result.rejected, key=_order)],
+    }
+    if free:
+        out["free"] = free
+    if queued:
+        out["queued"] = True
+    return out
+
+
+def _order(r: Rejection) -> int:
+    return r.index if r.index is not None else -1
+
+
+def unusable(code: str, message: str) -> dict[str, Any]:
+    return {
+        "outcome": "rejected",
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": [
+            {"index": None, "event_id": None, "code": code, "field": None, "message": message}
+        ],
+    }

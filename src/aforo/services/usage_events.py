@@ -1,0 +1,155 @@
+"""The normalized usage event every source is turned into, and a refused record.
+
+Parsers (``aforo.ingest``) build these; the writer (``usage_writer``) stores them. Kept free of
+I/O so the Kafka path can ship them as JSON and rebuild them unchanged on the other side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+SOURCES = (
+    "rest",
+    "kong",
+    "aws_apigateway",
+    "azure_apim",
+    "apigee",
+    "mulesoft",
+    "csv",
+    "jsonl",
+    "mcp",
+)
+OUTCOMES = ("success", "tool_error", "protocol_error", "cancelled")
+
+
+@dataclass(slots=True)
+class Event:
+    event_id: str
+    occurred_at: datetime
+    source: str
+    metric: str
+    quantity: Decimal = Decimal(1)
+    consumer: str | None = None
+    subscription_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None
+    source_account: str | None = None
+    method: str | None = None
+    path: str | None = None
+    route: str | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+    request_id: str | None = None
+    client_ip: str | None = None
+    tool: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    outcome: str | None = None
+    properties: dict[str, Any] | None = None
+    upload_id: uuid.UUID | None = None
+    _hash: bytes | None = field(default=None, repr=False, compare=False)
+
+    def content_hash(self) -> bytes:
+        """What "same content" means for idempotency: every field the sender chose. Not the
+        subscription/key we mapped it to (our mapping may change between two retries), nor the
+        upload it came in."""
+        if self._hash is None:
+            q = self.quantity.normalize()
+            parts = [
+                self.event_id,
+                self.occurred_at.isoformat(timespec="milliseconds"),
+                self.source,
+                self.metric,
+                format(q, "f"),
+                self.consumer,
+                self.source_account,
+                self.method,
+                self.path,
+                self.route,
+                self.status,
+                self.latency_ms,
+                self.request_bytes,
+                self.response_bytes,
+                self.request_id,
+                self.client_ip,
+                self.tool,
+                self.agent,
+                self.session,
+                self.outcome,
+                self.properties,
+            ]
+            blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            self._hash = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).digest()
+        return self._hash
+
+    # -- the Kafka wire form ---------------------------------------------------------------
+    def to_wire(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for name in WIRE_FIELDS:
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, datetime):
+                v = v.isoformat()
+            elif isinstance(v, Decimal | uuid.UUID):
+                v = str(v)
+            d[name] = v
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Event:
+        kw = dict(d)
+        kw["occurred_at"] = datetime.fromisoformat(kw["occurred_at"]).astimezone(UTC)
+        kw["quantity"] = Decimal(kw.get("quantity", "1"))
+        for name in ("subscription_id", "key_id", "upload_id"):
+            if kw.get(name) is not None:
+                kw[name] = uuid.UUID(kw[name])
+        return cls(**kw)
+
+
+WIRE_FIELDS = tuple(n for n in Event.__dataclass_fields__ if not n.startswith("_"))
+# Columns of ``usage_events`` the writer fills, in COPY order (received_at has a default).
+COLUMNS = ("tenant_id", *WIRE_FIELDS)
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A refused record: where it was in the request (index or file row), why, and what."""
+
+    code: str
+    message: str
+    field: str | None = None
+    index: int | None = None
+    event_id: str | None = None
+    row: int | None = None
+    record: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "code": self.code,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a parser made of a payload: events to write, records refused, free records."""
+
+    events: list[Event] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # each event's position in the request
+    rejected: list[Rejection] = field(default_factory=list)
+    free: int = 0  # records accepted but not metered (MCP protocol chatter)
+
+    def add(self, index: int, event: Event) -> None:
+        self.events.append(event)
+        self.indexes.append(index)
