@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from starlette.routing import WebSocketRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 from strawberry.schema import Schema
 from strawberry.tools import merge_types
 
@@ -19,7 +19,8 @@ from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker
 from aforo.errors import DomainError
 from aforo.graphql_app import GraphQLApp, build_schema
-from aforo.resolvers import accounts, gateway_tokens, tenants
+from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants
+from aforo.rest import keys
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
@@ -35,15 +36,26 @@ QUERIES: tuple[type, ...] = (
     tenants.Query,
     accounts.Query,
     gateway_tokens.Query,
+    billing.Query,
+    api_keys.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
     accounts.Mutation,
     gateway_tokens.Mutation,
+    billing.Mutation,
+    api_keys.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = ()
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS: tuple[APIRouter, ...] = (keys.router,)
+# Hot paths as plain Starlette routes (no FastAPI dependency layer), one entry per module.
+STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
+# Background parts a domain runs for the app's lifetime: called with (runtime, app.state),
+# entered after the runtime is built and exited before it is torn down.
+LIFESPANS: tuple[
+    Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...
+] = (keys.lifespan,)
 
 
 def schema() -> Schema:
@@ -85,7 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder["runtime"] = runtime
         app.state.runtime = runtime
         try:
-            yield
+            async with contextlib.AsyncExitStack() as domains:
+                for domain_lifespan in LIFESPANS:
+                    await domains.enter_async_context(domain_lifespan(runtime, app.state))
+                yield
         finally:
             if relay is not None:
                 await relay.stop()
@@ -143,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    app.router.routes.extend(STARLETTE_ROUTES)
     graphql = GraphQLApp(schema(), holder)
     app.add_route("/graphql", graphql, methods=["GET", "POST"])  # plain ASGI route
     app.router.routes.append(WebSocketRoute("/graphql", graphql))

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from strawberry.dataloader import DataLoader
 
 from aforo.models.accounts import User
-from aforo.services import accounts
+from aforo.models.api_keys import ApiKeyEvent
+from aforo.models.billing import Plan, Subscription
+from aforo.services import accounts, api_keys, billing
 
 if TYPE_CHECKING:
     from aforo.schema.context import Context
@@ -23,3 +25,29 @@ class Loaders:
                 return await accounts.users_by_ids(s, ids)
 
         self.user_by_id: DataLoader[uuid.UUID, User | None] = DataLoader(users)
+
+        # billing / api_keys
+        async def plans_of_products(ids: list[uuid.UUID]) -> list[list[Plan]]:
+            async with ctx.db() as s:
+                return await billing.plans_by_product_ids(s, ids)
+
+        async def plans(ids: list[uuid.UUID]) -> list[Plan | None]:
+            async with ctx.db() as s:
+                return await billing.plans_by_ids(s, ids)
+
+        async def key_subscriptions(ids: list[uuid.UUID]) -> list[list[Subscription]]:
+            async with ctx.db() as s:
+                return await api_keys.subscriptions_by_key_ids(s, ids)
+
+        async def key_events(ids: list[uuid.UUID]) -> list[list[ApiKeyEvent]]:
+            async with ctx.db() as s:
+                return await api_keys.events_by_key_ids(s, ids)
+
+        self.plans_by_product_id: DataLoader[uuid.UUID, list[Plan]] = DataLoader(plans_of_products)
+        self.plan_by_id: DataLoader[uuid.UUID, Plan | None] = DataLoader(plans)
+        self.subscriptions_by_key_id: DataLoader[uuid.UUID, list[Subscription]] = DataLoader(
+            key_subscriptions
+        )
+        self.key_events_by_key_id: DataLoader[uuid.UUID, list[ApiKeyEvent]] = DataLoader(
+            key_events
+        )
