@@ -1,0 +1,126 @@
+"""REST spec import: ``POST /api/v1/docs/api-specs`` (JSON with a URL, or a multipart upload),
+and the live-sync background task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from aforo.errors import ValidationFailed
+from aforo.rest.deps import JwtAdmin, RuntimeDep
+from aforo.runtime.state import Runtime
+from aforo.services import spec_sync, specs
+from aforo.services.spec_import import FORMATS, SpecInvalid
+from aforo.services.spec_import.loader import MAX_SPEC_BYTES
+
+router = APIRouter(prefix="/api/v1/docs", tags=["docs"])
+
+
+def _uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as e:
+        raise ValidationFailed("not a valid id", field=field) from e
+
+
+def _format(value: Any) -> str:
+    if value not in FORMATS:
+        raise ValidationFailed(f"specFormat must be one of {', '.join(FORMATS)}", field="specFormat")
+    return str(value)
+
+
+async def _read_form(request: Request) -> dict[str, Any]:
+    form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_SPEC_BYTES + 1)
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ValidationFailed("attach the spec as the 'file' part", field="file")
+    content = await upload.read(MAX_SPEC_BYTES + 1)
+    if len(content) > MAX_SPEC_BYTES:
+        raise ValidationFailed(f"the file is larger than {MAX_SPEC_BYTES} bytes", field="file")
+    return {
+        "productId": form.get("productId"),
+        "specFormat": form.get("specFormat"),
+        "serverUrl": form.get("serverUrl"),
+        "name": form.get("name"),
+        "content": content,
+    }
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    if int(request.headers.get("content-length") or 0) > 64 * 1024:
+        raise ValidationFailed("the JSON body is larger than 64 KiB", field="body")
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise ValidationFailed("the body is not valid JSON", field="body") from e
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    return body
+
+
+@router.post("/api-specs", status_code=201)
+async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONResponse:
+    """Import a spec: JSON ``{productId, specFormat, sourceUrl, serverUrl?, name?}`` or
+    ``multipart/form-data`` with ``productId``, ``specFormat`` and a ``file``."""
+    ctype = request.headers.get("content-type", "")
+    body = await (_read_form(request) if ctype.startswith("multipart/") else _read_json(request))
+    product_id = _uuid(body.get("productId"), "productId")
+    fmt = _format(body.get("specFormat"))
+    source_url = body.get("sourceUrl")
+    content = body.get("content")
+    if content is None and not isinstance(source_url, str):
+        raise ValidationFailed("give sourceUrl (JSON) or upload a file (multipart)", field="sourceUrl")
+    for key in ("serverUrl", "name"):
+        if body.get(key) is not None and not isinstance(body.get(key), str):
+            raise ValidationFailed(f"{key} must be a string", field=key)
+    try:
+        async with rt.transaction(user.tenant_id) as s:
+            done = await specs.import_spec(
+                s,
+                product_id=product_id,
+                format=fmt,
+                content=content,
+                source_url=source_url if content is None else None,
+                server_url=body.get("serverUrl"),
+                name=body.get("name"),
+            )
+            ops = len((await specs.operations_by_version_ids(s, [done.version.id]))[0])
+    except SpecInvalid as e:
+        problems = [{"pointer": p.pointer, "line": p.line, "message": p.message} for p in e.problems]
+        return JSONResponse(
+            {"error": {"code": e.code, "message": e.message, "field": e.field, "problems": problems}},
+            status_code=e.status,
+        )
+    return JSONResponse(
+        {
+            "specId": str(done.spec.id),
+            "versionId": str(done.version.id),
+            "version": done.version.number,
+            "created": done.created,
+            "operations": ops,
+        },
+        status_code=201 if done.created else 200,
+    )
+
+
+@contextlib.asynccontextmanager
+async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
+    """Re-fetch URL specs every ``AFORO_SPEC_SYNC_INTERVAL`` seconds for the app's lifetime."""
+    interval = runtime.settings.spec_sync_interval_s
+    if interval <= 0:
+        yield
+        return
+    task = asyncio.create_task(spec_sync.loop(runtime.maker, runtime.transaction, interval))
+    state.spec_sync = task
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,337 @@
+"""The outbound guard: every server-side fetch of a URL a tenant or user supplied goes through it.
+
+Server-side request forgery is the risk: a spec URL (or a try-it target) pointing at
+``http://169.254.169.254/`` or ``http://localhost:6379/`` would make us an open door into our own
+network. So the guard
+
+- accepts only ``http`` and ``https`` URLs without credentials in them;
+- resolves the host itself and refuses every address that is not globally routable (private,
+  loopback, link-local, multicast, unspecified, reserved, shared CGNAT, cloud metadata …), also when
+  hidden in IPv4-mapped / NAT64 / 6to4 IPv6 forms, unless the tenant's allow-list covers it;
+- connects to the very IP it vetted (the URL's host becomes the ``Host`` header and the TLS SNI /
+  certificate name), so a DNS answer that changes between check and connect (rebinding) cannot
+  redirect the request;
+- follows redirects itself, vetting every hop again;
+- caps the total time and the response size.
+
+Errors are ``OutboundError`` with stable codes; callers show them to the tenant as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from aforo.errors import DomainError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 5
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+# Cloud metadata endpoints. Most are link-local already; listed so that even an allow-listed
+# private range never opens them (only an explicit entry naming the address does).
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean …
+        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.169.123",  # AWS time sync
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud (classic)
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+    )
+)
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_6TO4 = ipaddress.ip_network("2002::/16")
+
+
+class OutboundError(DomainError):
+    """A refused or failed outbound request. Codes:
+
+    ``OUTBOUND_BAD_URL``, ``OUTBOUND_SCHEME``, ``OUTBOUND_DNS``, ``OUTBOUND_BLOCKED_ADDRESS``,
+    ``OUTBOUND_CONNECT``, ``OUTBOUND_TIMEOUT``, ``OUTBOUND_TOO_LARGE``, ``OUTBOUND_REDIRECT``.
+    """
+
+    code = "OUTBOUND_FAILED"
+    status = 422
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """What a tenant lets through although not public: CIDRs / single IPs, and host names
+    (``internal.example.com`` or ``*.corp.example``) whose resolved addresses are accepted."""
+
+    networks: tuple[IPNetwork, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> Allowlist:
+        nets: list[IPNetwork] = []
+        hosts: list[str] = []
+        for raw in entries:
+            entry = raw.strip().lower()
+            try:
+                nets.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.append(entry)
+        return cls(tuple(nets), tuple(hosts))
+
+    def covers_host(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for h in self.hosts:
+            if h.startswith("*.") and host.endswith(h[1:]):
+                return True
+            if h == host:
+                return True
+        return False
+
+    def covers_ip(self, ip: IPAddress) -> bool:
+        return any(ip.version == n.version and ip in n for n in self.networks)
+
+
+def validate_entry(entry: str) -> str:
+    """Normalise an allow-list entry; raise ``ValueError`` when it is neither a CIDR nor a host."""
+    entry = entry.strip().lower()
+    if not entry or len(entry) > 253:
+        raise ValueError("an entry must be 1-253 characters")
+    try:
+        return str(ipaddress.ip_network(entry, strict=False))
+    except ValueError:
+        pass
+    name = entry[2:] if entry.startswith("*.") else entry
+    labels = name.rstrip(".").split(".")
+    ok = all(
+        0 < len(label) <= 63
+        and all(c.isalnum() or c == "-" for c in label)
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    )
+    if not ok:
+        raise ValueError("not a CIDR, an IP address or a host name")
+    return entry
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _6TO4:
+        return ip.sixtofour
+    return None
+
+
+def refusal(ip: IPAddress) -> str | None:
+    """Why an address may not be contacted by default (None: it is a public address)."""
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_v4(ip)
+        if inner is not None:
+            why = refusal(inner)
+            return f"{why} (embedded in IPv6)" if why else None
+    for attr, label in (
+        ("is_unspecified", "an unspecified address"),
+        ("is_loopback", "a loopback address"),
+        ("is_link_local", "a link-local address"),
+        ("is_multicast", "a multicast address"),
+        ("is_private", "a private address"),
+        ("is_reserved", "a reserved address"),
+    ):
+        if getattr(ip, attr):
+            return label
+    if not ip.is_global:  # shared address space (CGNAT), documentation ranges and the like
+        return "a non-public address"
+    return None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str  # the final URL, after redirects
+
+    def text(self) -> str:
+        return self.content.decode(self.headers.get_content_charset() or "utf-8", "replace")
+
+
+@dataclass
+class Guard:
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+
+    async def vet(self, url: str) -> tuple[httpx.URL, IPAddress]:
+        """Check a URL and resolve its host; returns the URL and the one IP to connect to."""
+        if len(url) > 2048:
+            raise OutboundError("the URL is longer than 2048 characters", code="OUTBOUND_BAD_URL")
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise OutboundError("only http and https URLs can be fetched", code="OUTBOUND_SCHEME")
+        if parts.username or parts.password:
+            raise OutboundError("credentials in the URL are not allowed", code="OUTBOUND_BAD_URL")
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as e:
+            raise OutboundError(f"not a valid URL: {e}", code="OUTBOUND_BAD_URL") from e
+        host = target.host
+        if not host:
+            raise OutboundError("the URL has no host", code="OUTBOUND_BAD_URL")
+        host_allowed = self.allowlist.covers_host(host)
+        if host.lower().rstrip(".") in METADATA_HOSTS and not host_allowed:
+            raise OutboundError(f"{host} is a cloud metadata host", code="OUTBOUND_BLOCKED_ADDRESS")
+        addresses = await _resolve(host, target.port or (443 if target.scheme == "https" else 80))
+        for ip in addresses:
+            why = refusal(ip)
+            if why is None or self.allowlist.covers_ip(ip):
+                return target, ip
+            if host_allowed and ip not in METADATA_ADDRESSES:
+                return target, ip
+        why = refusal(addresses[0])
+        raise OutboundError(
+            f"{host} resolves to {why} ({addresses[0]}); add it to the outbound allow-list "
+            "to reach it",
+            code="OUTBOUND_BLOCKED_ADDRESS",
+        )
+
+    async def fetch(
+        self, url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """One request (GET by default), redirects followed and re-vetted hop by hop."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._fetch(url, method, dict(headers or {}))
+        except TimeoutError as e:
+            raise OutboundError(
+                f"no complete answer within {self.timeout_s:g} s", code="OUTBOUND_TIMEOUT"
+            ) from e
+
+    async def _fetch(self, url: str, method: str, headers: dict[str, str]) -> Response:
+        timeout = httpx.Timeout(self.timeout_s)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as c:
+            for _ in range(self.max_redirects + 1):
+                target, ip = await self.vet(url)
+                response = await self._send(c, method, target, ip, headers)
+                if response.status in _REDIRECTS and "location" in response.headers:
+                    url = urljoin(str(target), response.headers["location"])
+                    if response.status == 303 or (
+                        response.status in (301, 302) and method != "HEAD"
+                    ):
+                        method = "GET"
+                    continue
+                return response
+        raise OutboundError(f"more than {self.max_redirects} redirects", code="OUTBOUND_REDIRECT")
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        target: httpx.URL,
+        ip: IPAddress,
+        headers: dict[str, str],
+    ) -> Response:
+        host_header = target.host if target.port is None else f"{target.host}:{target.port}"
+        if ":" in target.host and target.port is None:
+            host_header = f"[{target.host}]"
+        elif ":" in target.host:
+            host_header = f"[{target.host}]:{target.port}"
+        pinned = target.copy_with(host=str(ip))
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        request = client.build_request(
+            method,
+            pinned,
+            # Only encodings we can decode under the size cap ourselves.
+            headers={"Accept-Encoding": "gzip, deflate", **headers, "Host": host_header},
+            extensions=extensions,
+        )
+        try:
+            upstream = await client.send(request, stream=True)
+        except httpx.TimeoutException as e:
+            raise OutboundError(f"{target.host} timed out", code="OUTBOUND_TIMEOUT") from e
+        except httpx.HTTPError as e:
+            raise OutboundError(
+                f"could not connect to {target.host}: {type(e).__name__}", code="OUTBOUND_CONNECT"
+            ) from e
+        try:
+            declared = upstream.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                raise OutboundError(
+                    f"the response is larger than {self.max_bytes} bytes", code="OUTBOUND_TOO_LARGE"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in upstream.aiter_raw():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise OutboundError(
+                        f"the response is larger than {self.max_bytes} bytes",
+                        code="OUTBOUND_TOO_LARGE",
+                    )
+                chunks.append(chunk)
+        except httpx.HTTPError as e:
+            raise OutboundError(
+                f"{target.host} broke off the response: {type(e).__name__}",
+                code="OUTBOUND_CONNECT",
+            ) from e
+        finally:
+            await upstream.aclose()
+        body = _decode(
+            b"".join(chunks), upstream.headers.get("content-encoding", ""), self.max_bytes
+        )
+        if len(body) > self.max_bytes:
+            raise OutboundError(
+                f"the response is larger than {self.max_bytes} bytes", code="OUTBOUND_TOO_LARGE"
+            )
+        return Response(upstream.status_code, upstream.headers, body, str(target))
+
+
+def _decode(raw: bytes, encoding: str, limit: int) -> bytes:
+    """Undo gzip/deflate ourselves so the size cap also bounds a compression bomb."""
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if encoding != "deflate" else 15
+        d = zlib.decompressobj(wbits)
+        try:
+            return d.decompress(raw, limit + 1)
+        except zlib.error as e:
+            raise OutboundError(
+                "the response is not valid compressed data", code="OUTBOUND_CONNECT"
+            ) from e
+    return raw
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return [literal]
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise OutboundError(f"{host} does not resolve", code="OUTBOUND_DNS") from e
+    seen: list[IPAddress] = []
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if addr not in seen:
+            seen.append(addr)
+    if not seen:
+        raise OutboundError(f"{host} does not resolve", code="OUTBOUND_DNS")
+    return seen
