@@ -1,0 +1,510 @@
+"""Community forum content: categories, threads, nested replies, edits with history, soft deletes.
+
+Callers pass an ``Actor`` (who is acting and whether they moderate). Every change emits an event
+on ``aforo.community.events``; the payload carries ids only, never the text, and always the
+``thread_id`` so live ``threadActivity`` subscribers can filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.db import utcnow
+from aforo.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from aforo.models.forum import Category, Reply, Revision, Thread
+from aforo.services import outbox, reputation
+from aforo.services.markdown import render, slug
+
+TOPIC = "aforo.community.events"
+MAX_TITLE, MIN_TITLE = 200, 5
+MAX_BODY = 20_000
+MAX_TAGS, MAX_TAG = 5, 30
+MAX_CATEGORY_DEPTH = 3
+# Replies nest at most this deep (top-level replies are depth 0); a reply to a reply at the
+# limit attaches to that reply's parent, so the conversation stays readable on a phone.
+MAX_REPLY_DEPTH = 3
+# A thread page loads its whole reply tree in one statement; past this it is a megatopic.
+MAX_TREE_REPLIES = 2000
+_TAG = re.compile(r"^[a-z0-9][a-z0-9.+#-]*$")
+
+
+class ThreadStatus(StrEnum):
+    OPEN = "OPEN"
+    SOLVED = "SOLVED"
+    LOCKED = "LOCKED"
+
+
+class ThreadOrder(StrEnum):
+    LATEST_ACTIVITY = "LATEST_ACTIVITY"
+    NEWEST = "NEWEST"
+    TOP = "TOP"
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: uuid.UUID
+    moderator: bool = False
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _text(value: str, field: str, *, lo: int, hi: int) -> str:
+    value = value.strip()
+    if not lo <= len(value) <= hi:
+        raise ValidationFailed(f"{field} must be {lo}-{hi} characters", field=field)
+    return value
+
+
+def clean_title(title: str) -> str:
+    return _text(title, "title", lo=MIN_TITLE, hi=MAX_TITLE)
+
+
+def clean_body(body: str) -> str:
+    return _text(body, "body", lo=1, hi=MAX_BODY)
+
+
+def clean_tags(tags: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for raw in tags:
+        tag = raw.strip().lower()
+        if not tag or len(tag) > MAX_TAG or not _TAG.match(tag):
+            raise ValidationFailed(
+                f"tags are 1-{MAX_TAG} characters: letters, digits and . + # -", field="tags"
+            )
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise ValidationFailed(f"at most {MAX_TAGS} tags", field="tags")
+    return out
+
+
+async def _emit(session: AsyncSession, type_: str, payload: dict[str, Any]) -> None:
+    await outbox.emit(session, TOPIC, type_, payload)
+
+
+# -- categories ---------------------------------------------------------------------------------
+async def list_categories(session: AsyncSession) -> list[Category]:
+    rows = await session.scalars(select(Category).order_by(Category.position, Category.name))
+    return list(rows)
+
+
+async def categories_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Category | None]:
+    rows = await session.scalars(select(Category).where(Category.id.in_(ids)))
+    found = {c.id: c for c in rows}
+    return [found.get(i) for i in ids]
+
+
+async def _category(session: AsyncSession, category_id: uuid.UUID, field: str) -> Category:
+    cat = await session.scalar(select(Category).where(Category.id == category_id))
+    if cat is None:
+        raise NotFound("no such category", field=field)
+    return cat
+
+
+async def _ancestors(session: AsyncSession, category_id: uuid.UUID) -> list[uuid.UUID]:
+    """The category and its ancestors, nearest first (bounded: the tree is shallow)."""
+    chain: list[uuid.UUID] = []
+    current: uuid.UUID | None = category_id
+    while current is not None and len(chain) <= MAX_CATEGORY_DEPTH + 1:
+        chain.append(current)
+        current = await session.scalar(select(Category.parent_id).where(Category.id == current))
+    return chain
+
+
+async def save_category(
+    session: AsyncSession,
+    *,
+    category_id: uuid.UUID | None,
+    name: str,
+    description: str,
+    parent_id: uuid.UUID | None,
+    position: int,
+) -> Category:
+    """Create (no ``category_id``) or update a category; admins only (checked by the schema)."""
+    name = _text(name, "name", lo=1, hi=80)
+    description = description.strip()
+    if len(description) > 500:
+        raise ValidationFailed("description must be at most 500 characters", field="description")
+    if not -10_000 <= position <= 10_000:
+        raise ValidationFailed("position must be between -10000 and 10000", field="position")
+    if parent_id is not None:
+        await _category(session, parent_id, "parentId")
+        chain = await _ancestors(session, parent_id)
+        if category_id is not None and category_id in chain:
+            raise ValidationFailed("a category cannot be inside itself", field="parentId")
+        if len(chain) >= MAX_CATEGORY_DEPTH:
+            raise ValidationFailed(
+                f"categories nest at most {MAX_CATEGORY_DEPTH} levels", field="parentId"
+            )
+    if category_id is None:
+        cat = Category(tenant_id=session.info["tenant_id"], slug=slug(name)[:80])
+        session.add(cat)
+        event = "category.created"
+    else:
+        cat = await _category(session, category_id, "id")
+        event = "category.updated"
+    cat.name, cat.description, cat.parent_id, cat.position = name, description, parent_id, position
+    if category_id is not None:
+        cat.slug = slug(name)[:80]
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as e:
+        raise Conflict("a category with this name exists", field="name") from e
+    await _emit(session, event, {"category_id": cat.id, "parent_id": cat.parent_id})
+    return cat
+
+
+# -- threads ------------------------------------------------------------------------------------
+async def get_thread(session: AsyncSession, thread_id: uuid.UUID, *, field: str = "id") -> Thread:
+    thread = await session.scalar(select(Thread).where(Thread.id == thread_id))
+    if thread is None:
+        raise NotFound("no such thread", field=field)
+    return thread
+
+
+async def threads_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Thread | None]:
+    rows = await session.scalars(select(Thread).where(Thread.id.in_(ids)))
+    found = {t.id: t for t in rows}
+    return [found.get(i) for i in ids]
+
+
+async def create_thread(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    category_id: uuid.UUID,
+    title: str,
+    body: str,
+    tags: Sequence[str],
+) -> Thread:
+    await reputation.ensure_can_participate(session, actor.user_id)
+    title, body, clean = clean_title(title), clean_body(body), clean_tags(tags)
+    await _category(session, category_id, "categoryId")
+    thread = Thread(
+        tenant_id=session.info["tenant_id"],
+        category_id=category_id,
+        author_id=actor.user_id,
+        title=title,
+        body=body,
+        body_html=render(body).html,
+        tags=clean,
+    )
+    session.add(thread)
+    await session.flush()
+    await session.refresh(thread)
+    await reputation.count_post(session, actor.user_id, thread=True)
+    await _emit(
+        session,
+        "thread.created",
+        {"thread_id": thread.id, "category_id": category_id, "author_id": actor.user_id,
+         "tags": clean},
+    )
+    return thread
+
+
+def _may_change(actor: Actor, author_id: uuid.UUID) -> None:
+    if not actor.moderator and actor.user_id != author_id:
+        raise Forbidden("only the author or a moderator can do this", code="FORBIDDEN")
+
+
+async def edit_thread(
+    session: AsyncSession,
+    actor: Actor,
+    thread_id: uuid.UUID,
+    *,
+    title: str | None,
+    body: str | None,
+    tags: Sequence[str] | None,
+    category_id: uuid.UUID | None,
+) -> Thread:
+    thread = await get_thread(session, thread_id)
+    _may_change(actor, thread.author_id)
+    await reputation.ensure_can_participate(session, actor.user_id)
+    if thread.deleted_at is not None:
+        raise DomainError("this thread was removed", field="id", code="REMOVED")
+    new_title = clean_title(title) if title is not None else thread.title
+    new_body = clean_body(body) if body is not None else thread.body
+    if category_id is not None:
+        await _category(session, category_id, "categoryId")
+        thread.category_id = category_id
+    if tags is not None:
+        thread.tags = clean_tags(tags)
+    if (new_title, new_body) != (thread.title, thread.body):
+        session.add(
+            Revision(
+                tenant_id=thread.tenant_id,
+                thread_id=thread.id,
+                editor_id=actor.user_id,
+                title=thread.title,
+                body=thread.body,
+            )
+        )
+        thread.title, thread.body, thread.body_html = new_title, new_body, render(new_body).html
+        thread.edited_at = utcnow()
+    await session.flush()
+    await _emit(
+        session, "thread.edited", {"thread_id": thread.id, "editor_id": actor.user_id}
+    )
+    return thread
+
+
+async def delete_thread(session: AsyncSession, actor: Actor, thread_id: uuid.UUID) -> Thread:
+    thread = await get_thread(session, thread_id)
+    _may_change(actor, thread.author_id)
+    if thread.deleted_at is None:
+        await set_thread_deleted(session, thread, actor.user_id, deleted=True)
+    return thread
+
+
+async def set_thread_deleted(
+    session: AsyncSession, thread: Thread, by: uuid.UUID, *, deleted: bool
+) -> None:
+    thread.deleted_at, thread.deleted_by = (utcnow(), by) if deleted else (None, None)
+    await session.flush()
+    await _emit(
+        session,
+        "thread.deleted" if deleted else "thread.restored",
+        {"thread_id": thread.id, "by": by},
+    )
+
+
+async def record_view(session: AsyncSession, thread_id: uuid.UUID) -> int:
+    """Count a view atomically; returns the new count."""
+    count = await session.scalar(
+        update(Thread)
+        .where(Thread.id == thread_id)
+        .values(view_count=Thread.view_count + 1)
+        .returning(Thread.view_count)
+        .execution_options(synchronize_session=False)
+    )
+    return int(count or 0)
+
+
+# -- listing ------------------------------------------------------------------------------------
+def encode_cursor(thread: Thread, order: ThreadOrder) -> str:
+    key: Any
+    if order is ThreadOrder.TOP:
+        key = thread.score
+    elif order is ThreadOrder.NEWEST:
+        key = thread.created_at.isoformat()
+    else:
+        key = thread.last_activity_at.isoformat()
+    raw = json.dumps([order.value, thread.pinned, key, str(thread.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: ThreadOrder) -> tuple[bool, Any, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        kind, pinned, key, tid = json.loads(base64.urlsafe_b64decode(padded))
+        if kind != order.value or not isinstance(pinned, bool):
+            raise ValueError(kind)
+        value = int(key) if order is ThreadOrder.TOP else datetime.fromisoformat(key)
+        return pinned, value, uuid.UUID(tid)
+    except (ValueError, TypeError, json.JSONDecodeError) as e:
+        raise ValidationFailed("not a cursor of this listing", field="after") from e
+
+
+async def list_threads(
+    session: AsyncSession,
+    *,
+    category_id: uuid.UUID | None,
+    status: ThreadStatus | None,
+    tag: str | None,
+    order: ThreadOrder,
+    limit: int,
+    after: str | None,
+    include_deleted: bool,
+) -> tuple[list[Thread], bool]:
+    """One page in one statement, newest (or top) first, pinned threads ahead; a category
+    includes its sub-categories. Returns the page and whether there is more."""
+    sort = {
+        ThreadOrder.LATEST_ACTIVITY: Thread.last_activity_at,
+        ThreadOrder.NEWEST: Thread.created_at,
+        ThreadOrder.TOP: Thread.score,
+    }[order]
+    q: Select[tuple[Thread]] = select(Thread)
+    if category_id is not None:
+        tree = (
+            select(Category.id.label("id"))
+            .where(Category.id == category_id)
+            .cte("tree", recursive=True)
+        )
+        tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
+        q = q.where(Thread.category_id.in_(select(tree.c.id)))
+    if status is not None:
+        q = q.where(Thread.status == status.value)
+    if tag is not None:
+        q = q.where(Thread.tags.contains([tag.strip().lower()]))
+    if not include_deleted:
+        q = q.where(Thread.deleted_at.is_(None))
+    if after is not None:
+        pinned, value, tid = _decode_cursor(after, order)
+        q = q.where(tuple_(Thread.pinned, sort, Thread.id) < tuple_(literal(pinned), value, tid))
+    q = q.order_by(Thread.pinned.desc(), sort.desc(), Thread.id.desc()).limit(limit + 1)
+    rows = list(await session.scalars(q))
+    return rows[:limit], len(rows) > limit
+
+
+async def last_replies_by_threads(
+    session: AsyncSession, thread_ids: Sequence[uuid.UUID]
+) -> list[Reply | None]:
+    rows = await session.scalars(
+        select(Reply)
+        .where(Reply.thread_id.in_(thread_ids), Reply.deleted_at.is_(None))
+        .ext(distinct_on(Reply.thread_id))
+        .order_by(Reply.thread_id, Reply.created_at.desc(), Reply.id.desc())
+    )
+    found = {r.thread_id: r for r in rows}
+    return [found.get(i) for i in thread_ids]
+
+
+# -- replies ------------------------------------------------------------------------------------
+async def get_reply(session: AsyncSession, reply_id: uuid.UUID, *, field: str = "id") -> Reply:
+    reply = await session.scalar(select(Reply).where(Reply.id == reply_id))
+    if reply is None:
+        raise NotFound("no such reply", field=field)
+    return reply
+
+
+async def replies_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Reply | None]:
+    rows = await session.scalars(select(Reply).where(Reply.id.in_(ids)))
+    found = {r.id: r for r in rows}
+    return [found.get(i) for i in ids]
+
+
+async def thread_replies(session: AsyncSession, thread_id: uuid.UUID) -> list[Reply]:
+    """Every reply of a thread, oldest first, removed ones included (shown as removed)."""
+    rows = await session.scalars(
+        select(Reply)
+        .where(Reply.thread_id == thread_id)
+        .order_by(Reply.created_at, Reply.id)
+        .limit(MAX_TREE_REPLIES)
+    )
+    return list(rows)
+
+
+async def create_reply(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    thread_id: uuid.UUID,
+    parent_reply_id: uuid.UUID | None,
+    body: str,
+) -> Reply:
+    await reputation.ensure_can_participate(session, actor.user_id)
+    body = clean_body(body)
+    thread = await get_thread(session, thread_id, field="threadId")
+    if thread.deleted_at is not None:
+        raise DomainError("this thread was removed", field="threadId", code="REMOVED")
+    if thread.status == ThreadStatus.LOCKED and not actor.moderator:
+        raise DomainError("this thread is locked", field="threadId", code="THREAD_LOCKED")
+    depth, parent_id = 0, None
+    if parent_reply_id is not None:
+        parent = await get_reply(session, parent_reply_id, field="parentReplyId")
+        if parent.thread_id != thread_id:
+            raise ValidationFailed("that reply is in another thread", field="parentReplyId")
+        if parent.deleted_at is not None:
+            raise DomainError("that reply was removed", field="parentReplyId", code="REMOVED")
+        parent_id, depth = parent.id, parent.depth + 1
+        if parent.depth >= MAX_REPLY_DEPTH:
+            parent_id, depth = parent.parent_reply_id, parent.depth
+    reply = Reply(
+        tenant_id=thread.tenant_id,
+        thread_id=thread_id,
+        parent_reply_id=parent_id,
+        depth=depth,
+        author_id=actor.user_id,
+        body=body,
+        body_html=render(body).html,
+    )
+    session.add(reply)
+    await session.flush()
+    await session.refresh(reply)
+    # Atomic increments: concurrent replies never lose a count.
+    await session.execute(
+        update(Thread)
+        .where(Thread.id == thread_id)
+        .values(reply_count=Thread.reply_count + 1, last_activity_at=func.now())
+    )
+    await reputation.count_post(session, actor.user_id, thread=False)
+    await _emit(
+        session,
+        "reply.created",
+        {"thread_id": thread_id, "reply_id": reply.id, "parent_reply_id": parent_id,
+         "author_id": actor.user_id, "depth": depth},
+    )
+    return reply
+
+
+async def edit_reply(session: AsyncSession, actor: Actor, reply_id: uuid.UUID, body: str) -> Reply:
+    reply = await get_reply(session, reply_id)
+    _may_change(actor, reply.author_id)
+    await reputation.ensure_can_participate(session, actor.user_id)
+    if reply.deleted_at is not None:
+        raise DomainError("this reply was removed", field="id", code="REMOVED")
+    body = clean_body(body)
+    if body != reply.body:
+        session.add(
+            Revision(
+                tenant_id=reply.tenant_id,
+                thread_id=reply.thread_id,
+                reply_id=reply.id,
+                editor_id=actor.user_id,
+                body=reply.body,
+            )
+        )
+        reply.body, reply.body_html, reply.edited_at = body, render(body).html, utcnow()
+        await session.flush()
+    await _emit(
+        session,
+        "reply.edited",
+        {"thread_id": reply.thread_id, "reply_id": reply.id, "editor_id": actor.user_id},
+    )
+    return reply
+
+
+async def delete_reply(session: AsyncSession, actor: Actor, reply_id: uuid.UUID) -> Reply:
+    reply = await get_reply(session, reply_id)
+    _may_change(actor, reply.author_id)
+    if reply.deleted_at is None:
+        await set_reply_deleted(session, reply, actor.user_id, deleted=True)
+    return reply
+
+
+async def set_reply_deleted(
+    session: AsyncSession, reply: Reply, by: uuid.UUID, *, deleted: bool
+) -> None:
+    reply.deleted_at, reply.deleted_by = (utcnow(), by) if deleted else (None, None)
+    await session.flush()
+    await session.execute(
+        update(Thread)
+        .where(Thread.id == reply.thread_id)
+        .values(reply_count=Thread.reply_count + (-1 if deleted else 1))
+    )
+    await _emit(
+        session,
+        "reply.deleted" if deleted else "reply.restored",
+        {"thread_id": reply.thread_id, "reply_id": reply.id, "by": by},
+    )
+
+
+async def revisions(
+    session: AsyncSession, thread_id: uuid.UUID, reply_id: uuid.UUID | None
+) -> list[Revision]:
+    q = select(Revision).where(Revision.thread_id == thread_id)
+    q = q.where(Revision.reply_id == reply_id if reply_id else Revision.reply_id.is_(None))
+    return list(await session.scalars(q.order_by(Revision.created_at.desc()).limit(200)))

@@ -1,0 +1,177 @@
+"""Forum search and "did you mean" suggestions, in PostgreSQL full-text search.
+
+Ranking, one hit per thread (its best-matching post):
+1. an exact title match, then
+2. threads whose *title* matches the query, then
+3. everything else by ``ts_rank_cd`` (title weight A counts more than body weight B).
+
+Only a bounded number of matches per source is ranked (``CANDIDATES``): ranking reads every
+row it scores, and on a large forum a common word matches thousands of posts. Title matches
+are collected separately first, so they are never crowded out of the ranked set. RLS scopes
+every statement to the tenant; soft-deleted posts are excluded (the GIN indexes are partial
+on ``deleted_at is null``, so removed content is not even in them).
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.errors import ValidationFailed
+
+CANDIDATES = 200
+MAX_QUERY = 200
+MAX_RESULTS = 50
+SIMILAR = 3
+MIN_SIMILAR_TITLE = 8
+# ts_headline marks matches with these; the text is escaped in Python, then they become <mark>.
+_START, _STOP = "\x02", "\x03"
+_HEADLINE = f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MaxWords=30, MinWords=10"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    thread_id: uuid.UUID
+    reply_id: uuid.UUID | None
+    rank: float
+    title_match: bool
+    exact_title: bool
+    title_html: str
+    snippet_html: str
+
+
+@dataclass(frozen=True)
+class SimilarThread:
+    thread_id: uuid.UUID
+    score: float
+
+
+def _marked(fragment: str) -> str:
+    """Escape user text, then turn the headline markers into <mark> tags."""
+    return html.escape(fragment).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def _exact(value: str) -> str:
+    return " ".join(value.lower().split()).rstrip("?!. ")
+
+
+_SEARCH = text(
+    f"""
+    with q as (select websearch_to_tsquery('english', :q) as q),
+    cand as (
+        (select t.id as thread_id, null::uuid as reply_id from community_threads t, q
+          where t.deleted_at is null and t.title_search @@ q.q limit :cap)
+        union
+        (select t.id, null::uuid from community_threads t, q
+          where t.deleted_at is null and t.search @@ q.q limit :cap)
+        union all
+        (select r.thread_id, r.id from community_replies r, q
+          where r.deleted_at is null and r.search @@ q.q limit :cap)
+    ),
+    ranked as (
+        select c.thread_id, c.reply_id,
+               case when c.reply_id is null then ts_rank_cd(t.search, q.q, 1)
+                    else ts_rank_cd(r.search, q.q, 1) end as rank,
+               c.reply_id is null and t.title_search @@ q.q as title_match,
+               c.reply_id is null and rtrim(lower(regexp_replace(t.title, '\\s+', ' ', 'g')),
+                                            '?!. ') = :exact as exact_title
+        from cand c
+        join community_threads t on t.id = c.thread_id and t.deleted_at is null
+        left join community_replies r on r.id = c.reply_id
+        cross join q
+    ),
+    best as (
+        select distinct on (thread_id) * from ranked
+        order by thread_id, exact_title desc, title_match desc, rank desc
+    ),
+    page as (
+        select * from best order by exact_title desc, title_match desc, rank desc, thread_id
+        limit :limit
+    )
+    select p.thread_id, p.reply_id, p.rank, p.title_match, p.exact_title,
+           ts_headline('english', t.title, q.q,
+                       'HighlightAll=true, StartSel={_START}, StopSel={_STOP}') as title_html,
+           ts_headline('english', coalesce(r.body, t.body), q.q, '{_HEADLINE}') as snippet_html
+    from page p
+    join community_threads t on t.id = p.thread_id
+    left join community_replies r on r.id = p.reply_id
+    cross join q
+    order by p.exact_title desc, p.title_match desc, p.rank desc, p.thread_id
+    """
+)
+
+
+def clean_query(query: str) -> str:
+    query = query.strip()
+    if not query:
+        raise ValidationFailed("enter something to search for", field="query")
+    if len(query) > MAX_QUERY:
+        raise ValidationFailed(f"query must be at most {MAX_QUERY} characters", field="query")
+    return query
+
+
+async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[SearchHit]:
+    query = clean_query(query)
+    limit = max(1, min(limit, MAX_RESULTS))
+    rows = await session.execute(
+        _SEARCH, {"q": query, "exact": _exact(query), "cap": CANDIDATES, "limit": limit}
+    )
+    return [
+        SearchHit(
+            thread_id=r.thread_id,
+            reply_id=r.reply_id,
+            rank=float(r.rank),
+            title_match=bool(r.title_match),
+            exact_title=bool(r.exact_title),
+            title_html=_marked(r.title_html),
+            snippet_html=_marked(r.snippet_html),
+        )
+        for r in rows
+    ]
+
+
+# Candidates: threads whose title has every word of the draft's title, threads whose title
+# shares trigrams with it (typos, word order), then any thread sharing some words. Scored by
+# full-text rank of the draft (title and the start of the body, OR-ed) plus title similarity.
+_SIMILAR = text(
+    """
+    with d as (
+        select plainto_tsquery('english', :title) as all_words,
+               replace(plainto_tsquery('english', :title)::text, '&', '|')::tsquery as any_title,
+               replace(plainto_tsquery('english', :draft)::text, '&', '|')::tsquery as any_word
+    ),
+    cand as (
+        (select t.id from community_threads t, d
+          where t.deleted_at is null and t.title_search @@ d.all_words limit :cap)
+        union
+        (select t.id from community_threads t
+          where t.deleted_at is null and t.title % :title limit :cap)
+        union
+        (select t.id from community_threads t, d
+          where t.deleted_at is null and t.title_search @@ d.any_title limit :cap)
+    )
+    select t.id as thread_id,
+           ts_rank_cd(t.search, d.any_word, 1) + similarity(t.title, :title) as score
+    from cand c join community_threads t on t.id = c.id cross join d
+    order by score desc, t.id
+    limit :limit
+    """
+)
+
+
+async def similar_threads(session: AsyncSession, title: str, body: str = "") -> list[SimilarThread]:
+    """The threads most like a draft question, for the "did you mean" box while asking."""
+    title = title.strip()
+    if len(title) > 200:
+        raise ValidationFailed("title must be at most 200 characters", field="title")
+    if len(title) < MIN_SIMILAR_TITLE:
+        return []  # too little to go on; suggestions would be noise
+    draft = f"{title} {body.strip()[:300]}"
+    rows = await session.execute(
+        _SIMILAR, {"title": title, "draft": draft, "cap": CANDIDATES, "limit": SIMILAR}
+    )
+    return [SimilarThread(r.thread_id, float(r.score)) for r in rows if r.score > 0.05]
