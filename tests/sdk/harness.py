@@ -36,7 +36,10 @@ class ThreadedServer:
 
     def start(self) -> None:
         config = uvicorn.Config(
-            self.app_factory(), host="127.0.0.1", port=self.port, log_level="warning",
+            self.app_factory(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
@@ -123,8 +126,11 @@ class FaultProxy:
             await send({"type": "http.response.body", "body": b""})
             return
         self.seen.append((now, scope["path"], r.status_code))
-        out = [(k.encode(), v.encode()) for k, v in r.headers.items()
-               if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")]
+        out = [
+            (k.encode(), v.encode())
+            for k, v in r.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
+        ]
         await send({"type": "http.response.start", "status": r.status_code, "headers": out})
         await send({"type": "http.response.body", "body": r.content})
 

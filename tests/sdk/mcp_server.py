@@ -1,7 +1,7 @@
 """A tiny MCP server for the sidecar tests: two tools, one of which always fails.
 
-    python mcp_server.py                      # stdio
-    python mcp_server.py http PORT [json]     # streamable HTTP (SSE responses, or JSON)
+python mcp_server.py                      # stdio
+python mcp_server.py http PORT [json]     # streamable HTTP (SSE responses, or JSON)
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import threading
 import uuid
 
 import pytest
+from aforo_metering import AsyncClient, Client, OverflowPolicy, meter
 
 from aforo.runtime.postgres import free_port
-from aforo_metering import AsyncClient, Client, OverflowPolicy, meter
 from tests.sdk.conftest import Console
 from tests.sdk.harness import FaultProxy
 
@@ -112,7 +112,10 @@ for i in range(37):
 print(c.pending)
 """  # no flush(), no close(): the interpreter's exit must send them
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True,
+        subprocess.run,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -137,8 +140,12 @@ async def test_block_policy_waits_for_room_then_delivers_everything(
 ) -> None:
     await console.server.astop()
     client = fast(
-        fault_proxy.url, console.token, batch_size=5, max_buffer=5,
-        overflow=OverflowPolicy.BLOCK, flush_interval=0.01,
+        fault_proxy.url,
+        console.token,
+        batch_size=5,
+        max_buffer=5,
+        overflow=OverflowPolicy.BLOCK,
+        flush_interval=0.01,
     )
     ids = [client.record("api_calls", 1) for _ in range(5)]
     blocked = threading.Thread(target=lambda: ids.append(client.record("api_calls", 1)))
@@ -188,8 +195,12 @@ def test_invalid_records_fail_in_the_caller() -> None:
 
 async def test_async_client_down_then_back(console: Console, fault_proxy: FaultProxy) -> None:
     async with AsyncClient(
-        fault_proxy.url, console.token, batch_size=10, flush_interval=0.02,
-        backoff_base=0.02, backoff_cap=0.2,
+        fault_proxy.url,
+        console.token,
+        batch_size=10,
+        flush_interval=0.02,
+        backoff_base=0.02,
+        backoff_cap=0.2,
     ) as client:
         await console.server.astop()
         ids = [await client.record("api_calls", 3, key_id=SUB) for _ in range(25)]
@@ -208,8 +219,9 @@ async def test_meter_decorator_on_functions_and_coroutines(console: Console) -> 
     sync_client = fast(console.url, console.token)
     async_client = AsyncClient(console.url, console.token)
 
-    @meter("words", quantity=lambda result, text: len(result), client=sync_client,
-           subscription_id=SUB)
+    @meter(
+        "words", quantity=lambda result, text: len(result), client=sync_client, subscription_id=SUB
+    )
     def split(text: str) -> list[str]:
         return text.split()
 

@@ -6,7 +6,7 @@ from aforo_metering.aio import AsyncClient
 from aforo_metering.asgi import MeteringMiddleware
 from aforo_metering.client import Client
 from aforo_metering.decorator import meter, set_default_client
-from aforo_metering.wsgi import WSGIMeteringMiddleware
+from aforo_metering.wsgi import WSGIMeteringMiddleware, meter_flask
 
 __all__ = [
     "AsyncClient",
@@ -17,5 +17,6 @@ __all__ = [
     "WSGIMeteringMiddleware",
     "__version__",
     "meter",
+    "meter_flask",
     "set_default_client",
 ]

@@ -1,6 +1,6 @@
 """WSGI middleware (Flask, Django, any WSGI app): one event per HTTP request.
 
-app.wsgi_app = WSGIMeteringMiddleware(app.wsgi_app, client=client)     # Flask
+meter_flask(app, client)                                               # Flask
 application = WSGIMeteringMiddleware(get_wsgi_application(), client)  # Django
 """
 
@@ -26,15 +26,10 @@ def _environ_key(header: str | None) -> str | None:
 
 
 def route_of(environ: Environ) -> str | None:
-    """The matched route template: set by ``DjangoRouteMiddleware``, or read from the
-    werkzeug request Flask leaves in the environ."""
+    """The matched route template, left in the environ by ``meter_flask``'s hook or
+    ``DjangoRouteMiddleware`` (plain WSGI has no notion of routes)."""
     route = environ.get(ROUTE_KEY)
-    if route:
-        return str(route)
-    request = environ.get("werkzeug.request")
-    rule = getattr(request, "url_rule", None)
-    value = getattr(rule, "rule", None)
-    return value if isinstance(value, str) else None
+    return str(route) if route else None
 
 
 class WSGIMeteringMiddleware:
@@ -134,3 +129,19 @@ class DjangoRouteMiddleware:
         route = getattr(match, "route", None)
         if route:
             request.environ[ROUTE_KEY] = "/" + str(route).lstrip("/")
+
+
+def meter_flask(app: Any, client: Client, **options: Any) -> Any:
+    """Meter a Flask app in one line, route templates included (``/users/<int:id>``)."""
+    from flask import request
+
+    def remember_route() -> None:
+        # Flask drops the matched rule when the request ends, before a WSGI middleware
+        # could read it: copy it into the environ while it is there.
+        if request.url_rule is not None:
+            request.environ[ROUTE_KEY] = request.url_rule.rule
+
+    # First in line, so a before_request hook that answers early cannot skip it.
+    app.before_request_funcs.setdefault(None, []).insert(0, remember_route)
+    app.wsgi_app = WSGIMeteringMiddleware(app.wsgi_app, client, **options)
+    return app

@@ -3,7 +3,8 @@
 Requests and responses are streamed through unchanged (SSE events reach the client as the
 server writes them); a copy of each JSON-RPC message is observed on the side. Sessions are
 keyed by the ``Mcp-Session-Id`` header; the console only ever sees a hash of it, since some
-servers treat the id as a capability.
+servers treat the id as a capability. Sessionless traffic (stateless servers, 2026-era
+clients) is grouped per agent (clientInfo) and client address for the life of the proxy.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -81,6 +83,7 @@ class HttpProxy:
         self.upstream = upstream.rstrip("/")
         self.observer = observer
         self.sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self.run_id = uuid.uuid4().hex
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
         )
@@ -126,6 +129,10 @@ class HttpProxy:
             msg = parse(bytes(body))
             if msg is not None:
                 self._safe(self.observer.client_message, session, msg, len(body))
+        if raw_sid is None:
+            client = scope.get("client") or ("", 0)
+            agent = f"{session.agent.get('name')}/{session.agent.get('version')}"
+            session.id = session_hash(f"{self.run_id}\x1f{client[0]}\x1f{agent}")
         url = self.upstream + scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")

@@ -8,7 +8,6 @@ read, for the agent's ``clientInfo``; 2026-era clients carry the same in each re
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ def id_key(value: Any) -> str:
 class _Pending:
     request: dict[str, Any]
     started_at: str
-    started: float
     request_bytes: int
 
 
@@ -70,7 +68,6 @@ class Observer:
                 session.pending[id_key(msg["id"])] = _Pending(
                     request=msg,
                     started_at=now_rfc3339(),
-                    started=time.monotonic(),
                     request_bytes=n,
                 )
             elif method == "notifications/cancelled" and "requestId" in params:
@@ -91,10 +88,10 @@ class Observer:
         return settled
 
     def end(self, session: Session) -> None:
-        """The session ended with calls unanswered: ship them with no response so the
-        console sees them (as failed) rather than never."""
+        """The session ended with calls still unanswered: the client stopped waiting for
+        them, which the console records as cancelled (a record without a response must be)."""
         for p in list(session.pending.values()):
-            self._record(session, p, None, 0, cancelled=False, ended=False)
+            self._record(session, p, None, 0, cancelled=True)
         session.pending.clear()
 
     def _agent_from(self, session: Session, info: dict[str, Any]) -> None:
@@ -125,7 +122,7 @@ class Observer:
                 "response": response,
                 "cancelled": cancelled,
                 "started_at": p.started_at,
-                "ended_at": now_rfc3339() if ended else None,
+                "ended_at": now_rfc3339(),
                 "request_bytes": p.request_bytes,
                 "response_bytes": size,
             }

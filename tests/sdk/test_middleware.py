@@ -1,0 +1,143 @@
+"""ASGI (FastAPI) and WSGI (Flask) middleware: one line to add, one event per request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import flask
+import httpx
+from aforo_metering import AsyncClient, Client, MeteringMiddleware, meter_flask
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from aforo.runtime.postgres import free_port
+from tests.sdk.conftest import Console
+
+KEY = str(uuid.uuid4())
+
+
+def fastapi_app(client: Client | AsyncClient) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.post("/echo", response_class=PlainTextResponse)
+    async def echo(body: dict[str, str]) -> str:
+        return body["text"] * 3
+
+    app.add_middleware(MeteringMiddleware, client=client)
+    return app
+
+
+async def test_asgi_middleware_meters_route_status_latency_bytes_and_key(
+    console: Console,
+) -> None:
+    client = AsyncClient(console.url, console.token, flush_interval=0.05)
+    app = fastapi_app(client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+    ) as http:
+        r1 = await http.get("/items/42", headers={"X-Api-Key-Id": KEY, "X-Request-Id": "rq-1"})
+        r2 = await http.post("/echo", json={"text": "ab"}, headers={"X-Api-Key-Id": "acme-key"})
+        r3 = await http.get("/items/nope")
+    assert (r1.status_code, r2.status_code, r3.status_code) == (200, 200, 422)
+    assert await client.flush(20)
+    await client.aclose()
+
+    events = {e["path"]: e for e in await console.events(metric="api.requests")}
+    assert set(events) == {"/items/42", "/echo", "/items/nope"}
+    got = events["/items/42"]
+    assert (got["method"], got["route"], got["status"], got["key_id"], got["request_id"]) == (
+        "GET",
+        "/items/{item_id}",
+        200,
+        KEY,
+        "rq-1",
+    )
+    assert got["response_bytes"] == len(r1.content) and got["latency_ms"] >= 0
+    echo = events["/echo"]
+    assert echo["request_bytes"] == len(b'{"text":"ab"}')
+    assert echo["response_bytes"] == len("ababab")
+    # a key reference that is not a key id is kept as the consumer, not lost
+    assert (echo["key_id"], echo["consumer"]) == (None, "acme-key")
+    assert (events["/items/nope"]["status"], events["/items/nope"]["route"]) == (
+        422,
+        "/items/{item_id}",
+    )
+
+
+async def test_asgi_app_is_unaffected_when_the_console_is_unreachable() -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}", "gwt_x", backoff_base=0.01)
+    app = fastapi_app(client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+    ) as http:
+        responses = await asyncio.gather(*(http.get(f"/items/{i}") for i in range(50)))
+    assert [r.json() for r in responses] == [{"item_id": i} for i in range(50)]
+    assert client.pending == 50  # buffered for later, none lost, none sent inline
+    client.close(timeout=0)
+
+
+def flask_app(client: Client) -> flask.Flask:
+    app = flask.Flask("metered")
+
+    @app.get("/users/<int:user_id>")
+    def user(user_id: int) -> dict[str, int]:
+        return {"user_id": user_id}
+
+    @app.post("/upload")
+    def upload() -> tuple[str, int]:
+        return "stored", 201
+
+    return meter_flask(app, client)  # type: ignore[no-any-return]
+
+
+def call_flask(app: flask.Flask) -> list[httpx.Response]:
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://app.test") as http:
+        return [
+            http.get("/users/7", headers={"X-Api-Key-Id": KEY}),
+            http.post("/upload", content=b"x" * 1000),
+            http.get("/nowhere"),
+        ]
+
+
+async def test_wsgi_middleware_meters_flask_requests(console: Console) -> None:
+    client = Client(console.url, console.token, flush_interval=0.05)
+    app = flask_app(client)
+    r1, r2, r3 = await asyncio.to_thread(call_flask, app)
+    assert (r1.status_code, r2.status_code, r3.status_code) == (200, 201, 404)
+    assert await asyncio.to_thread(client.flush, 20)
+    client.close()
+
+    events = {e["path"]: e for e in await console.events(metric="api.requests")}
+    assert set(events) == {"/users/7", "/upload", "/nowhere"}
+    got = events["/users/7"]
+    assert (got["method"], got["route"], got["status"], got["key_id"]) == (
+        "GET",
+        "/users/<int:user_id>",
+        200,
+        KEY,
+    )
+    assert got["response_bytes"] == len(r1.content)
+    up = events["/upload"]
+    assert (up["method"], up["status"], up["request_bytes"], up["response_bytes"]) == (
+        "POST",
+        201,
+        1000,
+        len(b"stored"),
+    )
+    assert (events["/nowhere"]["status"], events["/nowhere"]["route"]) == (404, None)
+
+
+def test_wsgi_app_is_unaffected_when_the_console_is_unreachable() -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}", "gwt_x", backoff_base=0.01)
+    app = flask_app(client)
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://app.test") as http:
+        assert [http.get(f"/users/{i}").json() for i in range(20)] == [
+            {"user_id": i} for i in range(20)
+        ]
+    assert client.pending == 20
+    client.close(timeout=0)
