@@ -33,7 +33,9 @@ def _time(line: dict[str, Any], fallback: Any, now: datetime) -> datetime:
     clf = f.lookup(line, "requestTime")
     if isinstance(clf, str):
         try:  # $context.requestTime: 27/Nov/2026:21:12:37 +0000
-            return f.epoch(datetime.strptime(clf, "%d/%b/%Y:%H:%M:%S %z").timestamp(), "requestTime", now)
+            return f.epoch(
+                datetime.strptime(clf, "%d/%b/%Y:%H:%M:%S %z").timestamp(), "requestTime", now
+            )
         except ValueError:
             return f.when(clf, "requestTime", now)
     if fallback is not None:
@@ -147,6 +149,6 @@ def parse(body: bytes) -> tuple[str | None, Parsed]:
         except f.RecordInvalid as e:
             out.rejected.append(rejection(e, i, rec, raw))
             continue
-        for e in events:
-            out.add(i, e)
+        for event in events:
+            out.add(i, event)
     return request_id, out

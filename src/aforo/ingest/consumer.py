@@ -152,7 +152,9 @@ class UsageConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # broker or database away: the batch stays uncommitted
-                log.warning("usage consumer: %s: %s; retrying in %.1fs", type(e).__name__, e, backoff)
+                log.warning(
+                    "usage consumer: %s: %s; retrying in %.1fs", type(e).__name__, e, backoff
+                )
                 consumer, self._consumer = self._consumer, None
                 if consumer is not None:
                     with contextlib.suppress(Exception):

@@ -46,14 +46,18 @@ def string(v: Any, field: str, *, max_chars: int | None = None, numbers: bool = 
         if not numbers:
             raise RecordInvalid("INVALID_TYPE", field, f"{field} must be a string")
         v = str(v)
-    check_text(v, field)
-    if max_chars is not None and len(v) > max_chars:
+    s: str = v
+    check_text(s, field)
+    if max_chars is not None and len(s) > max_chars:
         raise RecordInvalid("TOO_LONG", field, f"{field} is longer than {max_chars} characters")
-    return v
+    return s
 
 
 def check_text(v: str, field: str) -> None:
-    if len(v) > MAX_STRING_BYTES // 4 and len(v.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+    if (
+        len(v) > MAX_STRING_BYTES // 4
+        and len(v.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
+    ):
         raise RecordInvalid("TOO_LARGE", field, f"{field} is larger than 64 KiB")
     if "\x00" in v:
         raise RecordInvalid("INVALID_VALUE", field, f"{field} contains a NUL character")
@@ -148,9 +152,7 @@ def _bounded(t: datetime, field: str, now: datetime | None) -> datetime:
     return t
 
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$", re.ASCII
-)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$", re.ASCII)
 
 
 def rfc3339(v: Any, field: str, now: datetime | None = None) -> datetime:
@@ -168,7 +170,7 @@ def rfc3339(v: Any, field: str, now: datetime | None = None) -> datetime:
     if frac:  # Python takes at most 6 fraction digits: keep the offset, cut the digits
         digits = re.match(r"\d+", frac)
         assert digits
-        s = f"{head}.{digits.group()[:6].ljust(6, '0')}{frac[digits.end():]}"
+        s = f"{head}.{digits.group()[:6].ljust(6, '0')}{frac[digits.end() :]}"
     try:
         t = datetime.fromisoformat(s.replace("z", "Z").replace("t", "T"))
     except ValueError:

@@ -16,12 +16,16 @@ from aforo.services.usage_events import Event, Parsed
 SOURCE = "kong"
 
 
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
 def event_from(log: Any, now: datetime) -> Event:
     if not isinstance(log, dict):
         raise f.RecordInvalid("INVALID_TYPE", None, "a Kong log entry must be an object")
-    request = log.get("request") if isinstance(log.get("request"), dict) else {}
-    response = log.get("response") if isinstance(log.get("response"), dict) else {}
-    headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+    request = _obj(log.get("request"))
+    response = _obj(log.get("response"))
+    headers = _obj(request.get("headers"))
     request_id = f.string(
         f.lookup(request, "id") or f.lookup(headers, "x-kong-request-id"), "request.id"
     )

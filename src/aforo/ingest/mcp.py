@@ -83,7 +83,9 @@ def event_from(r: Any, now: datetime) -> Event:
         raise f.RecordInvalid("MISSING_FIELD", "session_id", "session_id is required")
     transport = r.get("transport")
     if transport not in TRANSPORTS:
-        raise f.RecordInvalid("INVALID_VALUE", "transport", f"transport must be one of {TRANSPORTS}")
+        raise f.RecordInvalid(
+            "INVALID_VALUE", "transport", f"transport must be one of {TRANSPORTS}"
+        )
     agent = _agent(r.get("agent"))
     request = r.get("request")
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0":
@@ -106,8 +108,10 @@ def event_from(r: Any, now: datetime) -> Event:
     rid = _request_id(request["id"])
     params = request.get("params")
     tool = f.string(
-        params.get("name") if isinstance(params, dict) else None, "request.params.name",
-        max_chars=200, numbers=False,
+        params.get("name") if isinstance(params, dict) else None,
+        "request.params.name",
+        max_chars=200,
+        numbers=False,
     )
     if tool is None:
         raise f.RecordInvalid("MISSING_FIELD", "request.params.name", "a tools/call names its tool")

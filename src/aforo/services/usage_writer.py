@@ -97,9 +97,7 @@ class WriteResult:
 async def ensure_partitions(session: AsyncSession, events: Sequence[Event]) -> None:
     months = {date(e.occurred_at.year, e.occurred_at.month, 1) for e in events} - _known_months
     for month in sorted(months):
-        existed = await session.scalar(
-            text("select ops.usage_ensure_partition(:m)"), {"m": month}
-        )
+        existed = await session.scalar(text("select ops.usage_ensure_partition(:m)"), {"m": month})
         if existed:  # only cache what is committed for sure, never our own uncommitted DDL
             _known_months.add(month)
 
@@ -174,6 +172,9 @@ async def write(
                     e = unique[t.ord][1]
                     i = unique[t.ord][0]
                     result.rejected.append(_conflict(e, indexes[i] if indexes else i))
+    if upload_id is not None:  # an upload reports conflicts by file row
+        for r in result.rejected:
+            r.row = r.index
     all_rejected = [*rejected, *result.rejected]
     if all_rejected:
         await dead_letter(session, all_rejected, source=source, upload_id=upload_id)

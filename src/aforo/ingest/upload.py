@@ -1,0 +1,165 @@
+"""``POST /v1/usage/upload``: CSV, JSON array or NDJSON files, streamed and processed as a job.
+
+The body is parsed as it arrives and written in batches (one transaction each, with the job's
+counters), so a file of any size runs in constant memory and its progress is visible in GraphQL
+(``usageUpload(id)``) while it streams. Rows already written stay written if the upload breaks
+off: re-uploading the file is safe, the event ids make the second pass duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
+from aforo.errors import DomainError
+from aforo.ingest import canonical, http, streaming
+from aforo.ingest.fields import RecordInvalid
+from aforo.rest.deps import GatewayCaller, RuntimeDep
+from aforo.runtime.state import Runtime
+from aforo.services import usage_uploads, usage_writer
+from aforo.services.usage_events import Event, Rejection
+from aforo.tenancy.context import TenantContext
+
+router = APIRouter(prefix="/v1/usage", tags=["usage"])
+
+BATCH = 5000
+MAX_UPLOAD = 10 * 1024 * http.MiB  # 10 GiB decoded
+SHOWN_ERRORS = 100
+_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/x-jsonlines": "ndjson",
+}
+
+
+class UploadFormat(DomainError):
+    code = "UNSUPPORTED_FORMAT"
+    status = 415
+
+
+def _format(request: Request, given: str | None) -> str:
+    if given:
+        if given not in usage_uploads.FORMATS:
+            raise UploadFormat(f"format must be one of {usage_uploads.FORMATS}", field="format")
+        return given
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in _TYPES:
+        return _TYPES[ctype]
+    raise UploadFormat("send Content-Type text/csv, application/json or application/x-ndjson")
+
+
+class _Job:
+    def __init__(self, rt: Runtime, caller: TenantContext, upload_id: uuid.UUID, fmt: str):
+        self.rt = rt
+        self.caller = caller
+        self.upload_id = upload_id
+        self.source = "csv" if fmt == "csv" else "jsonl"
+        self.events: list[Event] = []
+        self.rows: list[int] = []
+        self.rejected: list[Rejection] = []
+        self.count = 0
+        self.nbytes = 0
+        self.now = datetime.now(UTC)
+        self.build: Callable[[Any], Event] = (
+            (lambda r: canonical.event_from(streaming.csv_record(r), self.source, self.now))
+            if fmt == "csv"
+            else (lambda r: canonical.event_from(r, self.source, self.now))
+        )
+
+    def take(self, rows: list[streaming.Row]) -> None:
+        for row, value, raw in rows:
+            self.count += 1
+            try:
+                if isinstance(value, RecordInvalid):
+                    raise value
+                e = self.build(value)
+            except RecordInvalid as err:
+                rej = canonical.rejection(err, row, value if isinstance(value, dict) else None, raw)
+                rej.row = row
+                self.rejected.append(rej)
+                continue
+            e.upload_id = self.upload_id
+            self.events.append(e)
+            self.rows.append(row)
+
+    async def flush(self, force: bool = False) -> None:
+        if not force and len(self.events) + len(self.rejected) < BATCH:
+            return
+        events, rows, rejected, count = self.events, self.rows, self.rejected, self.count
+        self.events, self.rows, self.rejected, self.count = [], [], [], 0
+        async with self.rt.transaction(self.caller.tenant_id) as session:
+            result = await usage_writer.write(
+                session,
+                events,
+                rejected,
+                source=self.source,
+                upload_id=self.upload_id,
+                indexes=rows,
+            )
+            await usage_uploads.progress(session, self.upload_id, count, result, self.nbytes)
+
+    async def fail(self, code: str, message: str, row: int | None, field: str | None) -> str:
+        self.rejected.append(Rejection(code=code, message=message, field=field, row=row))
+        await self.flush(force=True)
+        return f"{code}: {message}" + (f" (row {row})" if row else "")
+
+
+@router.post("/upload", summary="Upload a CSV, JSON-array or NDJSON file of canonical events")
+async def upload(
+    request: Request,
+    rt: RuntimeDep,
+    caller: GatewayCaller,
+    format: Annotated[str | None, Query(description="csv | json | ndjson")] = None,
+    filename: Annotated[str | None, Query(max_length=300)] = None,
+) -> JSONResponse:
+    fmt = _format(request, format)
+    async with rt.transaction(caller.tenant_id) as session:
+        job_row = await usage_uploads.start(session, fmt, filename, caller.credential_id)
+    job = _Job(rt, caller, job_row.id, fmt)
+    parser: streaming.CsvStream | streaming.JsonArrayStream | streaming.NdjsonStream = (
+        streaming.CsvStream()
+        if fmt == "csv"
+        else streaming.JsonArrayStream()
+        if fmt == "json"
+        else streaming.NdjsonStream()
+    )
+    error: str | None = None
+    try:
+        async for chunk in http.stream(request, MAX_UPLOAD):
+            job.nbytes += len(chunk)
+            job.take(parser.feed(chunk))
+            await job.flush()
+        job.take(parser.close())
+        await job.flush(force=True)
+    except streaming.Fatal as e:
+        error = await job.fail(e.code, e.message, e.row, e.field)
+    except DomainError as e:  # too large, bad gzip
+        error = await job.fail(e.code, e.message, None, None)
+    except ClientDisconnect:
+        error = await job.fail("INTERRUPTED", "the upload was interrupted", None, None)
+    async with rt.transaction(caller.tenant_id) as session:
+        done = await usage_uploads.finish(session, job_row.id, error=error)
+        shown = await usage_uploads.errors(session, job_row.id, limit=SHOWN_ERRORS)
+    body = {
+        "id": str(done.id),
+        "status": done.status,
+        "rows": done.rows,
+        "accepted": done.accepted,
+        "duplicates": done.duplicates,
+        "rejected": done.rejected,
+        "error": done.error,
+        "errors": [
+            {"row": r.row_number, "column": r.field, "code": r.code, "message": r.message}
+            for r in shown
+        ],
+    }
+    return JSONResponse(body, status_code=200 if error is None else 422)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.models import usage as m
+from aforo.schema.base import STAFF_ADMIN, AppInfo, IsAuthenticated, page_size, parse_id, read
+from aforo.schema.usage import (
+    CurrentUsage,
+    UsageEvent,
+    UsageEventConnection,
+    UsageFilter,
+    UsageGranularity,
+    UsageRejection,
+    UsageRejectionConnection,
+    UsageSeries,
+    UsageUpload,
+)
+from aforo.services import usage, usage_uploads
+from aforo.tenancy.context import Role
+
+
+def _owner(info: AppInfo) -> uuid.UUID | None:
+    """None for admins (the whole tenant), else the caller's user id (their subscriptions)."""
+    t = info.context.require_tenant()
+    return None if t.has(Role.ADMIN) else info.context.require_user()
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Usage over time. Developers see their own subscriptions, admins all.",
+    )
+    async def usage(
+        self,
+        info: AppInfo,
+        filter: UsageFilter | None = None,
+        granularity: UsageGranularity = UsageGranularity.DAY,
+    ) -> UsageSeries:
+        f = (filter or UsageFilter()).to_service()
+        owner = _owner(info)
+        series = await read(info, lambda s: usage.usage(s, f, granularity.value, owner=owner))
+        return UsageSeries.of(series)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A subscription's usage this month against its plan's quota.",
+    )
+    async def current_usage(self, info: AppInfo, subscription_id: strawberry.ID) -> CurrentUsage:
+        sid = parse_id(subscription_id, "subscriptionId")
+        owner = _owner(info)
+        cur = await read(info, lambda s: usage.current_usage(s, sid, owner=owner))
+        return CurrentUsage.of(cur)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Normalized usage events, newest first.",
+    )
+    async def usage_events(
+        self,
+        info: AppInfo,
+        filter: UsageFilter | None = None,
+        source: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> UsageEventConnection:
+        f = (filter or UsageFilter()).to_service()
+        n = page_size(first)
+        owner = _owner(info)
+        rows, more = await read(
+            info,
+            lambda s: usage.events(s, f, owner=owner, first=n, after=after, source=source),
+        )
+        end = usage.encode_cursor(rows[-1].occurred_at, rows[-1].event_id) if rows else None
+        return UsageEventConnection(
+            nodes=[UsageEvent.of(e) for e in rows], end_cursor=end, has_next_page=more
+        )
+
+    @strawberry.field(
+        permission_classes=STAFF_ADMIN,
+        description="Refused usage records (the dead-letter table), newest first.",
+    )
+    async def usage_rejections(
+        self,
+        info: AppInfo,
+        upload_id: strawberry.ID | None = None,
+        source: str | None = None,
+        code: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> UsageRejectionConnection:
+        n = page_size(first)
+        uid = parse_id(upload_id, "uploadId") if upload_id is not None else None
+        rows, more = await read(
+            info,
+            lambda s: usage.rejections(
+                s, first=n, after=after, upload_id=uid, source=source, code=code
+            ),
+        )
+        end = usage.encode_cursor(rows[-1].created_at, str(rows[-1].id)) if rows else None
+        return UsageRejectionConnection(
+            nodes=[UsageRejection.of(r) for r in rows], end_cursor=end, has_next_page=more
+        )
+
+    @strawberry.field(permission_classes=STAFF_ADMIN, description="An upload job and its errors.")
+    async def usage_upload(
+        self, info: AppInfo, id: strawberry.ID, first_errors: int | None = None
+    ) -> UsageUpload:
+        upload_id = parse_id(id)
+        n = page_size(first_errors or 100)
+
+        async def go(s: AsyncSession) -> tuple[m.UsageUpload, list[m.UsageRejection]]:
+            up = await usage_uploads.get(s, upload_id)
+            return up, await usage_uploads.errors(s, upload_id, limit=n)
+
+        up, errors = await read(info, go)
+        return UsageUpload.of(up, errors)
