@@ -118,7 +118,8 @@ async def test_archived_plans_leave_the_storefront_and_take_no_subscriptions(api
     assert (await api.data(PRODUCTS, storefront=t.storefront_key))["products"][0]["plans"] == []
     other = (await api.sign_up(t, "e@example.com"))["accessToken"]
     d = await api.data(
-        "mutation($p: ID!) { subscribe(planId: $p) { __typename ... on UserError { code field } } }",
+        "mutation($p: ID!) { subscribe(planId: $p) { __typename"
+        " ... on UserError { code field } } }",
         {"p": plan},
         token=other,
     )
@@ -220,7 +221,8 @@ async def test_a_failure_after_the_revoke_and_before_commit_changes_nothing(
         )
         assert (
             await conn.fetchval(
-                "select count(*) from outbox where type in ('key.revoked', 'subscription.cancelled')"
+                "select count(*) from outbox"
+                " where type in ('key.revoked', 'subscription.cancelled')"
             )
             == 0
         )
