@@ -19,7 +19,10 @@ from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker
 from aforo.errors import DomainError
 from aforo.graphql_app import GraphQLApp, build_schema
-from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants
+from aforo.ingest import lifecycle as usage_lifecycle
+from aforo.ingest import routes as usage_routes
+from aforo.ingest import upload as usage_upload
+from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants, usage
 from aforo.rest import keys
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
@@ -38,6 +41,7 @@ QUERIES: tuple[type, ...] = (
     gateway_tokens.Query,
     billing.Query,
     api_keys.Query,
+    usage.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -48,14 +52,15 @@ MUTATIONS: tuple[type, ...] = (
 )
 SUBSCRIPTIONS: tuple[type, ...] = ()
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
-ROUTERS: tuple[APIRouter, ...] = (keys.router,)
+ROUTERS: tuple[APIRouter, ...] = (keys.router, usage_routes.router, usage_upload.router)
 # Hot paths as plain Starlette routes (no FastAPI dependency layer), one entry per module.
 STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
 # Background parts a domain runs for the app's lifetime: called with (runtime, app.state),
 # entered after the runtime is built and exited before it is torn down.
-LIFESPANS: tuple[
-    Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...
-] = (keys.lifespan,)
+LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
+    keys.lifespan,
+    usage_lifecycle.lifespan,
+)
 
 
 def schema() -> Schema:

@@ -28,6 +28,12 @@ class Settings:
     )
     redis_url: str | None = field(default_factory=lambda: _env("AFORO_REDIS_URL"))
     kafka_bootstrap: str | None = field(default_factory=lambda: _env("AFORO_KAFKA_BOOTSTRAP"))
+    # Consumer-group liveness (the usage writer). Brokers refuse values below their
+    # group.min.session.timeout.ms (Kafka's default: 6 s); small ones make rebalances fast.
+    kafka_session_timeout_ms: int = field(
+        default_factory=lambda: _int("AFORO_KAFKA_SESSION_TIMEOUT_MS", 10_000)
+    )
+    kafka_heartbeat_ms: int = field(default_factory=lambda: _int("AFORO_KAFKA_HEARTBEAT_MS", 3_000))
     host: str = field(default_factory=lambda: _env("AFORO_HOST", "127.0.0.1") or "127.0.0.1")
     port: int = field(default_factory=lambda: _int("AFORO_PORT", 8000))
     issuer: str = field(default_factory=lambda: _env("AFORO_ISSUER", "aforo") or "aforo")
