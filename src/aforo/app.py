@@ -10,21 +10,26 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from starlette.routing import BaseRoute, WebSocketRoute
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from strawberry.schema import Schema
 from strawberry.tools import merge_types
 
 from aforo import migrate
 from aforo.config import Settings
-from aforo.db import create_engine, sessionmaker
+from aforo.db import create_engine, is_unavailable, sessionmaker
 from aforo.errors import DomainError
-from aforo.graphql_app import GraphQLApp, build_schema
+from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
-from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants, usage
+from aforo.resolvers import usage
+from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants
+from aforo.resolvers import forum, moderation  # noqa: I001
 from aforo.rest import keys
-from aforo.runtime.bus import Bus, MemoryBus, RedisBus
+from aforo.rest import specs as rest_specs
+from aforo.resolvers import docs, specs  # noqa: I001
+from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
@@ -41,6 +46,10 @@ QUERIES: tuple[type, ...] = (
     gateway_tokens.Query,
     billing.Query,
     api_keys.Query,
+    forum.Query,
+    moderation.Query,
+    docs.Query,
+    specs.Query,
     usage.Query,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -49,24 +58,33 @@ MUTATIONS: tuple[type, ...] = (
     gateway_tokens.Mutation,
     billing.Mutation,
     api_keys.Mutation,
+    forum.Mutation,
+    moderation.Mutation,
+    docs.Mutation,
+    specs.Mutation,
 )
-SUBSCRIPTIONS: tuple[type, ...] = ()
+SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription,)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
-ROUTERS: tuple[APIRouter, ...] = (keys.router, usage_routes.router, usage_upload.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    keys.router,
+    usage_routes.router,
+    usage_upload.router,
+    rest_specs.router,
+)
 # Hot paths as plain Starlette routes (no FastAPI dependency layer), one entry per module.
 STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
 # Background parts a domain runs for the app's lifetime: called with (runtime, app.state),
 # entered after the runtime is built and exited before it is torn down.
-LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
-    keys.lifespan,
-    usage_lifecycle.lifespan,
-)
+LIFESPANS: tuple[
+    Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...
+] = (keys.lifespan, usage_lifecycle.lifespan, rest_specs.lifespan)
 
 
 def schema() -> Schema:
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
-    subscription = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
+    # Not named "Subscription": that is billing's type (a developer's plan subscription).
+    subscription = merge_types("RootSubscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None
     return build_schema(query, mutation, subscription)
 
 
@@ -84,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maker = sessionmaker(engine)
         redis = redis_client(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis) if redis else MemoryCache()
-        bus: Bus = RedisBus(redis_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+        bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
         ring = KeyRing.load(settings.keys_dir)
         runtime = Runtime(
             settings=settings,
@@ -128,6 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body["field"] = exc.field
         return JSONResponse({"error": body}, status_code=exc.status)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(_: Any, exc: SQLAlchemyError) -> JSONResponse:
+        if is_unavailable(exc):
+            return unavailable_response()
+        raise exc
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -165,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.router.routes.extend(STARLETTE_ROUTES)
     graphql = GraphQLApp(schema(), holder)
-    app.add_route("/graphql", graphql, methods=["GET", "POST"])  # plain ASGI route
+    app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,5 +1,17 @@
 """SQLAlchemy tables, one module per domain. Importing this package registers them all."""
 
-from aforo.models import accounts, api_keys, billing, gateway_tokens, outbox, tenants, usage
+from aforo.models import (
+    accounts,
+    api_keys,
+    billing,
+    docs,
+    forum,
+    gateway_tokens,
+    moderation,
+    outbox,
+    specs,
+    tenants,
+    usage,
+)
 
-__all__ = ["accounts", "billing", "gateway_tokens", "outbox", "tenants"]
+__all__ = ["accounts", "billing", "docs", "gateway_tokens", "outbox", "specs", "tenants"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,8 +59,10 @@ class Query:
         description="Operations added, removed and changed between two versions of one spec.",
     )
     async def spec_diff(
-        self, info: AppInfo, from_: strawberry.ID = strawberry.argument(name="from"),
-        to: strawberry.ID = strawberry.argument(name="to"),
+        self,
+        info: AppInfo,
+        from_: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        to: strawberry.ID,
     ) -> SpecDiff:
         a, b = parse_id(from_, "from"), parse_id(to, "to")
         changes = await read(info, lambda s: specs.spec_diff(s, a, b))

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from aforo.errors import Forbidden, Unauthenticated
 from aforo.runtime.state import Runtime
-from aforo.tenancy.context import TenantContext
+from aforo.tenancy.context import PrincipalKind, Role, TenantContext
 
 
 def runtime(request: Request) -> Runtime:
@@ -29,5 +30,25 @@ async def gateway_caller(
     return await rt.auth.gateway(raw)
 
 
+async def jwt_user(
+    rt: Annotated[Runtime, Depends(runtime)],
+    authorization: Annotated[str | None, Header()] = None,
+    x_storefront_key: Annotated[str | None, Header()] = None,
+) -> TenantContext:
+    """A signed-in user from ``Authorization: Bearer <JWT>`` (same rules as GraphQL)."""
+    ctx = await rt.auth.resolve(x_storefront_key, authorization)
+    if ctx is None or ctx.kind is not PrincipalKind.USER:
+        raise Unauthenticated("send an Authorization bearer token", code="UNAUTHENTICATED")
+    return ctx
+
+
+async def jwt_admin(user: Annotated[TenantContext, Depends(jwt_user)]) -> TenantContext:
+    if not user.has(Role.ADMIN):
+        raise Forbidden("requires the ADMIN role", code="FORBIDDEN")
+    return user
+
+
 GatewayCaller = Annotated[TenantContext, Depends(gateway_caller)]
+JwtUser = Annotated[TenantContext, Depends(jwt_user)]
+JwtAdmin = Annotated[TenantContext, Depends(jwt_admin)]
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
