@@ -180,7 +180,12 @@ def rfc3339(v: Any, field: str, now: datetime | None = None) -> datetime:
 
 def epoch(v: Any, field: str, now: datetime | None = None) -> datetime:
     """Epoch milliseconds (or seconds, when the number is too small to be milliseconds)."""
-    n = number(v, field)
+    try:
+        n = number(v, field)
+    except RecordInvalid:
+        raise RecordInvalid(
+            "INVALID_TIMESTAMP", field, f"{field} must be epoch milliseconds or RFC 3339"
+        ) from None
     if n is None:
         raise RecordInvalid("MISSING_FIELD", field, f"{field} is required")
     ms = n if n >= 1e11 else n * 1000
@@ -206,7 +211,7 @@ _METHOD = re.compile(r"[A-Za-z-]{1,16}")
 
 
 def method(v: Any, field: str = "method") -> str | None:
-    s = string(v, field)
+    s = string(v, field, numbers=False)
     if s is None:
         return None
     if not _METHOD.fullmatch(s):
