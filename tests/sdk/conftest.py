@@ -1,88 +1,93 @@
 """Fixtures for the SDK tests: the console served over real HTTP (uvicorn on a loopback port,
-stoppable and restartable), a tenant gateway token, and a way to read back what it stored."""
+stoppable and restartable), a tenant gateway token, and reading back through GraphQL what the
+console stored."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from aforo.app import create_app
 from aforo.config import Settings
-from aforo.db import create_engine
 from tests.sdk.harness import FaultProxy, ThreadedServer
 from tests.support import Api, make_tenant
+
+EVENT_FIELDS = (
+    "eventId metric quantity source consumer subscriptionId keyId method path route status "
+    "latencyMs requestBytes responseBytes requestId clientIp tool agent session outcome properties"
+)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 @dataclass
 class Console:
     server: ThreadedServer
-    token: str
-    tenant_id: str
-    settings: Settings
+    token: str  # the tenant's gateway token, what the SDK sends
+    api: Api
+    admin: str  # an admin's access token, for reading usage back
 
     @property
     def url(self) -> str:
         return self.server.url
 
     async def events(self, **filters: Any) -> list[dict[str, Any]]:
-        engine = create_engine(self.settings.owner_url or "", pool_size=1)
-        try:
-            async with engine.connect() as c:
-                rows = (
-                    (
-                        await c.execute(
-                            text(
-                                "select * from usage_events where tenant_id = :t order by event_id"
-                            ),
-                            {"t": self.tenant_id},
-                        )
-                    )
-                    .mappings()
-                    .all()
-                )
-        finally:
-            await engine.dispose()
-        out = [
-            {
-                k: (
-                    str(v)
-                    if k.endswith("_id") and v is not None
-                    else float(v)
-                    if isinstance(v, Decimal)
-                    else v
-                )
-                for k, v in r.items()
-            }
-            for r in rows
-        ]
-        for k, v in filters.items():
-            out = [e for e in out if e.get(k) == v]
-        return out
+        """Every stored event (GraphQL ``usageEvents``, all pages), as snake_case dicts;
+        ``filters`` keep the events whose field equals the value."""
+        out: list[dict[str, Any]] = []
+        after = None
+        while True:
+            d = await self.api.data(
+                f"""query($after: String) {{ usageEvents(first: 200, after: $after) {{
+                      nodes {{ {EVENT_FIELDS} }} endCursor hasNextPage }} }}""",
+                {"after": after},
+                token=self.admin,
+            )
+            page = d["usageEvents"]
+            out += [{snake(k): v for k, v in n.items()} for n in page["nodes"]]
+            if not page["hasNextPage"]:
+                break
+            after = page["endCursor"]
+        for e in out:
+            e["quantity"] = float(e["quantity"])
+        return [e for e in out if all(e.get(k) == v for k, v in filters.items())]
+
+    async def usage(self, **filter: Any) -> dict[str, Any]:
+        """The ``usage`` series (one bucket per day) for ``filter``."""
+        d = await self.api.data(
+            """query($f: UsageFilter) { usage(filter: $f, granularity: DAY) {
+                 total events buckets { start quantity events } } }""",
+            {"f": filter},
+            token=self.admin,
+        )
+        series: dict[str, Any] = d["usage"]
+        return series
 
 
-async def gateway_token(api: Api, settings: Settings) -> tuple[str, str]:
-    tenant = await make_tenant(settings)
-    admin = await api.admin_token(tenant)
+async def gateway_token(api: Api, admin: str) -> str:
     d = await api.data(
         """mutation { createGatewayToken(name: "metering sdk") {
              __typename ... on GatewayTokenCreated { secret } ... on UserError { code } } }""",
         token=admin,
     )
     secret: str = d["createGatewayToken"]["secret"]
-    return tenant.id, secret
+    return secret
 
 
 @pytest.fixture
 async def console(api: Api, settings: Settings) -> AsyncIterator[Console]:
-    tenant_id, token = await gateway_token(api, settings)
+    tenant = await make_tenant(settings)
+    admin = await api.admin_token(tenant)
+    token = await gateway_token(api, admin)
     server = ThreadedServer(lambda: create_app(settings))
     await server.astart()
-    yield Console(server, token, tenant_id, settings)
+    yield Console(server, token, api, admin)
     await server.astop()
 
 

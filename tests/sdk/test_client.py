@@ -9,9 +9,9 @@ import threading
 import uuid
 
 import pytest
-from aforo_metering import AsyncClient, Client, OverflowPolicy, meter
 
 from aforo.runtime.postgres import free_port
+from aforo_metering import AsyncClient, Client, OverflowPolicy, meter
 from tests.sdk.conftest import Console
 from tests.sdk.harness import FaultProxy
 
@@ -122,6 +122,38 @@ print(c.pending)
     assert done.stdout.strip() == "37"
     stored = await console.events(metric="exit_test")
     assert sorted(e["event_id"] for e in stored) == sorted(f"exit-{i}" for i in range(37))
+
+
+async def test_a_forked_child_meters_through_its_own_sender(console: Console) -> None:
+    """gunicorn --preload and multiprocessing fork a process that already holds a client."""
+    script = f"""
+import os, sys
+from aforo_metering import Client
+c = Client({console.url!r}, {console.token!r}, flush_interval=3600)
+c.record("fork_test", 1, event_id="parent-before")
+assert c.flush(20)
+pid = os.fork()
+if pid == 0:
+    for i in range(5):
+        c.record("fork_test", 1, event_id=f"child-{{i}}")
+    sys.exit(0 if c.flush(20) else 3)
+_, status = os.waitpid(pid, 0)
+c.record("fork_test", 1, event_id="parent-after")
+c.close()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = await console.events(metric="fork_test")
+    assert sorted(e["event_id"] for e in stored) == sorted(
+        ["parent-before", "parent-after", *(f"child-{i}" for i in range(5))]
+    )
 
 
 async def test_drop_policy_counts_what_it_drops() -> None:

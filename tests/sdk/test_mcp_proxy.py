@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,8 @@ async def test_stdio_proxy_meters_each_tool_call(console: Console, mode: str) ->
     events = await wait_for_events(console, 3)
     assert_metered(events, "stdio")
     assert len(events) == 3  # initialize / discover / tools/list are never billed
+    per_tool = await console.usage(tool="add", agent="research-agent/2.1.0")
+    assert (float(per_tool["total"]), per_tool["events"]) == (2, 2)
 
 
 async def test_stdio_proxy_attributes_calls_to_a_configured_agent_id(console: Console) -> None:
@@ -126,6 +129,68 @@ async def test_stdio_relay_is_byte_for_byte(console: Console) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(payload), 30)
     assert out == payload
     assert proc.returncode == 0
+
+
+# A scripted stdio server: answers everything at once, except tools/call of "slow" (never).
+SCRIPTED = """
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg or msg.get("params", {}).get("name") == "slow":
+        continue
+    reply = {"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [], "isError": False}}
+    sys.stdout.write(json.dumps(reply) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+async def test_stdio_cancelled_and_unanswered_calls_are_metered_as_cancelled(
+    console: Console,
+) -> None:
+    def line(obj: dict[str, Any]) -> bytes:
+        return json.dumps(obj).encode() + b"\n"
+
+    init = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    }
+    call = {"jsonrpc": "2.0", "method": "tools/call"}
+    client_says = b"".join(
+        [
+            line({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}),
+            line({**call, "id": 1, "params": {"name": "fast", "arguments": {}}}),
+            line({**call, "id": 2, "params": {"name": "slow", "arguments": {}}}),
+            line(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": 2, "reason": "user gave up"},
+                }
+            ),
+            line({**call, "id": "3", "params": {"name": "slow", "arguments": {}}}),
+        ]
+    )  # then the client leaves with call "3" still unanswered
+    proc = await asyncio.create_subprocess_exec(
+        *PROXY,
+        *proxy_args(console),
+        "--",
+        sys.executable,
+        "-c",
+        SCRIPTED,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=proxy_env(console),
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(client_says), 30)
+    assert [json.loads(x)["id"] for x in out.splitlines()] == [0, 1]
+    events = await wait_for_events(console, 3)
+    assert sorted((e["tool"], e["outcome"], e["request_id"]) for e in events) == [
+        ("fast", "success", "1"),
+        ("slow", "cancelled", '"3"'),
+        ("slow", "cancelled", "2"),
+    ]
+    assert {e["agent"] for e in events} == {"raw/1"}
 
 
 async def test_stdio_console_killed_mid_session_loses_nothing(console: Console) -> None:

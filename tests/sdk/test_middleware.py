@@ -7,11 +7,11 @@ import uuid
 
 import flask
 import httpx
-from aforo_metering import AsyncClient, Client, MeteringMiddleware, meter_flask
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from aforo.runtime.postgres import free_port
+from aforo_metering import AsyncClient, Client, MeteringMiddleware, meter_flask
 from tests.sdk.conftest import Console
 
 KEY = str(uuid.uuid4())
@@ -67,6 +67,10 @@ async def test_asgi_middleware_meters_route_status_latency_bytes_and_key(
         422,
         "/items/{item_id}",
     )
+    # what the developer then sees: the requests in the usage series
+    series = await console.usage(metric="api.requests")
+    assert (float(series["total"]), series["events"]) == (3, 3)
+    assert (await console.usage(keyId=KEY))["events"] == 1
 
 
 async def test_asgi_app_is_unaffected_when_the_console_is_unreachable() -> None:

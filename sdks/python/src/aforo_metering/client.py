@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
 import threading
 import time
 import weakref
@@ -39,11 +40,20 @@ class ThreadShipper:
         self.stats = Stats()
         self._base_url = base_url.rstrip("/")
         self._headers = headers(token, USER_AGENT)
+        self._transport = transport
+        self._start()
+        # Weak references: registering bound methods would keep every client alive forever.
+        ref = weakref.ref(self)
+        self._atexit = lambda: _close_ref(ref)
+        atexit.register(self._atexit)
+        os.register_at_fork(after_in_child=lambda: _restart_ref(ref))
+
+    def _start(self) -> None:
         self._http = httpx.Client(
             base_url=self._base_url,
             headers=self._headers,
-            timeout=settings.timeout,
-            transport=transport,
+            timeout=self.settings.timeout,
+            transport=self._transport,
         )
         self._buf: collections.deque[dict[str, Any]] = collections.deque()
         self._cond = threading.Condition()
@@ -55,10 +65,6 @@ class ThreadShipper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aforo-metering", daemon=True)
         self._thread.start()
-        # A weak reference: registering the bound method would keep every client alive forever.
-        ref = weakref.ref(self)
-        self._atexit = lambda: _close_ref(ref)
-        atexit.register(self._atexit)
 
     @property
     def pending(self) -> int:
@@ -164,6 +170,15 @@ class ThreadShipper:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _restart_ref(ref: weakref.ref[ThreadShipper]) -> None:
+    """A forked child (gunicorn --preload, multiprocessing) has the client but not its thread:
+    start afresh. What the parent had buffered is the parent's to send."""
+    shipper = ref()
+    if shipper is not None and not shipper._closed:
+        shipper.stats = Stats()
+        shipper._start()
 
 
 def _close_ref(ref: weakref.ref[ThreadShipper]) -> None:

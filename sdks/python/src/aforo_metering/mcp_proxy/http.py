@@ -9,6 +9,7 @@ clients) is grouped per agent (clientInfo) and client address for the life of th
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import json
@@ -150,7 +151,7 @@ class HttpProxy:
                 born.agent.update(session.agent)
                 born.pending.update(session.pending)
                 session = born
-            await self._relay(response, session, send)
+            await _until_disconnect(receive, self._relay(response, session, send))
         finally:
             await response.aclose()
         if method == "DELETE" and raw_sid is not None:
@@ -223,3 +224,24 @@ async def _lifespan(
             await on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _until_disconnect(receive: Receive, relay: Awaitable[None]) -> None:
+    """Relay until done, or until the client goes away: a long-lived SSE stream must not
+    keep its upstream connection open for nobody."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    relaying = asyncio.ensure_future(relay)
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        relaying.cancel()
+        watching.cancel()
+        await asyncio.gather(relaying, watching, return_exceptions=True)
+    error = None if relaying.cancelled() else relaying.exception()
+    if error is not None:
+        raise error
