@@ -65,8 +65,12 @@ async def test_reply_validation_and_locked_threads(api: Api, app: FastAPI) -> No
     other = await f.reply(bob, t2["id"])
 
     bad = await f.reply(bob, t1["id"], "x", parent=other["id"])
-    assert bad == {"__typename": "UserError", "code": "INVALID", "field": "parentReplyId",
-                   "message": "that reply is in another thread"}
+    assert bad == {
+        "__typename": "UserError",
+        "code": "INVALID",
+        "field": "parentReplyId",
+        "message": "that reply is in another thread",
+    }
     bad = await f.reply(bob, t1["id"], "   ")
     assert (bad["code"], bad["field"]) == ("INVALID", "body")
     bad = await f.reply(bob, t1["id"], "x" * 20_001)
@@ -86,7 +90,7 @@ async def test_reply_validation_and_locked_threads(api: Api, app: FastAPI) -> No
 
     # Anonymous storefront callers read but cannot write.
     body = await api.gql(
-        "mutation($t: ID!) { reply(threadId: $t, body: \"hi\") { __typename } }",
+        'mutation($t: ID!) { reply(threadId: $t, body: "hi") { __typename } }',
         {"t": t1["id"]},
         storefront=f.tenant.storefront_key,
     )
@@ -133,12 +137,16 @@ async def test_categories_are_admin_managed_ordered_and_nested(api: Api, app: Fa
     cycle = await f.data(
         SAVE_CATEGORY, {"i": {"id": api_cat, "name": "API", "parentId": deep}}, f.admin
     )
-    assert (cycle["saveCategory"]["code"], cycle["saveCategory"]["field"]) == ("INVALID", "parentId")
+    assert (cycle["saveCategory"]["code"], cycle["saveCategory"]["field"]) == (
+        "INVALID",
+        "parentId",
+    )
     dup = await f.data(SAVE_CATEGORY, {"i": {"name": "api"}}, f.admin)
     assert (dup["saveCategory"]["code"], dup["saveCategory"]["field"]) == ("CONFLICT", "name")
     moved = await f.data(
-        SAVE_CATEGORY, {"i": {"id": keys, "name": "Keys & Auth", "parentId": api_cat,
-                              "position": -1}}, f.admin
+        SAVE_CATEGORY,
+        {"i": {"id": keys, "name": "Keys & Auth", "parentId": api_cat, "position": -1}},
+        f.admin,
     )
     assert moved["saveCategory"]["slug"] == "keys-auth"
     cats = await f.data("{ categories { name parentId position } }")
@@ -273,8 +281,13 @@ async def test_edits_keep_history_and_deletes_leave_a_removed_marker(
     d = await f.data(tree, {"id": t["id"]})
     (top,) = d["thread"]["replies"]
     # Removed in its place: the child stays reachable, the content is gone.
-    assert top == {"removed": True, "body": None, "bodyHtml": None, "revisions": [],
-                   "children": [{"body": "a child"}]}
+    assert top == {
+        "removed": True,
+        "body": None,
+        "bodyHtml": None,
+        "revisions": [],
+        "children": [{"body": "a child"}],
+    }
     assert d["thread"]["replyCount"] == 1
     d = await f.data(tree, {"id": t["id"]}, mod)
     assert d["thread"]["replies"][0]["body"] == "second version"

@@ -17,8 +17,9 @@ THREAD_FIELDS = """id title body bodyHtml status pinned tags viewCount replyCoun
   acceptedReplyId"""
 CREATE_THREAD = f"""mutation($i: CreateThreadInput!) {{ createThread(input: $i) {{ __typename
   ... on Thread {{ {THREAD_FIELDS} }} ... on UserError {{ code message field }} }} }}"""
-REPLY = """mutation($t: ID!, $p: ID, $b: String!) { reply(threadId: $t, parentReplyId: $p, body: $b) {
-  __typename ... on Reply { id parentReplyId depth body bodyHtml removed }
+REPLY = """mutation($t: ID!, $p: ID, $b: String!) {
+  reply(threadId: $t, parentReplyId: $p, body: $b) { __typename
+  ... on Reply { id parentReplyId depth body bodyHtml removed }
   ... on UserError { code message field } } }"""
 VOTE = """mutation($k: ForumTargetType!, $id: ID!, $v: Int!) {
   vote(targetType: $k, targetId: $id, value: $v) { __typename
@@ -26,7 +27,8 @@ VOTE = """mutation($k: ForumTargetType!, $id: ID!, $v: Int!) {
 ACCEPT = """mutation($r: ID!) { acceptAnswer(replyId: $r) { __typename
   ... on Thread { id status acceptedReplyId } ... on UserError { code message field } } }"""
 SAVE_CATEGORY = """mutation($i: CategoryInput!) { saveCategory(input: $i) { __typename
-  ... on ForumCategory { id name slug parentId position } ... on UserError { code message field } } }"""
+  ... on ForumCategory { id name slug parentId position }
+  ... on UserError { code message field } } }"""
 PROFILE = """query($u: ID) { communityProfile(userId: $u) { reputation threadCount replyCount
   acceptedCount isBanned badges { kind name } } }"""
 
@@ -47,7 +49,9 @@ class Forum:
     runtime: Runtime
     admin: Member
 
-    async def members(self, n: int, *, prefix: str = "dev", roles: str = "DEVELOPER") -> list[Member]:
+    async def members(
+        self, n: int, *, prefix: str = "dev", roles: str = "DEVELOPER"
+    ) -> list[Member]:
         """Accounts inserted directly (password hashing is not under test here), each with a
         real access token signed by the app's key ring."""
         ids = [uuid.uuid4() for _ in range(n)]
@@ -60,9 +64,13 @@ class Forum:
                             "insert into users (tenant_id, id, email, name, password_hash, roles) "
                             "values (:t, :id, :e, :n, 'x', :r)"
                         ),
-                        {"t": uuid.UUID(self.tenant.id), "id": uid,
-                         "e": f"{prefix}{i}-{uid.hex[:6]}@example.com", "n": f"{prefix}{i}",
-                         "r": roles.split(",")},
+                        {
+                            "t": uuid.UUID(self.tenant.id),
+                            "id": uid,
+                            "e": f"{prefix}{i}-{uid.hex[:6]}@example.com",
+                            "n": f"{prefix}{i}",
+                            "r": roles.split(","),
+                        },
                     )
         finally:
             await engine.dispose()
@@ -70,7 +78,10 @@ class Forum:
 
     def member_for(self, uid: uuid.UUID, name: str, roles: list[str]) -> Member:
         token, _ = self.runtime.auth.issue_access_token(
-            tenant_id=uuid.UUID(self.tenant.id), user_id=uid, roles=roles, session_id=None,
+            tenant_id=uuid.UUID(self.tenant.id),
+            user_id=uid,
+            roles=roles,
+            session_id=None,
             ttl_s=900,
         )
         return Member(str(uid), token, name)
@@ -81,8 +92,9 @@ class Forum:
     async def moderator(self) -> Member:
         return (await self.members(1, prefix="mod", roles="MODERATOR"))[0]
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None,
-                   who: Member | None = None) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, who: Member | None = None
+    ) -> dict[str, Any]:
         if who is None:
             return await self.api.data(query, variables, storefront=self.tenant.storefront_key)
         return await self.api.data(query, variables, token=who.token)
@@ -93,8 +105,14 @@ class Forum:
         cid: str = d["saveCategory"]["id"]
         return cid
 
-    async def thread(self, who: Member, category: str, title: str, body: str = "Body text.",
-                     tags: list[str] | None = None) -> dict[str, Any]:
+    async def thread(
+        self,
+        who: Member,
+        category: str,
+        title: str,
+        body: str = "Body text.",
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
         d = await self.data(
             CREATE_THREAD,
             {"i": {"categoryId": category, "title": title, "body": body, "tags": tags or []}},
@@ -104,8 +122,9 @@ class Forum:
         assert result["__typename"] == "Thread", result
         return result
 
-    async def reply(self, who: Member, thread: str, body: str = "A reply.",
-                    parent: str | None = None) -> dict[str, Any]:
+    async def reply(
+        self, who: Member, thread: str, body: str = "A reply.", parent: str | None = None
+    ) -> dict[str, Any]:
         d = await self.data(REPLY, {"t": thread, "p": parent, "b": body}, who)
         result: dict[str, Any] = d["reply"]
         return result

@@ -167,7 +167,9 @@ def upgrade() -> None:
         "create index ix_community_replies_thread on community_replies "
         "(tenant_id, thread_id, created_at, id)"
     )
-    op.execute("create index ix_community_replies_author on community_replies (tenant_id, author_id)")
+    op.execute(
+        "create index ix_community_replies_author on community_replies (tenant_id, author_id)"
+    )
     op.execute(
         "create index ix_community_replies_search on community_replies "
         "using gin (search) where deleted_at is null"

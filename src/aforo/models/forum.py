@@ -30,7 +30,9 @@ class Category(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     parent_id: Mapped[uuid.UUID | None]
     name: Mapped[str] = mapped_column(String(80))
     slug: Mapped[str] = mapped_column(String(80))
@@ -50,7 +52,9 @@ class Thread(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     category_id: Mapped[uuid.UUID]
     author_id: Mapped[uuid.UUID]
     title: Mapped[str] = mapped_column(String(200))
@@ -84,7 +88,9 @@ class Reply(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     thread_id: Mapped[uuid.UUID]
     parent_reply_id: Mapped[uuid.UUID | None]
     depth: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
@@ -113,7 +119,9 @@ class Revision(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     thread_id: Mapped[uuid.UUID]
     reply_id: Mapped[uuid.UUID | None]
     editor_id: Mapped[uuid.UUID]

@@ -24,7 +24,9 @@ class Report(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     reporter_id: Mapped[uuid.UUID]
     target_type: Mapped[str] = mapped_column(String(10))
     target_id: Mapped[uuid.UUID]
@@ -50,7 +52,9 @@ class ModerationAction(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     moderator_id: Mapped[uuid.UUID]
     action: Mapped[str] = mapped_column(String(20))
     target_type: Mapped[str] = mapped_column(String(10))

@@ -113,8 +113,10 @@ class Query:
             )
 
         rows, more = await read(info, go)
-        edges = [ThreadEdge(cursor=forum.encode_cursor(t, order), node=Thread.of(t, moderator))
-                 for t in rows]
+        edges = [
+            ThreadEdge(cursor=forum.encode_cursor(t, order), node=Thread.of(t, moderator))
+            for t in rows
+        ]
         return ThreadConnection(
             edges=edges,
             page_info=ForumPageInfo(
@@ -136,7 +138,7 @@ class Query:
 
     @strawberry.field(
         permission_classes=[HasTenant],
-        description="Full-text search in web-search syntax (\"quoted phrase\", or, -word): "
+        description='Full-text search in web-search syntax ("quoted phrase", or, -word): '
         "exact title matches first, then title matches, then by rank.",
     )
     async def search_forum(
@@ -159,7 +161,7 @@ class Query:
 
     @strawberry.field(
         permission_classes=[HasTenant],
-        description="The 3 threads most like a draft question, for a \"did you mean\" box.",
+        description='The 3 threads most like a draft question, for a "did you mean" box.',
     )
     async def similar_threads(self, info: AppInfo, title: str, body: str = "") -> list[Thread]:
         found = await read(info, lambda s: forum_search.similar_threads(s, title, body))
@@ -269,8 +271,9 @@ class Mutation:
     async def edit_reply(self, info: AppInfo, id: strawberry.ID, body: str) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)
-            return Reply.of(await forum.edit_reply(s, actor, parse_id(id), body),
-                            actor.moderator, None)
+            return Reply.of(
+                await forum.edit_reply(s, actor, parse_id(id), body), actor.moderator, None
+            )
 
         return await guarded(info, go)
 
@@ -278,8 +281,7 @@ class Mutation:
     async def delete_reply(self, info: AppInfo, id: strawberry.ID) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)
-            return Reply.of(await forum.delete_reply(s, actor, parse_id(id)), actor.moderator,
-                            None)
+            return Reply.of(await forum.delete_reply(s, actor, parse_id(id)), actor.moderator, None)
 
         return await guarded(info, go)
 
@@ -297,7 +299,10 @@ class Mutation:
         async def go(s: AsyncSession) -> VoteCast:
             user_id = info.context.require_user()
             out = await reputation.vote(
-                s, user_id, reputation.TargetType(target_type), parse_id(target_id, "targetId"),
+                s,
+                user_id,
+                reputation.TargetType(target_type),
+                parse_id(target_id, "targetId"),
                 value,
             )
             return VoteCast(
@@ -372,10 +377,19 @@ class Subscription:
                     event_id=strawberry.ID(event["id"]),
                     type=event["type"],
                     thread_id=strawberry.ID(str(tid)),
-                    reply_id=_uuid_or_none(payload.get("reply_id")),
+                    reply_id=_uuid_or_none(
+                        payload.get("reply_id")
+                        or (
+                            payload.get("target_id")
+                            if payload.get("target_type") == "REPLY"
+                            else None
+                        )
+                    ),
                     actor_id=_uuid_or_none(
-                        payload.get("author_id") or payload.get("editor_id")
-                        or payload.get("voter_id") or payload.get("by")
+                        payload.get("author_id")
+                        or payload.get("editor_id")
+                        or payload.get("voter_id")
+                        or payload.get("by")
                         or payload.get("moderator_id")
                     ),
                     value=payload.get("value"),

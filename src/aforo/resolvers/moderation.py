@@ -23,7 +23,7 @@ from aforo.schema.moderation import (
     ReportResult,
     ReportStatus,
 )
-from aforo.services import moderation
+from aforo.services import moderation, reputation
 
 
 @strawberry.type
@@ -73,16 +73,16 @@ class Mutation:
         target_type: ForumTargetType,  # type: ignore[valid-type]
         target_id: strawberry.ID,
         reason: ReportReason,  # type: ignore[valid-type]
-        note: str = "",
+        note: str | None = None,
     ) -> ReportResult:
         async def go(s: AsyncSession) -> Report:
             row = await moderation.report(
                 s,
                 info.context.require_user(),
-                moderation.TargetType(target_type),
+                reputation.TargetType(target_type),
                 parse_id(target_id, "targetId"),
                 moderation.ReportReason(reason),
-                note,
+                note or "",
             )
             return Report.of(row)
 

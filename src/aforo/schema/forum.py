@@ -155,8 +155,14 @@ class CommunityProfile:
         out = []
         for b in rows:
             spec = reputation.BADGES[reputation.BadgeKind(b.badge)]
-            out.append(Badge(kind=spec.kind, name=spec.name, description=spec.description,
-                             awarded_at=b.awarded_at))
+            out.append(
+                Badge(
+                    kind=spec.kind,
+                    name=spec.name,
+                    description=spec.description,
+                    awarded_at=b.awarded_at,
+                )
+            )
         return out
 
     @classmethod
@@ -186,8 +192,13 @@ class Revision:
 
     @classmethod
     def of(cls, r: m.Revision) -> Revision:
-        return cls(id=strawberry.ID(str(r.id)), title=r.title, body=r.body,
-                   created_at=r.created_at, _editor_id=r.editor_id)
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            title=r.title,
+            body=r.body,
+            created_at=r.created_at,
+            _editor_id=r.editor_id,
+        )
 
 
 async def _revisions(

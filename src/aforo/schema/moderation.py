@@ -12,7 +12,7 @@ from aforo.models import moderation as m
 from aforo.schema.accounts import User
 from aforo.schema.base import AppInfo, UserError
 from aforo.schema.forum import ForumTargetType, Reply, Thread, loaders
-from aforo.services import moderation
+from aforo.services import moderation, reputation
 
 ReportReason = strawberry.enum(moderation.ReportReason, name="ReportReason")
 ReportStatus = strawberry.enum(moderation.ReportStatus, name="ReportStatus")
@@ -52,7 +52,7 @@ class Report:
     def of(cls, r: m.Report) -> Report:
         return cls(
             id=strawberry.ID(str(r.id)),
-            target_type=moderation.TargetType(r.target_type),
+            target_type=reputation.TargetType(r.target_type),
             target_id=strawberry.ID(str(r.target_id)),
             reason=moderation.ReportReason(r.reason),
             note=r.note,

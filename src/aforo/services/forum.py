@@ -100,7 +100,9 @@ async def list_categories(session: AsyncSession) -> list[Category]:
     return list(rows)
 
 
-async def categories_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Category | None]:
+async def categories_by_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> list[Category | None]:
     rows = await session.scalars(select(Category).where(Category.id.in_(ids)))
     found = {c.id: c for c in rows}
     return [found.get(i) for i in ids]
@@ -205,13 +207,17 @@ async def create_thread(
     session.add(thread)
     await session.flush()
     await session.refresh(thread)
-    await reputation.count_post(session, actor.user_id, thread=True)
     await _emit(
         session,
         "thread.created",
-        {"thread_id": thread.id, "category_id": category_id, "author_id": actor.user_id,
-         "tags": clean},
+        {
+            "thread_id": thread.id,
+            "category_id": category_id,
+            "author_id": actor.user_id,
+            "tags": clean,
+        },
     )
+    await reputation.count_post(session, actor.user_id, thread=True)  # may award a badge
     return thread
 
 
@@ -255,9 +261,7 @@ async def edit_thread(
         thread.title, thread.body, thread.body_html = new_title, new_body, render(new_body).html
         thread.edited_at = utcnow()
     await session.flush()
-    await _emit(
-        session, "thread.edited", {"thread_id": thread.id, "editor_id": actor.user_id}
-    )
+    await _emit(session, "thread.edited", {"thread_id": thread.id, "editor_id": actor.user_id})
     return thread
 
 
@@ -336,7 +340,7 @@ async def list_threads(
         ThreadOrder.NEWEST: Thread.created_at,
         ThreadOrder.TOP: Thread.score,
     }[order]
-    q: Select[tuple[Thread]] = select(Thread)
+    q: Select[Thread] = select(Thread)
     if category_id is not None:
         tree = (
             select(Category.id.label("id"))
@@ -440,13 +444,18 @@ async def create_reply(
         .where(Thread.id == thread_id)
         .values(reply_count=Thread.reply_count + 1, last_activity_at=func.now())
     )
-    await reputation.count_post(session, actor.user_id, thread=False)
     await _emit(
         session,
         "reply.created",
-        {"thread_id": thread_id, "reply_id": reply.id, "parent_reply_id": parent_id,
-         "author_id": actor.user_id, "depth": depth},
+        {
+            "thread_id": thread_id,
+            "reply_id": reply.id,
+            "parent_reply_id": parent_id,
+            "author_id": actor.user_id,
+            "depth": depth,
+        },
     )
+    await reputation.count_post(session, actor.user_id, thread=False)
     return reply
 
 

@@ -132,8 +132,14 @@ async def report(
         session,
         TOPIC,
         "report.filed",
-        {"report_id": row.id, "thread_id": row.thread_id, "target_type": row.target_type,
-         "target_id": target_id, "reason": row.reason, "reporter_id": reporter_id},
+        {
+            "report_id": row.id,
+            "thread_id": row.thread_id,
+            "target_type": row.target_type,
+            "target_id": target_id,
+            "reason": row.reason,
+            "reporter_id": reporter_id,
+        },
     )
     return row
 
@@ -214,8 +220,9 @@ async def moderate(
     if content is not None:
         settled = await _settle_reports(session, content.id, moderator_id, settle)
         if action is Action.DISMISS and settled == 0:
-            raise DomainError("there are no open reports to dismiss", field="reportId",
-                              code="NOTHING_TO_DISMISS")
+            raise DomainError(
+                "there are no open reports to dismiss", field="reportId", code="NOTHING_TO_DISMISS"
+            )
     await _apply(session, action, content, subject, moderator_id, reason)
 
     record = ModerationAction(
@@ -238,9 +245,17 @@ async def moderate(
         session,
         TOPIC,
         "moderation.action",
-        {"action_id": record.id, "action": action.value, "target_type": target_type.value,
-         "target_id": target_id, "thread_id": thread_id, "subject_user_id": subject,
-         "moderator_id": moderator_id, "report_id": report_id, "reports_settled": settled},
+        {
+            "action_id": record.id,
+            "action": action.value,
+            "target_type": target_type.value,
+            "target_id": target_id,
+            "thread_id": thread_id,
+            "subject_user_id": subject,
+            "moderator_id": moderator_id,
+            "report_id": report_id,
+            "reports_settled": settled,
+        },
     )
     return record
 
@@ -271,7 +286,9 @@ async def _apply(
             content.status = forum.ThreadStatus.LOCKED.value
         elif action is Action.UNLOCK and content.status == forum.ThreadStatus.LOCKED:
             solved = content.accepted_reply_id is not None
-            content.status = (forum.ThreadStatus.SOLVED if solved else forum.ThreadStatus.OPEN).value
+            content.status = (
+                forum.ThreadStatus.SOLVED if solved else forum.ThreadStatus.OPEN
+            ).value
         elif action in (Action.PIN, Action.UNPIN):
             content.pinned = action is Action.PIN
         await session.flush()

@@ -81,16 +81,15 @@ async def _bump(session: AsyncSession, user_id: uuid.UUID, **deltas: int) -> Pro
     """Add ``deltas`` to a member's counters atomically, creating the profile on first use,
     then award any badge the new totals reach."""
     values = {"tenant_id": session.info["tenant_id"], "user_id": user_id, **deltas}
-    stmt = insert(Profile).values(values)
-    stmt = stmt.on_conflict_do_update(
+    base = insert(Profile).values(values)
+    stmt = base.on_conflict_do_update(
         index_elements=[Profile.tenant_id, Profile.user_id],
         # With no deltas the no-op update still locks and returns the row.
-        set_={k: getattr(Profile, k) + getattr(stmt.excluded, k) for k in deltas}
+        set_={k: getattr(Profile, k) + getattr(base.excluded, k) for k in deltas}
         or {"reputation": Profile.reputation},
     ).returning(Profile)
-    profile = (
-        await session.scalars(stmt, execution_options={"populate_existing": True})
-    ).one()
+    result = await session.scalars(stmt, execution_options={"populate_existing": True})
+    profile: Profile = result.one()
     earned: list[BadgeKind] = []
     if profile.thread_count + profile.reply_count > 0:
         earned.append(BadgeKind.FIRST_POST)
@@ -104,15 +103,17 @@ async def _bump(session: AsyncSession, user_id: uuid.UUID, **deltas: int) -> Pro
     if earned:
         new = await session.scalars(
             insert(Badge)
-            .values([{"tenant_id": profile.tenant_id, "user_id": user_id, "badge": k.value}
-                     for k in earned])
+            .values(
+                [
+                    {"tenant_id": profile.tenant_id, "user_id": user_id, "badge": k.value}
+                    for k in earned
+                ]
+            )
             .on_conflict_do_nothing()
             .returning(Badge.badge)
         )
         for badge in new:
-            await outbox.emit(
-                session, TOPIC, "badge.awarded", {"user_id": user_id, "badge": badge}
-            )
+            await outbox.emit(session, TOPIC, "badge.awarded", {"user_id": user_id, "badge": badge})
     return profile
 
 
@@ -142,13 +143,21 @@ async def badges_by_users(session: AsyncSession, user_ids: list[uuid.UUID]) -> l
 async def _lock_target(
     session: AsyncSession, target_type: TargetType, target_id: uuid.UUID
 ) -> Thread | Reply:
-    model: type[Thread] | type[Reply] = Thread if target_type is TargetType.THREAD else Reply
-    row = await session.scalar(
-        select(model)
-        .where(model.id == target_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    row: Thread | Reply | None
+    if target_type is TargetType.THREAD:
+        row = await session.scalar(
+            select(Thread)
+            .where(Thread.id == target_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        row = await session.scalar(
+            select(Reply)
+            .where(Reply.id == target_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     if row is None:
         raise NotFound(f"no such {target_type.value.lower()}", field="targetId")
     if row.deleted_at is not None:
@@ -199,16 +208,23 @@ async def vote(
     if value != old:
         target.score += value - old
         await session.flush()
-        rep = UPVOTE_REP * ((value == 1) - (old == 1))
-        if rep:
-            await _bump(session, target.author_id, reputation=rep)
     await outbox.emit(
         session,
         TOPIC,
         "vote.cast",
-        {"thread_id": thread_id, "target_type": target_type.value, "target_id": target_id,
-         "voter_id": user_id, "value": value, "previous": old, "score": target.score},
+        {
+            "thread_id": thread_id,
+            "target_type": target_type.value,
+            "target_id": target_id,
+            "voter_id": user_id,
+            "value": value,
+            "previous": old,
+            "score": target.score,
+        },
     )
+    rep = UPVOTE_REP * ((value == 1) - (old == 1))
+    if rep:  # the event first, then its consequences (a badge, maybe)
+        await _bump(session, target.author_id, reputation=rep)
     return VoteOutcome(target_type, target_id, thread_id, target.score, value)
 
 
@@ -237,7 +253,9 @@ async def _lock_thread(session: AsyncSession, thread_id: uuid.UUID) -> Thread:
     return thread
 
 
-async def _credit_accept(session: AsyncSession, thread: Thread, reply_id: uuid.UUID, sign: int) -> None:
+async def _credit_accept(
+    session: AsyncSession, thread: Thread, reply_id: uuid.UUID, sign: int
+) -> None:
     author = await session.scalar(select(Reply.author_id).where(Reply.id == reply_id))
     if author is not None and author != thread.author_id:  # no reputation for self-answers
         await _bump(session, author, reputation=sign * ACCEPTED_REP, accepted_count=sign)
@@ -270,14 +288,18 @@ async def accept_answer(
     if thread.status != "LOCKED":
         thread.status = "SOLVED"
     await session.flush()
-    await _credit_accept(session, thread, reply_id, +1)
     await outbox.emit(
         session,
         TOPIC,
         "answer.accepted",
-        {"thread_id": thread.id, "reply_id": reply_id, "previous_reply_id": previous,
-         "by": user_id},
+        {
+            "thread_id": thread.id,
+            "reply_id": reply_id,
+            "previous_reply_id": previous,
+            "by": user_id,
+        },
     )
+    await _credit_accept(session, thread, reply_id, +1)
     return thread
 
 
@@ -288,7 +310,9 @@ async def unaccept_answer(
     _may_accept(thread, user_id, moderator)
     previous = thread.accepted_reply_id
     if previous is None:
-        raise DomainError("this thread has no accepted answer", field="threadId", code="NOT_ACCEPTED")
+        raise DomainError(
+            "this thread has no accepted answer", field="threadId", code="NOT_ACCEPTED"
+        )
     thread.accepted_reply_id = None
     if thread.status == "SOLVED":
         thread.status = "OPEN"
