@@ -84,7 +84,10 @@ async def test_only_tool_calls_are_metered_with_outcomes(api: Api, settings: Set
     ]
     for r in rows:
         assert (r["metric"], r["source"], r["agent"], r["session"]) == (
-            "mcp_tool_calls", "mcp", "agent-7", "sess-1"
+            "mcp_tool_calls",
+            "mcp",
+            "agent-7",
+            "sess-1",
         )
     success = next(r for r in rows if r["outcome"] == "success")
     assert success["latency_ms"] == 250.0 and success["response_bytes"] == 480

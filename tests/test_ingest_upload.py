@@ -31,7 +31,9 @@ async def upload(
     return result
 
 
-async def test_csv_upload_with_quoting_bom_crlf_and_row_errors(api: Api, settings: Settings) -> None:
+async def test_csv_upload_with_quoting_bom_crlf_and_row_errors(
+    api: Api, settings: Settings
+) -> None:
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
     csv_text = (
@@ -113,7 +115,9 @@ async def test_large_streamed_csv_in_small_chunks(api: Api, settings: Settings) 
 async def test_json_array_and_ndjson_uploads(api: Api, settings: Settings) -> None:
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
-    arr = [{"event_id": f"j-{i}", "metric": "m", "occurred_at": T0, "quantity": i} for i in range(5)]
+    arr = [
+        {"event_id": f"j-{i}", "metric": "m", "occurred_at": T0, "quantity": i} for i in range(5)
+    ]
     raw = json.dumps(arr).replace('"quantity": 3', '"quantity": "3x"').encode()
     body = await upload(api, token, _chunks(raw, 7), "application/json")
     assert (body["status"], body["accepted"], body["rejected"]) == ("completed", 4, 1)

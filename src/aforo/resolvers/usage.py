@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +64,7 @@ class Query:
         self,
         info: AppInfo,
         filter: UsageFilter | None = None,
-        source: str | None = None,
+        source_: Annotated[str | None, strawberry.argument(name="source")] = None,
         first: int | None = None,
         after: str | None = None,
     ) -> UsageEventConnection:
@@ -72,7 +73,7 @@ class Query:
         owner = _owner(info)
         rows, more = await read(
             info,
-            lambda s: usage.events(s, f, owner=owner, first=n, after=after, source=source),
+            lambda s: usage.events(s, f, owner=owner, first=n, after=after, source=source_),
         )
         end = usage.encode_cursor(rows[-1].occurred_at, rows[-1].event_id) if rows else None
         return UsageEventConnection(
@@ -87,7 +88,7 @@ class Query:
         self,
         info: AppInfo,
         upload_id: strawberry.ID | None = None,
-        source: str | None = None,
+        source_: Annotated[str | None, strawberry.argument(name="source")] = None,
         code: str | None = None,
         first: int | None = None,
         after: str | None = None,
@@ -97,7 +98,7 @@ class Query:
         rows, more = await read(
             info,
             lambda s: usage.rejections(
-                s, first=n, after=after, upload_id=uid, source=source, code=code
+                s, first=n, after=after, upload_id=uid, source=source_, code=code
             ),
         )
         end = usage.encode_cursor(rows[-1].created_at, str(rows[-1].id)) if rows else None

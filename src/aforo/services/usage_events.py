@@ -57,9 +57,9 @@ class Event:
     _hash: bytes | None = field(default=None, repr=False, compare=False)
 
     def content_hash(self) -> bytes:
-        """What "same content" means for idempotency: every field the sender chose. Not the
-        subscription/key we mapped it to (our mapping may change between two retries), nor the
-        upload it came in."""
+        """What "same content" means for idempotency: every field the sender chose. Computed
+        before the consumer is mapped to our subscription/key (the mapping may change between
+        two retries); never includes the upload the event came in."""
         if self._hash is None:
             q = self.quantity.normalize()
             parts = [
@@ -69,6 +69,8 @@ class Event:
                 self.metric,
                 format(q, "f"),
                 self.consumer,
+                str(self.subscription_id) if self.subscription_id else None,
+                str(self.key_id) if self.key_id else None,
                 self.source_account,
                 self.method,
                 self.path,

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.models.usage import UsageRejection
 from aforo.services import outbox
 from aforo.services.usage_events import COLUMNS, Event, Rejection
+from aforo.services.usage_mapping import map_consumers
 
 TOPIC = "aforo.usage.events"
 RECORD_KEEP = 4096  # characters of a refused record kept in the dead-letter table
@@ -146,10 +147,11 @@ async def write(
     default an event's position in ``events``.
     """
     tenant_id: uuid.UUID = session.info["tenant_id"]
+    for e in events:
+        e.content_hash()  # now: what we map below is ours, not the sender's content
     unique, result = _dedupe(events)
-    if indexes is not None:
-        for r in result.rejected:
-            r.index = indexes[r.index or 0]
+    unique, refused = await map_consumers(session, unique)
+    result.rejected.extend(refused)
     if unique:
         await ensure_partitions(session, [e for _, e in unique])
         conn = await session.connection()
@@ -169,11 +171,12 @@ async def write(
                 if claims.get(t.event_id) == t.content_hash:
                     result.duplicates += 1
                 else:
-                    e = unique[t.ord][1]
-                    i = unique[t.ord][0]
-                    result.rejected.append(_conflict(e, indexes[i] if indexes else i))
-    if upload_id is not None:  # an upload reports conflicts by file row
-        for r in result.rejected:
+                    i, e = unique[t.ord]
+                    result.rejected.append(_conflict(e, i))
+    for r in result.rejected:  # positions in ``events`` → positions in the request / file
+        if indexes is not None and r.index is not None:
+            r.index = indexes[r.index]
+        if upload_id is not None:
             r.row = r.index
     all_rejected = [*rejected, *result.rejected]
     if all_rejected:
