@@ -16,7 +16,8 @@ from tests.support import Api, TenantFixture, make_tenant
 PAGE = "id slug title status depth sortOrder version parentId"
 CREATE = f"""mutation($i: CreateDocPageInput!) {{ createDocPage(input: $i) {{
   __typename ... on DocPage {{ {PAGE} }} ... on UserError {{ code message field }} }} }}"""
-MOVE = f"""mutation($id: ID!, $p: ID, $pos: Int!) {{ moveDocPage(id: $id, parentId: $p, position: $pos)
+MOVE = f"""mutation($id: ID!, $p: ID, $pos: Int!) {{
+  moveDocPage(id: $id, parentId: $p, position: $pos)
   {{ __typename ... on DocPage {{ {PAGE} }} ... on UserError {{ code message field }} }} }}"""
 TREE = f"""query($p: ID!) {{ docTree(productId: $p) {{ {PAGE} html
   children {{ {PAGE} html children {{ {PAGE} html children {{ {PAGE} }} }} }} }} }}"""
@@ -59,7 +60,7 @@ async def _create(api: Api, token: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_tree_depth_limit_slugs_and_one_statement_tree(api: Api, app: FastAPI) -> None:
-    t, token, pid = await _setup(api, app)
+    _t, token, pid = await _setup(api, app)
     a = await _create(api, token, productId=pid, title="Getting started", markdown="# Hi")
     assert a["slug"] == "getting-started" and a["depth"] == 1 and a["version"] == 1
     b = await _create(api, token, productId=pid, title="Install", parentId=a["id"])
@@ -75,7 +76,9 @@ async def test_tree_depth_limit_slugs_and_one_statement_tree(api: Api, app: Fast
     other = await _create(api, token, productId=pid, title="Install")
     assert other["__typename"] == "DocPage" and other["sortOrder"] == 1
     for i in range(5):
-        await _create(api, token, productId=pid, title=f"Leaf {i}", parentId=b["id"], markdown=f"x{i}")
+        await _create(
+            api, token, productId=pid, title=f"Leaf {i}", parentId=b["id"], markdown=f"x{i}"
+        )
     with count_statements(app) as seen:
         d = await api.data(TREE, {"p": pid}, token=token)
     roots = d["docTree"]
@@ -88,7 +91,7 @@ async def test_tree_depth_limit_slugs_and_one_statement_tree(api: Api, app: Fast
 
 
 async def test_move_reorders_reparents_and_refuses_cycles(api: Api, app: FastAPI) -> None:
-    t, token, pid = await _setup(api, app)
+    _t, token, pid = await _setup(api, app)
     a = await _create(api, token, productId=pid, title="A")
     b = await _create(api, token, productId=pid, title="B")
     c = await _create(api, token, productId=pid, title="C")
@@ -99,15 +102,21 @@ async def test_move_reorders_reparents_and_refuses_cycles(api: Api, app: FastAPI
     tree = (await api.data(TREE, {"p": pid}, token=token))["docTree"]
     assert [r["slug"] for r in tree] == ["c", "a", "b"]
     assert [r["sortOrder"] for r in tree] == [0, 1, 2]
-    cycle = (await api.data(MOVE, {"id": a["id"], "p": a2["id"], "pos": 0}, token=token))["moveDocPage"]
+    cycle = (await api.data(MOVE, {"id": a["id"], "p": a2["id"], "pos": 0}, token=token))[
+        "moveDocPage"
+    ]
     assert (cycle["code"], cycle["field"]) == ("CYCLE", "parentId")
-    self_cycle = (await api.data(MOVE, {"id": a["id"], "p": a["id"], "pos": 0}, token=token))
+    self_cycle = await api.data(MOVE, {"id": a["id"], "p": a["id"], "pos": 0}, token=token)
     assert self_cycle["moveDocPage"]["code"] == "CYCLE"
     # a subtree of height 3 cannot go under anything
-    deep = (await api.data(MOVE, {"id": a["id"], "p": b["id"], "pos": 0}, token=token))["moveDocPage"]
+    deep = (await api.data(MOVE, {"id": a["id"], "p": b["id"], "pos": 0}, token=token))[
+        "moveDocPage"
+    ]
     assert deep["code"] == "MAX_DEPTH"
     # re-parent A1 (with child A2) under B: depths follow
-    ok = (await api.data(MOVE, {"id": a1["id"], "p": b["id"], "pos": 5}, token=token))["moveDocPage"]
+    ok = (await api.data(MOVE, {"id": a1["id"], "p": b["id"], "pos": 5}, token=token))[
+        "moveDocPage"
+    ]
     assert ok["parentId"] == b["id"] and ok["depth"] == 2 and ok["sortOrder"] == 0
     tree = (await api.data(TREE, {"p": pid}, token=token))["docTree"]
     b_node = next(r for r in tree if r["slug"] == "b")
@@ -119,7 +128,10 @@ async def test_versions_restore_render_and_storefront_visibility(api: Api, app: 
     t, token, pid = await _setup(api, app)
     guide = await _create(api, token, productId=pid, title="Guide", status="PUBLISHED")
     draft = await _create(api, token, productId=pid, title="Secret", parentId=guide["id"])
-    md = "# Auth\n\n## Tokens\n\n[x](javascript:alert(1)) <script>x</script>\n\n| a |\n|---|\n| 1 |\n"
+    md = (
+        "# Auth\n\n## Tokens\n\n[x](javascript:alert(1)) <script>x</script>\n\n"
+        "| a |\n|---|\n| 1 |\n"
+    )
     upd = await api.data(
         """mutation($i: UpdateDocPageInput!) { updateDocPage(input: $i) {
              ... on DocPage { version } ... on UserError { code } } }""",
@@ -136,7 +148,7 @@ async def test_versions_restore_render_and_storefront_visibility(api: Api, app: 
         {"level": 2, "text": "Tokens", "anchor": "tokens"},
     ]
     assert '<h2 id="tokens">' in page["html"] and "<table>" in page["html"]
-    assert "<script>" not in page["html"] and "href=\"javascript" not in page["html"]
+    assert "<script>" not in page["html"] and 'href="javascript' not in page["html"]
     assert [v["number"] for v in page["versions"]] == [2, 1]
     assert page["versions"][0]["author"] is not None
     restored = await api.data(
@@ -155,18 +167,32 @@ async def test_versions_restore_render_and_storefront_visibility(api: Api, app: 
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     tree = (await api.data(TREE, {"p": pid}, storefront=t.storefront_key))["docTree"]
     assert [r["slug"] for r in tree] == ["guide"] and tree[0]["children"] == []
-    denied = await api.gql(CREATE, {"i": {"productId": pid, "title": "x"}}, storefront=t.storefront_key)
+    denied = await api.gql(
+        CREATE, {"i": {"productId": pid, "title": "x"}}, storefront=t.storefront_key
+    )
     assert denied["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert draft["status"] == "DRAFT"
 
 
 async def test_search_ranks_title_over_body_and_skips_drafts(api: Api, app: FastAPI) -> None:
     t, token, pid = await _setup(api, app)
-    await _create(api, token, productId=pid, title="Webhooks", markdown="Receive events.", status="PUBLISHED")
-    await _create(api, token, productId=pid, title="Events", markdown="We send webhooks when things happen.", status="PUBLISHED")
-    await _create(api, token, productId=pid, title="Webhook secrets", markdown="draft", status="DRAFT")
+    await _create(
+        api, token, productId=pid, title="Webhooks", markdown="Receive events.", status="PUBLISHED"
+    )
+    await _create(
+        api,
+        token,
+        productId=pid,
+        title="Events",
+        markdown="We send webhooks when things happen.",
+        status="PUBLISHED",
+    )
+    await _create(
+        api, token, productId=pid, title="Webhook secrets", markdown="draft", status="DRAFT"
+    )
     d = await api.data(
-        """query($p: ID!) { searchDocs(productId: $p, query: "webhooks") { page { slug } rank snippet } }""",
+        """query($p: ID!) { searchDocs(productId: $p, query: "webhooks") {
+             page { slug } rank snippet } }""",
         {"p": pid},
         storefront=t.storefront_key,
     )
@@ -185,11 +211,12 @@ async def test_search_ranks_title_over_body_and_skips_drafts(api: Api, app: Fast
 
 
 async def test_delete_removes_subtree(api: Api, app: FastAPI) -> None:
-    t, token, pid = await _setup(api, app)
+    _t, token, pid = await _setup(api, app)
     a = await _create(api, token, productId=pid, title="A")
     await _create(api, token, productId=pid, title="A1", parentId=a["id"])
     d = await api.data(
-        """mutation($id: ID!) { deleteDocPage(id: $id) { ... on DocPageDeleted { id } ... on UserError { code } } }""",
+        """mutation($id: ID!) { deleteDocPage(id: $id) {
+             ... on DocPageDeleted { id } ... on UserError { code } } }""",
         {"id": a["id"]},
         token=token,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,11 +54,15 @@ class LocalServer:
             def _any(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                rec = Recorded(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 outer.requests.append(rec)
                 route = outer.routes.get(self.path.split("?")[0])
                 status, headers, payload = (
-                    route(rec) if route else (200, {"Content-Type": "application/json"}, b'{"ok":true}')
+                    route(rec)
+                    if route
+                    else (200, {"Content-Type": "application/json"}, b'{"ok":true}')
                 )
                 self.send_response(status)
                 for k, v in headers.items():
@@ -65,10 +70,9 @@ class LocalServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    try:
+                    # the client may give up on purpose (size and time caps)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(payload)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass  # the client gave up on purpose (size and time caps)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
 
@@ -91,11 +95,31 @@ def local_server() -> Iterator[LocalServer]:
 
 
 BLOCKED = [
-    "127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.5.4", "192.168.0.1", "169.254.169.254",
-    "169.254.1.1", "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255", "100.64.0.1",
-    "100.100.100.200", "192.0.2.1", "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254",
-    "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
-    "64:ff9b::a9fe:a9fe", "2002:7f00:1::1",
+    "127.0.0.1",
+    "127.8.9.10",
+    "10.1.2.3",
+    "172.16.5.4",
+    "192.168.0.1",
+    "169.254.169.254",
+    "169.254.1.1",
+    "0.0.0.0",  # noqa: S104 - an address to refuse, not to bind
+    "224.0.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
+    "100.64.0.1",
+    "100.100.100.200",
+    "192.0.2.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd00:ec2::254",
+    "ff02::1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1",
+    "64:ff9b::a9fe:a9fe",
+    "2002:7f00:1::1",
 ]
 
 
@@ -154,10 +178,14 @@ async def test_local_server_only_when_allow_listed(local_server: LocalServer) ->
 async def test_redirects_are_vetted_again(local_server: LocalServer) -> None:
     local_server.routes["/hop"] = lambda r: (302, {"Location": local_server.url("/spec")}, b"")
     local_server.routes["/out"] = lambda r: (
-        302, {"Location": f"http://127.0.0.2:{local_server.port}/spec"}, b""
+        302,
+        {"Location": f"http://127.0.0.2:{local_server.port}/spec"},
+        b"",
     )
     local_server.routes["/meta"] = lambda r: (
-        301, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""
+        301,
+        {"Location": "http://169.254.169.254/latest/meta-data/"},
+        b"",
     )
     local_server.routes["/loop"] = lambda r: (302, {"Location": "/loop"}, b"")
     guard = Guard(Allowlist.parse(["127.0.0.1/32"]))

@@ -67,7 +67,8 @@ paths:
 """
 
 IMPORT = """mutation($i: ImportSpecInput!) { importSpec(input: $i) { __typename
-  ... on SpecImported { created spec { id name sourceUrl } version { id number operations { key } } }
+  ... on SpecImported { created spec { id name sourceUrl }
+      version { id number operations { key } } }
   ... on SpecInvalid { code message field problems { pointer line message } }
   ... on UserError { code message field } } }"""
 
@@ -89,7 +90,9 @@ async def test_openapi_import_reference_and_idempotent_reimport(api: Api, app: F
     r = await _import(api, token, productId=pid, format="OPENAPI_3", content=PETS)
     assert r["__typename"] == "SpecImported" and r["created"] is True
     assert [o["key"] for o in r["version"]["operations"]] == [
-        "GET /pets", "POST /pets", "GET /pets/{petId}"
+        "GET /pets",
+        "POST /pets",
+        "GET /pets/{petId}",
     ]
     again = await _import(api, token, productId=pid, format="OPENAPI_3", content=PETS)
     assert again["created"] is False
@@ -111,8 +114,11 @@ async def test_openapi_import_reference_and_idempotent_reimport(api: Api, app: F
     assert (tag["name"], tag["description"]) == ("pets", "All about pets")
     ops = {o["operationId"]: o for o in tag["operations"]}
     assert ops["listPets"]["parameters"][0] == {
-        "name": "limit", "location": "query", "required": False,
-        "schema": {"type": "integer", "default": 10}, "example": 10,
+        "name": "limit",
+        "location": "query",
+        "required": False,
+        "schema": {"type": "integer", "default": 10},
+        "example": 10,
     }
     assert ops["createPet"]["requestBody"]["content"][0]["example"] == {"name": "Rex"}
     pet = ops["getPet"]["responses"][0]["content"][0]["schema"]
@@ -122,20 +128,33 @@ async def test_openapi_import_reference_and_idempotent_reimport(api: Api, app: F
 
 
 async def test_validation_errors_carry_pointer_and_line(api: Api, app: FastAPI) -> None:
-    t, token, pid = await _setup(api, app)
-    bad = PETS.replace("- {name: petId, in: path, required: true", "- {name: petId, in: body, required: true")
+    _t, token, pid = await _setup(api, app)
+    bad = PETS.replace(
+        "- {name: petId, in: path, required: true", "- {name: petId, in: body, required: true"
+    )
     r = await _import(api, token, productId=pid, format="OPENAPI_3", content=bad)
     assert r["__typename"] == "SpecInvalid" and r["code"] == "SPEC_INVALID"
     p = r["problems"][0]
     assert p["pointer"] == "/paths/~1pets~1{petId}/get/parameters/0/in"
     assert p["line"] == 45  # the line of that parameter in the YAML
-    dangling = PETS.replace("$ref: '#/components/schemas/Pet'}\n            example", "$ref: '#/components/schemas/Nope'}\n            example")
+    dangling = PETS.replace(
+        "$ref: '#/components/schemas/Pet'}\n            example",
+        "$ref: '#/components/schemas/Nope'}\n            example",
+    )
     r = await _import(api, token, productId=pid, format="OPENAPI_3", content=dangling)
-    assert r["problems"][0]["pointer"].endswith("/requestBody/content/application~1json/schema/$ref")
+    assert r["problems"][0]["pointer"].endswith(
+        "/requestBody/content/application~1json/schema/$ref"
+    )
     assert "points at nothing" in r["problems"][0]["message"]
-    r = await _import(api, token, productId=pid, format="OPENAPI_3", content='{"swagger": "2.0", "info": {}}')
-    assert r["code"] == "SPEC_SWAGGER2" and "convert" in r["message"] and "OpenAPI 3" in r["message"]
-    r = await _import(api, token, productId=pid, format="OPENAPI_3", content="openapi: 3.0.0\ninfo:\n\ttitle: x\n")
+    r = await _import(
+        api, token, productId=pid, format="OPENAPI_3", content='{"swagger": "2.0", "info": {}}'
+    )
+    assert (
+        r["code"] == "SPEC_SWAGGER2" and "convert" in r["message"] and "OpenAPI 3" in r["message"]
+    )
+    r = await _import(
+        api, token, productId=pid, format="OPENAPI_3", content="openapi: 3.0.0\ninfo:\n\ttitle: x\n"
+    )
     assert r["code"] == "SPEC_INVALID" and r["problems"][0]["line"] == 3  # the tab
     r = await _import(api, token, productId=pid, format="OPENAPI_3")
     assert (r["code"], r["field"]) == ("INVALID", "content")
@@ -150,11 +169,28 @@ OPENAPI_31 = {
     "info": {"title": "Orders", "version": "2"},
     "paths": {
         "/orders/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "get": {"responses": {"200": {"description": "ok", "content": {"application/json": {
-                "schema": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "total": {"type": ["number", "null"]},
-                    "note": {"type": "string"}}}}}}}},
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": {"type": "string"},
+                                        "total": {"type": ["number", "null"]},
+                                        "note": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    }
+                }
+            },
             "delete": {"responses": {"204": {"description": "gone"}}},
         }
     },
@@ -162,12 +198,16 @@ OPENAPI_31 = {
 
 
 async def test_diff_flags_breaking_changes(api: Api, app: FastAPI) -> None:
-    t, token, pid = await _setup(api, app)
-    v1 = await _import(api, token, productId=pid, format="OPENAPI_3", content=json.dumps(OPENAPI_31))
+    _t, token, pid = await _setup(api, app)
+    v1 = await _import(
+        api, token, productId=pid, format="OPENAPI_3", content=json.dumps(OPENAPI_31)
+    )
     changed = json.loads(json.dumps(OPENAPI_31))
     item = changed["paths"]["/orders/{id}"]
     del item["delete"]
-    item["get"]["parameters"] = [{"name": "expand", "in": "query", "required": True, "schema": {"type": "string"}}]
+    item["get"]["parameters"] = [
+        {"name": "expand", "in": "query", "required": True, "schema": {"type": "string"}}
+    ]
     props = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     del props["note"]
     item["parameters"][0]["schema"] = {"type": "string", "enum": ["a", "b"]}
@@ -175,15 +215,24 @@ async def test_diff_flags_breaking_changes(api: Api, app: FastAPI) -> None:
     v2 = await _import(api, token, productId=pid, format="OPENAPI_3", content=json.dumps(changed))
     assert v2["spec"]["id"] == v1["spec"]["id"] and v2["version"]["number"] == 2
     d = await api.data(
-        """query($a: ID!, $b: ID!) { specDiff(from: $a, to: $b) { breaking changes { key kind breaking details } } }""",
+        """query($a: ID!, $b: ID!) { specDiff(from: $a, to: $b) {
+             breaking changes { key kind breaking details } } }""",
         {"a": v1["version"]["id"], "b": v2["version"]["id"]},
         token=token,
     )
     diff = d["specDiff"]
     assert diff["breaking"] is True
     by_key = {c["key"]: c for c in diff["changes"]}
-    assert by_key["DELETE /orders/{id}"]["kind"] == "REMOVED" and by_key["DELETE /orders/{id}"]["breaking"]
-    assert by_key["POST /orders"] == {"key": "POST /orders", "kind": "ADDED", "breaking": False, "details": []}
+    assert (
+        by_key["DELETE /orders/{id}"]["kind"] == "REMOVED"
+        and by_key["DELETE /orders/{id}"]["breaking"]
+    )
+    assert by_key["POST /orders"] == {
+        "key": "POST /orders",
+        "kind": "ADDED",
+        "breaking": False,
+        "details": [],
+    }
     details = " | ".join(by_key["GET /orders/{id}"]["details"])
     assert "query parameter expand added (required)" in details
     assert "response field removed" in details and ".note" in details
@@ -203,12 +252,22 @@ enum Role { ADMIN DEV }
 
 
 async def test_graphql_sdl_and_introspection(api: Api, app: FastAPI) -> None:
-    from graphql import build_schema, graphql_sync, get_introspection_query
+    from graphql import build_schema, get_introspection_query, graphql_sync
 
-    t, token, pid = await _setup(api, app)
-    r = await _import(api, token, productId=pid, format="GRAPHQL", content=SDL, serverUrl="https://shop.test/graphql")
+    _t, token, pid = await _setup(api, app)
+    r = await _import(
+        api,
+        token,
+        productId=pid,
+        format="GRAPHQL",
+        content=SDL,
+        serverUrl="https://shop.test/graphql",
+    )
     assert [o["key"] for o in r["version"]["operations"]] == [
-        "query user", "query users", "mutation rename", "subscription userChanged"
+        "query user",
+        "query users",
+        "mutation rename",
+        "subscription userChanged",
     ]
     q = """query($id: ID!) { apiSpec(id: $id) { currentVersion { operations { key method
         parameters { name required schema } responses { content { schema } } } } } }"""
@@ -216,21 +275,35 @@ async def test_graphql_sdl_and_introspection(api: Api, app: FastAPI) -> None:
     ops = {o["key"]: o for o in d["apiSpec"]["currentVersion"]["operations"]}
     rename = ops["mutation rename"]
     assert rename["method"] == "MUTATION"
-    assert [(p["name"], p["required"], p["schema"]["x-graphql-type"]) for p in rename["parameters"]] == [
-        ("id", True, "ID!"), ("name", True, "String!")
-    ]
+    assert [
+        (p["name"], p["required"], p["schema"]["x-graphql-type"]) for p in rename["parameters"]
+    ] == [("id", True, "ID!"), ("name", True, "String!")]
     assert ops["query users"]["parameters"][0]["required"] is False  # has a default
     user = ops["query user"]["responses"][0]["content"][0]["schema"]
-    assert user["x-graphql-type"] == "User" and user["properties"]["role"]["enum"] == ["ADMIN", "DEV"]
+    assert user["x-graphql-type"] == "User" and user["properties"]["role"]["enum"] == [
+        "ADMIN",
+        "DEV",
+    ]
     intro = graphql_sync(build_schema(SDL), get_introspection_query()).data
-    r2 = await _import(api, token, productId=pid, format="GRAPHQL", content=json.dumps({"data": intro}), name="Shop (introspection)")
+    r2 = await _import(
+        api,
+        token,
+        productId=pid,
+        format="GRAPHQL",
+        content=json.dumps({"data": intro}),
+        name="Shop (introspection)",
+    )
     assert len(r2["version"]["operations"]) == 4
-    bad = await _import(api, token, productId=pid, format="GRAPHQL", content="type Query {\n  x: Nope\n}")
+    bad = await _import(
+        api, token, productId=pid, format="GRAPHQL", content="type Query {\n  x: Nope\n}"
+    )
     assert bad["__typename"] == "SpecInvalid"
 
 
 async def test_url_import_needs_allowlist_then_syncs_with_etag(
-    api: Api, app: FastAPI, local_server: LocalServer  # noqa: F811
+    api: Api,
+    app: FastAPI,
+    local_server: LocalServer,  # noqa: F811
 ) -> None:
     t, token, pid = await _setup(api, app)
     state = {"body": PETS.encode(), "etag": '"v1"'}
@@ -272,32 +345,51 @@ async def test_url_import_needs_allowlist_then_syncs_with_etag(
     assert await spec_sync.run_once(rt.maker, rt.transaction, interval_s=0) >= 1
     tid = uuid.UUID(t.id)
     async with rt.transaction(tid) as s:
-        events = list(await s.scalars(select(OutboxEvent).where(OutboxEvent.type == "spec.published")))
-    assert [e.payload["version"] for e in sorted(events, key=lambda e: e.payload["version"])] == [1, 2, 3]
+        events = list(
+            await s.scalars(select(OutboxEvent).where(OutboxEvent.type == "spec.published"))
+        )
+    assert [e.payload["version"] for e in sorted(events, key=lambda e: e.payload["version"])] == [
+        1,
+        2,
+        3,
+    ]
     assert {e.topic for e in events} == {"aforo.docs.events"}
     d = await api.data(
         """query($id: ID!) { apiSpec(id: $id) { lastError currentVersion { number title } } }""",
-        {"id": r["spec"]["id"]}, token=token,
+        {"id": r["spec"]["id"]},
+        token=token,
     )
     assert d["apiSpec"] == {"lastError": None, "currentVersion": {"number": 3, "title": "Pets v3"}}
 
 
 async def test_rest_import_json_and_multipart(
-    api: Api, app: FastAPI, local_server: LocalServer  # noqa: F811
+    api: Api,
+    app: FastAPI,
+    local_server: LocalServer,  # noqa: F811
 ) -> None:
     t, token, pid = await _setup(api, app)
     local_server.routes["/spec.json"] = lambda r: (200, {}, json.dumps(OPENAPI_31).encode())
     auth = {"Authorization": f"Bearer {token}"}
     r = await api.client.post(
         "/api/v1/docs/api-specs",
-        json={"productId": pid, "specFormat": "OPENAPI_3", "sourceUrl": local_server.url("/spec.json")},
+        json={
+            "productId": pid,
+            "specFormat": "OPENAPI_3",
+            "sourceUrl": local_server.url("/spec.json"),
+        },
         headers=auth,
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "OUTBOUND_BLOCKED_ADDRESS"
-    await api.data('mutation { addOutboundAllow(entry: "127.0.0.0/8") { __typename } }', token=token)
+    await api.data(
+        'mutation { addOutboundAllow(entry: "127.0.0.0/8") { __typename } }', token=token
+    )
     r = await api.client.post(
         "/api/v1/docs/api-specs",
-        json={"productId": pid, "specFormat": "OPENAPI_3", "sourceUrl": local_server.url("/spec.json")},
+        json={
+            "productId": pid,
+            "specFormat": "OPENAPI_3",
+            "sourceUrl": local_server.url("/spec.json"),
+        },
         headers=auth,
     )
     assert r.status_code == 201 and r.json()["operations"] == 2
@@ -307,13 +399,19 @@ async def test_rest_import_json_and_multipart(
     assert r.status_code == 201 and r.json()["operations"] == 3
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=files, headers=auth)
     assert r.status_code == 200 and r.json()["created"] is False
-    bad = {"file": ("pets.yaml", b"openapi: 3.0.0\ninfo:\n  title: x\npaths: {}\n", "application/yaml")}
+    bad = {
+        "file": ("pets.yaml", b"openapi: 3.0.0\ninfo:\n  title: x\npaths: {}\n", "application/yaml")
+    }
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=bad, headers=auth)
     assert r.status_code == 422
     assert r.json()["error"]["problems"][0] == {
-        "pointer": "/info/version", "line": 2, "message": "info.version must be a string"
+        "pointer": "/info/version",
+        "line": 2,
+        "message": "info.version must be a string",
     }  # version is missing: the line of info
-    r = await api.client.post("/api/v1/docs/api-specs", json={"productId": pid, "specFormat": "RAML"}, headers=auth)
+    r = await api.client.post(
+        "/api/v1/docs/api-specs", json={"productId": pid, "specFormat": "RAML"}, headers=auth
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "specFormat"
     huge = {"file": ("big.yaml", b"x" * (9 * 1024 * 1024), "application/yaml")}
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=huge, headers=auth)
@@ -322,7 +420,9 @@ async def test_rest_import_json_and_multipart(
     assert r.status_code == 401
     dev = await api.sign_up(t, "dev@example.com")
     r = await api.client.post(
-        "/api/v1/docs/api-specs", data=data, files=files,
+        "/api/v1/docs/api-specs",
+        data=data,
+        files=files,
         headers={"Authorization": f"Bearer {dev['accessToken']}"},
     )
     assert r.status_code == 403

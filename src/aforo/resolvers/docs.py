@@ -33,9 +33,7 @@ class Query:
     )
     async def doc_tree(self, info: AppInfo, product_id: strawberry.ID) -> list[DocPage]:
         pid = parse_id(product_id, "productId")
-        pages = await read(
-            info, lambda s: docs.tree(s, pid, published_only=_published_only(info))
-        )
+        pages = await read(info, lambda s: docs.tree(s, pid, published_only=_published_only(info)))
         # Every page's current version in one more statement, primed into the loader, so html
         # and toc cost nothing per page or per level.
         keys = [(p.id, p.current_version) for p in pages]

@@ -107,7 +107,7 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=STAFF_ADMIN,
-        description="Re-fetch a URL spec now (ETag / If-Modified-Since); a change is a new version.",
+        description="Re-fetch a URL spec now (ETag / If-Modified-Since); a change makes a version.",
     )
     async def sync_spec(self, info: AppInfo, id: strawberry.ID) -> SyncSpecResult:
         async def go(s: AsyncSession) -> SpecSynced | SpecInvalid | UserError:

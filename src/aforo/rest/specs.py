@@ -31,7 +31,9 @@ def _uuid(value: Any, field: str) -> uuid.UUID:
 
 def _format(value: Any) -> str:
     if value not in FORMATS:
-        raise ValidationFailed(f"specFormat must be one of {', '.join(FORMATS)}", field="specFormat")
+        raise ValidationFailed(
+            f"specFormat must be one of {', '.join(FORMATS)}", field="specFormat"
+        )
     return str(value)
 
 
@@ -75,7 +77,9 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
     source_url = body.get("sourceUrl")
     content = body.get("content")
     if content is None and not isinstance(source_url, str):
-        raise ValidationFailed("give sourceUrl (JSON) or upload a file (multipart)", field="sourceUrl")
+        raise ValidationFailed(
+            "give sourceUrl (JSON) or upload a file (multipart)", field="sourceUrl"
+        )
     for key in ("serverUrl", "name"):
         if body.get(key) is not None and not isinstance(body.get(key), str):
             raise ValidationFailed(f"{key} must be a string", field=key)
@@ -92,9 +96,18 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
             )
             ops = len((await specs.operations_by_version_ids(s, [done.version.id]))[0])
     except SpecInvalid as e:
-        problems = [{"pointer": p.pointer, "line": p.line, "message": p.message} for p in e.problems]
+        problems = [
+            {"pointer": p.pointer, "line": p.line, "message": p.message} for p in e.problems
+        ]
         return JSONResponse(
-            {"error": {"code": e.code, "message": e.message, "field": e.field, "problems": problems}},
+            {
+                "error": {
+                    "code": e.code,
+                    "message": e.message,
+                    "field": e.field,
+                    "problems": problems,
+                }
+            },
             status_code=e.status,
         )
     return JSONResponse(

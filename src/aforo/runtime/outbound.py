@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import zlib
 from collections.abc import Iterable, Mapping
@@ -166,7 +167,11 @@ class Response:
     url: str  # the final URL, after redirects
 
     def text(self) -> str:
-        return self.content.decode(self.headers.get_content_charset() or "utf-8", "replace")
+        found = re.search(r"charset=\"?([\w.-]+)", self.headers.get("content-type", ""))
+        try:
+            return self.content.decode(found.group(1) if found else "utf-8", "replace")
+        except LookupError:  # an unknown charset name
+            return self.content.decode("utf-8", "replace")
 
 
 @dataclass

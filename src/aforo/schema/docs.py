@@ -167,7 +167,9 @@ class CreateDocPageInput:
     slug: str | None = None
     parent_id: strawberry.ID | None = None
     status: DocPageStatus = DocPageStatus.DRAFT
-    position: int | None = strawberry.field(default=None, description="Among siblings; end if unset.")
+    position: int | None = strawberry.field(
+        default=None, description="Among siblings; end if unset."
+    )
 
 
 @strawberry.input
@@ -197,4 +199,3 @@ DocPageResult = Annotated[DocPage | UserError, strawberry.union("DocPageResult")
 DocPageDeletedResult = Annotated[
     DocPageDeleted | UserError, strawberry.union("DocPageDeletedResult")
 ]
-

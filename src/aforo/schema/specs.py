@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -15,6 +15,10 @@ from aforo.schema.base import AppInfo, UserError
 from aforo.services import codesamples, specs
 from aforo.services.spec_import import SpecInvalid as SpecInvalidError
 from aforo.services.spec_import.diff import Change
+
+
+def _json(value: Any) -> JSON:
+    return cast(JSON, value)
 
 
 @strawberry.enum
@@ -163,7 +167,7 @@ class ApiOperation:
                 required=p["required"],
                 deprecated=p.get("deprecated", False),
                 description=p.get("description", ""),
-                schema=p.get("schema") or {},
+                schema=_json(p.get("schema") or {}),
                 example=examples.for_parameter(p),
             )
             for p in self._op.parameters
@@ -181,7 +185,9 @@ class ApiOperation:
     @strawberry.field
     def responses(self) -> list[ApiResponse]:
         return [
-            ApiResponse(status=r["status"], description=r["description"], content=_media(r["content"]))
+            ApiResponse(
+                status=r["status"], description=r["description"], content=_media(r["content"])
+            )
             for r in self._op.responses
         ]
 
@@ -207,12 +213,12 @@ class ApiOperation:
         )
 
     @strawberry.field(description="Runnable samples; the credential comes from $API_KEY.")
-    def code_samples(
-        self, languages: list[CodeLanguage] | None = None
-    ) -> list[CodeSample]:
+    def code_samples(self, languages: list[CodeLanguage] | None = None) -> list[CodeSample]:
         r = self._request()
         wanted = languages or list(CodeLanguage)
-        return [CodeSample(language=lang, code=codesamples.render(lang.value, r)) for lang in wanted]
+        return [
+            CodeSample(language=lang, code=codesamples.render(lang.value, r)) for lang in wanted
+        ]
 
     @classmethod
     def of(cls, op: m.SpecOperation, ctx: SampleContext) -> ApiOperation:
@@ -226,7 +232,7 @@ class ApiOperation:
             description=op.description,
             tags=list(op.tags),
             deprecated=op.deprecated,
-            security=[s for s in op.security if "scheme" in s],
+            security=_json([s for s in op.security if "scheme" in s]),
             _op=op,
             _ctx=ctx,
         )
@@ -296,8 +302,8 @@ class SpecVersion:
             title=v.title,
             api_version=v.api_version,
             description=v.description,
-            servers=v.servers,
-            security_schemes=v.security_schemes,
+            servers=_json(v.servers),
+            security_schemes=_json(v.security_schemes),
             content_hash=v.content_hash.hex(),
             created_at=v.created_at,
             _v=v,
@@ -381,7 +387,9 @@ class SpecInvalid:
             code=e.code,
             message=e.message,
             field=e.field,
-            problems=[SpecProblem(pointer=p.pointer, line=p.line, message=p.message) for p in e.problems],
+            problems=[
+                SpecProblem(pointer=p.pointer, line=p.line, message=p.message) for p in e.problems
+            ],
         )
 
 

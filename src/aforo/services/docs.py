@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
@@ -291,9 +291,7 @@ async def move_page(
             ),
             {"id": page.id, "shift": shift},
         )
-        await session.execute(
-            update(DocPage).where(DocPage.id == page.id).values(depth=new_depth)
-        )
+        await session.execute(update(DocPage).where(DocPage.id == page.id).values(depth=new_depth))
         await session.refresh(page)
     return page
 
@@ -329,7 +327,9 @@ async def breadcrumbs(session: AsyncSession, page: DocPage) -> list[DocPage]:
     return [rows[i] for i in reversed(ids) if i in rows]
 
 
-async def tree(session: AsyncSession, product_id: uuid.UUID, *, published_only: bool) -> list[DocPage]:
+async def tree(
+    session: AsyncSession, product_id: uuid.UUID, *, published_only: bool
+) -> list[DocPage]:
     """Every page of the product in one statement, parents before children, siblings in order.
     Published-only drops drafts and everything below a draft."""
     rows = list(
@@ -407,7 +407,7 @@ async def search(
         raise ValidationFailed("query must be 1-200 characters", field="query")
     limit = max(1, min(limit, MAX_SEARCH_RESULTS))
     tsq = func.websearch_to_tsquery("english", query)
-    search_col = literal_column("doc_pages.search")
+    search_col = DocPage.search
     rank = func.ts_rank(search_col, tsq).label("rank")
     snippet = func.ts_headline(
         "english",

@@ -73,5 +73,3 @@ async def loop(
         except Exception:
             log.exception("spec sync pass failed")
         await sleep(tick)
-
-

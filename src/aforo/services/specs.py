@@ -58,7 +58,7 @@ async def add_allow(session: AsyncSession, entry: str, note: str = "") -> Outbou
 
 
 async def remove_allow(session: AsyncSession, allow_id: uuid.UUID) -> OutboundAllow:
-    row = await session.scalar(
+    row: OutboundAllow | None = await session.scalar(
         delete(OutboundAllow).where(OutboundAllow.id == allow_id).returning(OutboundAllow)
     )
     if row is None:
@@ -387,4 +387,3 @@ async def spec_diff(session: AsyncSession, from_id: uuid.UUID, to_id: uuid.UUID)
         raise ValidationFailed("both versions must belong to the same spec", field="to")
     old_ops, new_ops = await operations_by_version_ids(session, [old.id, new.id])
     return diff([as_dict(o) for o in old_ops], [as_dict(o) for o in new_ops])
-

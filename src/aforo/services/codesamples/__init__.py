@@ -102,8 +102,15 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _env.filters.update(
-    sh=q_sh, sh_dq=q_sh_dq, py=q_json, js=q_json, go=q_json, java=q_java, cs=q_cs,
-    rb=q_single, php=q_single,
+    sh=q_sh,
+    sh_dq=q_sh_dq,
+    py=q_json,
+    js=q_json,
+    go=q_json,
+    java=q_java,
+    cs=q_cs,
+    rb=q_single,
+    php=q_single,
 )
 
 

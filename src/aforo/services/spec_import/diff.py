@@ -66,9 +66,12 @@ def _schema_changes(old: Any, new: Any, where: str, *, response: bool, out: list
         for name in set(new.get("required") or []) - old_req:
             out.append(f"{where}.{name}: now required")
             breaking = True
-    if "items" in old and "items" in new:
-        if _schema_changes(old["items"], new["items"], f"{where}[]", response=response, out=out):
-            breaking = True
+    if (
+        "items" in old
+        and "items" in new
+        and _schema_changes(old["items"], new["items"], f"{where}[]", response=response, out=out)
+    ):
+        breaking = True
     return breaking
 
 
@@ -98,7 +101,9 @@ def compare_operation(old: dict[str, Any], new: dict[str, Any]) -> Change | None
         if p["required"] and not before["required"]:
             details.append(f"{label} is now required")
             breaking = True
-        if _schema_changes(before.get("schema"), p.get("schema"), label, response=False, out=details):
+        if _schema_changes(
+            before.get("schema"), p.get("schema"), label, response=False, out=details
+        ):
             breaking = True
     for key in old_params.keys() - new_params.keys():
         details.append(f"{key[0]} parameter {key[1]} removed")

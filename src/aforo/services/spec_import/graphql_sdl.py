@@ -68,16 +68,21 @@ def _schema_from(text: str) -> GraphQLSchema:
     errors = validate_schema(schema)
     if errors:
         raise SpecInvalid(
-            [
-                Problem("", e.message, e.locations[0].line if e.locations else None)
-                for e in errors
-            ]
+            [Problem("", e.message, e.locations[0].line if e.locations else None) for e in errors]
         )
     if not any(isinstance(d, SchemaDefinitionNode) for d in document.definitions) and (
         schema.query_type is None
     ):
         raise SpecInvalid([Problem("", "the schema has no Query type")])
     return schema
+
+
+def _has_default(arg: Any) -> bool:
+    """graphql-core 3.3 keeps an SDL default as ``default`` (a literal); 3.2 as ``default_value``"""
+    default = getattr(arg, "default", None)
+    return (default is not None and default is not Undefined) or getattr(
+        arg, "default_value", Undefined
+    ) is not Undefined
 
 
 def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -109,10 +114,15 @@ def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str,
         if f.description:
             props[fname]["description"] = f.description
         if isinstance(f.type, GraphQLNonNull) and (
-            not isinstance(t, GraphQLInputObjectType) or f.default_value is Undefined
+            not isinstance(t, GraphQLInputObjectType) or not _has_default(f)
         ):
             required.append(fname)
-    out: dict[str, Any] = {"type": "object", "title": name, "properties": props, "x-graphql-type": name}
+    out: dict[str, Any] = {
+        "type": "object",
+        "title": name,
+        "properties": props,
+        "x-graphql-type": name,
+    }
     if required:
         out["required"] = required
     return out
@@ -131,7 +141,7 @@ def parse(text: str) -> ParsedSpec:
         for name, f in root.fields.items():
             params = []
             for arg_name, arg in f.args.items():
-                has_default = arg.default_value is not Undefined
+                has_default = _has_default(arg)
                 params.append(
                     {
                         "name": arg_name,
@@ -189,4 +199,3 @@ def parse(text: str) -> ParsedSpec:
         ],
         operations=operations,
     )
-

@@ -118,7 +118,9 @@ class Document:
         return line
 
     def fail(self, problems: list[Problem], *, code: str | None = None) -> SpecInvalid:
-        located = [Problem(p.pointer, p.message, p.line or self.line_of(p.pointer)) for p in problems]
+        located = [
+            Problem(p.pointer, p.message, p.line or self.line_of(p.pointer)) for p in problems
+        ]
         return SpecInvalid(located, code=code)
 
 

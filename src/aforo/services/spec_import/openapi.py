@@ -155,12 +155,16 @@ def _check_schemes(schemes: Any, problems: list[Problem]) -> dict[str, Any]:
     for name, s in schemes.items():
         here = pointer("components", "securitySchemes", name)
         if not isinstance(s, dict) or s.get("type") not in SCHEME_TYPES:
-            problems.append(Problem(f"{here}/type", f"type must be one of {', '.join(SCHEME_TYPES)}"))
+            problems.append(
+                Problem(f"{here}/type", f"type must be one of {', '.join(SCHEME_TYPES)}")
+            )
             continue
         if s["type"] == "apiKey" and (
             not isinstance(s.get("name"), str) or s.get("in") not in ("query", "header", "cookie")
         ):
-            problems.append(Problem(here, "an apiKey scheme needs name and in (query/header/cookie)"))
+            problems.append(
+                Problem(here, "an apiKey scheme needs name and in (query/header/cookie)")
+            )
             continue
         if s["type"] == "http" and not isinstance(s.get("scheme"), str):
             problems.append(Problem(f"{here}/scheme", "an http scheme needs scheme"))
@@ -170,9 +174,7 @@ def _check_schemes(schemes: Any, problems: list[Problem]) -> dict[str, Any]:
     return out
 
 
-def _params(
-    raw: Any, at: str, problems: list[Problem]
-) -> dict[tuple[str, str], dict[str, Any]]:
+def _params(raw: Any, at: str, problems: list[Problem]) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if raw is None:
         return out
