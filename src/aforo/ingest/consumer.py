@@ -191,6 +191,7 @@ class UsageConsumer:
             for (tenant_id, source), events in sorted(by_tenant.items(), key=lambda kv: str(kv[0])):
                 await bind_tenant(session, tenant_id)
                 await usage_writer.write(session, events, source=source)
+                await session.flush()  # pending rows (outbox) while this tenant is bound
                 n += len(events)
         return n
 
