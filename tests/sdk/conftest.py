@@ -13,8 +13,9 @@ import pytest
 
 from aforo.app import create_app
 from aforo.config import Settings
+from tests.gateway import KeyWorld, make_key_world
 from tests.sdk.harness import FaultProxy, ThreadedServer
-from tests.support import Api, make_tenant
+from tests.support import Api
 
 EVENT_FIELDS = (
     "eventId metric quantity source consumer subscriptionId keyId method path route status "
@@ -29,9 +30,22 @@ def snake(name: str) -> str:
 @dataclass
 class Console:
     server: ThreadedServer
-    token: str  # the tenant's gateway token, what the SDK sends
+    world: KeyWorld  # a tenant with a subscribed developer and an API key
+
     api: Api
-    admin: str  # an admin's access token, for reading usage back
+
+    @property
+    def token(self) -> str:
+        """The tenant's gateway token: what the SDK and the sidecar send."""
+        return self.world.gateway
+
+    @property
+    def subscription_id(self) -> str:
+        return self.world.subscription_id
+
+    @property
+    def key_id(self) -> str:
+        return self.world.key_id
 
     @property
     def url(self) -> str:
@@ -47,7 +61,7 @@ class Console:
                 f"""query($after: String) {{ usageEvents(first: 200, after: $after) {{
                       nodes {{ {EVENT_FIELDS} }} endCursor hasNextPage }} }}""",
                 {"after": after},
-                token=self.admin,
+                token=self.world.admin,
             )
             page = d["usageEvents"]
             out += [{snake(k): v for k, v in n.items()} for n in page["nodes"]]
@@ -64,30 +78,18 @@ class Console:
             """query($f: UsageFilter) { usage(filter: $f, granularity: DAY) {
                  total events buckets { start quantity events } } }""",
             {"f": filter},
-            token=self.admin,
+            token=self.world.admin,
         )
         series: dict[str, Any] = d["usage"]
         return series
 
 
-async def gateway_token(api: Api, admin: str) -> str:
-    d = await api.data(
-        """mutation { createGatewayToken(name: "metering sdk") {
-             __typename ... on GatewayTokenCreated { secret } ... on UserError { code } } }""",
-        token=admin,
-    )
-    secret: str = d["createGatewayToken"]["secret"]
-    return secret
-
-
 @pytest.fixture
 async def console(api: Api, settings: Settings) -> AsyncIterator[Console]:
-    tenant = await make_tenant(settings)
-    admin = await api.admin_token(tenant)
-    token = await gateway_token(api, admin)
+    world = await make_key_world(api)
     server = ThreadedServer(lambda: create_app(settings))
     await server.astart()
-    yield Console(server, token, api, admin)
+    yield Console(server, world, api)
     await server.astop()
 
 

@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-import uuid
 
 import pytest
 
@@ -14,8 +13,6 @@ from aforo.runtime.postgres import free_port
 from aforo_metering import AsyncClient, Client, OverflowPolicy, meter
 from tests.sdk.conftest import Console
 from tests.sdk.harness import FaultProxy
-
-SUB = str(uuid.uuid4())
 
 
 def fast(url: str, token: str, **kw: object) -> Client:
@@ -28,7 +25,9 @@ async def test_batches_by_size_and_flush_sends_the_rest(
     console: Console, fault_proxy: FaultProxy
 ) -> None:
     client = fast(fault_proxy.url, console.token, batch_size=100, flush_interval=60)
-    ids = [client.record("api_calls", 2, subscription_id=SUB) for _ in range(250)]
+    ids = [
+        client.record("api_calls", 2, subscription_id=console.subscription_id) for _ in range(250)
+    ]
     assert await asyncio.to_thread(client.flush, 20)
     client.close()
     stored = await console.events(metric="api_calls")
@@ -53,11 +52,15 @@ async def test_service_down_then_back_loses_nothing_and_doubles_nothing(
     console: Console, fault_proxy: FaultProxy
 ) -> None:
     client = fast(fault_proxy.url, console.token, batch_size=20, flush_interval=0.05)
-    first = [client.record("api_calls", 1, subscription_id=SUB) for _ in range(20)]
+    first = [
+        client.record("api_calls", 1, subscription_id=console.subscription_id) for _ in range(20)
+    ]
     assert await asyncio.to_thread(client.flush, 20)
 
     await console.server.astop()  # the console goes away...
-    down = [client.record("api_calls", 1, subscription_id=SUB) for _ in range(30)]
+    down = [
+        client.record("api_calls", 1, subscription_id=console.subscription_id) for _ in range(30)
+    ]
     assert not await asyncio.to_thread(client.flush, 0.5)
     assert client.stats.retries > 0 and client.pending == 30
 
@@ -235,7 +238,7 @@ async def test_async_client_down_then_back(console: Console, fault_proxy: FaultP
         backoff_cap=0.2,
     ) as client:
         await console.server.astop()
-        ids = [await client.record("api_calls", 3, key_id=SUB) for _ in range(25)]
+        ids = [await client.record("api_calls", 3, key_id=console.key_id) for _ in range(25)]
         assert not await client.flush(0.3)
         assert client.stats.retries > 0
         fault_proxy.swallow_next(1)
@@ -243,7 +246,7 @@ async def test_async_client_down_then_back(console: Console, fault_proxy: FaultP
         assert await client.flush(20)
     stored = await console.events(metric="api_calls")
     assert sorted(e["event_id"] for e in stored) == sorted(ids)
-    assert all(e["key_id"] == SUB and e["quantity"] == 3 for e in stored)
+    assert all(e["key_id"] == console.key_id and e["quantity"] == 3 for e in stored)
     assert (client.stats.accepted, client.stats.duplicates) == (15, 10)
 
 
@@ -252,7 +255,10 @@ async def test_meter_decorator_on_functions_and_coroutines(console: Console) -> 
     async_client = AsyncClient(console.url, console.token)
 
     @meter(
-        "words", quantity=lambda result, text: len(result), client=sync_client, subscription_id=SUB
+        "words",
+        quantity=lambda result, text: len(result),
+        client=sync_client,
+        subscription_id=console.subscription_id,
     )
     def split(text: str) -> list[str]:
         return text.split()
@@ -273,7 +279,7 @@ async def test_meter_decorator_on_functions_and_coroutines(console: Console) -> 
     await async_client.aclose()
 
     (words,) = await console.events(metric="words")
-    assert words["quantity"] == 3 and words["subscription_id"] == SUB
+    assert words["quantity"] == 3 and words["subscription_id"] == console.subscription_id
     lookups = await console.events(metric="lookups")
     assert sorted(str(e["properties"]) for e in lookups) == sorted(
         [str({"tier": "gold"}), str({"tier": "gold", "error": "KeyError"})]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import flask
 import httpx
@@ -13,8 +12,6 @@ from fastapi.responses import PlainTextResponse
 from aforo.runtime.postgres import free_port
 from aforo_metering import AsyncClient, Client, MeteringMiddleware, meter_flask
 from tests.sdk.conftest import Console
-
-KEY = str(uuid.uuid4())
 
 
 def fastapi_app(client: Client | AsyncClient) -> FastAPI:
@@ -40,7 +37,9 @@ async def test_asgi_middleware_meters_route_status_latency_bytes_and_key(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://app.test"
     ) as http:
-        r1 = await http.get("/items/42", headers={"X-Api-Key-Id": KEY, "X-Request-Id": "rq-1"})
+        r1 = await http.get(
+            "/items/42", headers={"X-Api-Key-Id": console.key_id, "X-Request-Id": "rq-1"}
+        )
         r2 = await http.post("/echo", json={"text": "ab"}, headers={"X-Api-Key-Id": "acme-key"})
         r3 = await http.get("/items/nope")
     assert (r1.status_code, r2.status_code, r3.status_code) == (200, 200, 422)
@@ -54,7 +53,7 @@ async def test_asgi_middleware_meters_route_status_latency_bytes_and_key(
         "GET",
         "/items/{item_id}",
         200,
-        KEY,
+        console.key_id,
         "rq-1",
     )
     assert got["response_bytes"] == len(r1.content) and got["latency_ms"] >= 0
@@ -70,7 +69,7 @@ async def test_asgi_middleware_meters_route_status_latency_bytes_and_key(
     # what the developer then sees: the requests in the usage series
     series = await console.usage(metric="api.requests")
     assert (float(series["total"]), series["events"]) == (3, 3)
-    assert (await console.usage(keyId=KEY))["events"] == 1
+    assert (await console.usage(keyId=console.key_id))["events"] == 1
 
 
 async def test_asgi_app_is_unaffected_when_the_console_is_unreachable() -> None:
@@ -99,10 +98,10 @@ def flask_app(client: Client) -> flask.Flask:
     return meter_flask(app, client)  # type: ignore[no-any-return]
 
 
-def call_flask(app: flask.Flask) -> list[httpx.Response]:
+def call_flask(app: flask.Flask, key_id: str) -> list[httpx.Response]:
     with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://app.test") as http:
         return [
-            http.get("/users/7", headers={"X-Api-Key-Id": KEY}),
+            http.get("/users/7", headers={"X-Api-Key-Id": key_id}),
             http.post("/upload", content=b"x" * 1000),
             http.get("/nowhere"),
         ]
@@ -111,7 +110,7 @@ def call_flask(app: flask.Flask) -> list[httpx.Response]:
 async def test_wsgi_middleware_meters_flask_requests(console: Console) -> None:
     client = Client(console.url, console.token, flush_interval=0.05)
     app = flask_app(client)
-    r1, r2, r3 = await asyncio.to_thread(call_flask, app)
+    r1, r2, r3 = await asyncio.to_thread(call_flask, app, console.key_id)
     assert (r1.status_code, r2.status_code, r3.status_code) == (200, 201, 404)
     assert await asyncio.to_thread(client.flush, 20)
     client.close()
@@ -123,7 +122,7 @@ async def test_wsgi_middleware_meters_flask_requests(console: Console) -> None:
         "GET",
         "/users/<int:user_id>",
         200,
-        KEY,
+        console.key_id,
     )
     assert got["response_bytes"] == len(r1.content)
     up = events["/upload"]
