@@ -137,6 +137,12 @@ async def import_spec(
         _, content, headers = await fetch(session, source_url)
     assert content is not None
     raw = content.encode() if isinstance(content, str) else content
+    # Same bytes as a version already imported into this product: nothing to parse or write.
+    seen = await _version_by_hash(session, product_id, format, hashlib.sha256(raw).digest())
+    if seen is not None and (spec_id is None or seen[0].id == spec_id):
+        known_spec, known_version = seen
+        if source_url is None or known_spec.source_url == source_url:
+            return Imported(known_spec, known_version, False)
     parsed = parse(format, raw)
     spec = await _find_spec(session, product_id, format, source_url, name or parsed.title, spec_id)
     if spec is None:
@@ -158,6 +164,25 @@ async def import_spec(
         spec.last_error = None
     version, created = await _add_version(session, spec, raw, parsed)
     return Imported(spec, version, created)
+
+
+async def _version_by_hash(
+    session: AsyncSession, product_id: uuid.UUID, format: str, digest: bytes
+) -> tuple[ApiSpec, SpecVersion] | None:
+    row = (
+        await session.execute(
+            select(ApiSpec, SpecVersion)
+            .join(SpecVersion, SpecVersion.spec_id == ApiSpec.id)
+            .where(
+                ApiSpec.product_id == product_id,
+                ApiSpec.format == format,
+                SpecVersion.content_hash == digest,
+            )
+            .order_by(SpecVersion.created_at)
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 async def _find_spec(

@@ -17,7 +17,7 @@ import yaml
 from aforo.errors import DomainError
 
 MAX_SPEC_BYTES = 8 * 1024 * 1024
-MAX_ALIASES = 200
+MAX_ALIASES = 10_000
 MAX_PROBLEMS = 50
 
 try:  # pragma: no branch - which loader is a property of the PyYAML build

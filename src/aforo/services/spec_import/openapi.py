@@ -14,16 +14,25 @@ PARAM_IN = ("query", "header", "path", "cookie")
 SCHEME_TYPES = ("apiKey", "http", "oauth2", "openIdConnect", "mutualTLS")
 MAX_OPERATIONS = 5000
 MAX_REF_DEPTH = 40
+MAX_NODES = 2_000_000
 _PATH_PARAM = re.compile(r"{([^{}]+)}")
 _VERSION = re.compile(r"^3\.(0|1)\.\d+(-.+)?$")
 
 
-def jsonable(value: Any) -> Any:
-    """YAML gives dates and non-string keys; the rest of the system speaks JSON."""
+def jsonable(value: Any, budget: list[int] | None = None) -> Any:
+    """YAML gives dates and non-string keys; the rest of the system speaks JSON. Copies every
+    node, so YAML aliases are expanded here, under a node budget ("billion laughs")."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecInvalid(
+            [Problem("", f"the document expands to more than {MAX_NODES} nodes")],
+            code="SPEC_TOO_LARGE",
+        )
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, budget) for v in value]
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, bytes):
