@@ -66,10 +66,10 @@ async def loop(
     interval_s: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    tick = min(interval_s, 30.0)
     while True:
+        # Sleep first: a freshly started app (or a test) does no fetching in its first moments.
+        await sleep(interval_s)
         try:
             await run_once(maker, transaction, interval_s)
         except Exception:
             log.exception("spec sync pass failed")
-        await sleep(tick)
