@@ -190,6 +190,16 @@ async def test_search_ranks_title_over_body_and_skips_drafts(api: Api, app: Fast
     await _create(
         api, token, productId=pid, title="Webhook secrets", markdown="draft", status="DRAFT"
     )
+    draft_parent = await _create(api, token, productId=pid, title="Internal", status="DRAFT")
+    await _create(
+        api,
+        token,
+        productId=pid,
+        title="Webhooks internals",
+        parentId=draft_parent["id"],
+        markdown="webhooks",
+        status="PUBLISHED",
+    )
     d = await api.data(
         """query($p: ID!) { searchDocs(productId: $p, query: "webhooks") {
              page { slug } rank snippet } }""",

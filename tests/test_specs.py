@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from aforo.app import create_app
+from aforo.config import Settings
 from aforo.models.outbox import OutboxEvent
 from aforo.services import spec_sync
+from tests.conftest import with_settings
 from tests.support import Api, make_tenant
 from tests.test_docs import count_statements, make_product
 from tests.test_outbound import LocalServer, local_server  # noqa: F401 - fixture
@@ -426,3 +431,32 @@ async def test_rest_import_json_and_multipart(
         headers={"Authorization": f"Bearer {dev['accessToken']}"},
     )
     assert r.status_code == 403
+
+
+async def test_app_lifespan_runs_the_scheduled_sync(
+    api: Api,
+    app: FastAPI,
+    settings: Settings,
+    local_server: LocalServer,  # noqa: F811
+) -> None:
+    """With AFORO_SPEC_SYNC_INTERVAL set, the app's background task re-fetches URL specs."""
+    _t, token, pid = await _setup(api, app)
+    state = {"body": PETS.encode()}
+    local_server.routes["/live.yaml"] = lambda r: (200, {}, state["body"])
+    await api.data('mutation { addOutboundAllow(entry: "127.0.0.1") { __typename } }', token=token)
+    r = await _import(
+        api, token, productId=pid, format="OPENAPI_3", sourceUrl=local_server.url("/live.yaml")
+    )
+    state["body"] = PETS.replace("title: Pets", "title: Pets live").encode()
+    fast = create_app(with_settings(settings, spec_sync_interval_s=0.2))
+    q = """query($id: ID!) { apiSpec(id: $id) { currentVersion { number title } } }"""
+    async with fast.router.lifespan_context(fast):
+        transport = httpx.ASGITransport(app=fast)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+            live = Api(c, settings)
+            for _ in range(200):  # polls until the background pass has run (bounded)
+                d = await live.data(q, {"id": r["spec"]["id"]}, token=token)
+                if d["apiSpec"]["currentVersion"]["number"] == 2:
+                    break
+                await asyncio.sleep(0.05)
+    assert d["apiSpec"]["currentVersion"] == {"number": 2, "title": "Pets live"}

@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from aforo.db import utcnow
 from aforo.errors import Conflict, NotFound, ValidationFailed
@@ -415,12 +416,18 @@ async def search(
         tsq,
         "MaxFragments=1, MaxWords=30, MinWords=10, StartSel=**, StopSel=**",
     ).label("snippet")
+    # A published page under a draft is not public either: check both possible ancestors.
+    parent, grandparent = aliased(DocPage), aliased(DocPage)
     rows = await session.execute(
         select(DocPage, rank, snippet)
+        .outerjoin(parent, parent.id == DocPage.parent_id)
+        .outerjoin(grandparent, grandparent.id == parent.parent_id)
         .where(
             DocPage.product_id == product_id,
             DocPage.status == "PUBLISHED",
             search_col.op("@@")(tsq),
+            or_(parent.id.is_(None), parent.status == "PUBLISHED"),
+            or_(grandparent.id.is_(None), grandparent.status == "PUBLISHED"),
         )
         .order_by(rank.desc(), DocPage.title)
         .limit(limit)
