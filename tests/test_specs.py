@@ -460,3 +460,26 @@ async def test_app_lifespan_runs_the_scheduled_sync(
                     break
                 await asyncio.sleep(0.05)
     assert d["apiSpec"]["currentVersion"] == {"number": 2, "title": "Pets live"}
+
+
+async def test_specs_are_isolated_between_tenants(api: Api, app: FastAPI) -> None:
+    t, token, pid = await _setup(api, app)
+    r = await _import(api, token, productId=pid, format="OPENAPI_3", content=PETS)
+    other = await make_tenant(api.settings, "Other")
+    other_token = await api.admin_token(other)
+    q = "query($id: ID!) { apiSpec(id: $id) { id } }"
+    seen = await api.gql(q, {"id": r["spec"]["id"]}, storefront=other.storefront_key)
+    assert seen["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    d = await api.data(
+        "query($p: ID!) { apiSpecs(productId: $p) { id } }", {"p": pid}, token=other_token
+    )
+    assert d["apiSpecs"] == []
+    stolen = await _import(api, other_token, productId=pid, format="OPENAPI_3", content=PETS)
+    assert (stolen["code"], stolen["field"]) == ("NOT_FOUND", "productId")
+    sync = await api.data(
+        "mutation($id: ID!) { syncSpec(id: $id) { ... on UserError { code field } } }",
+        {"id": r["spec"]["id"]},
+        token=other_token,
+    )
+    assert sync["syncSpec"] == {"code": "NOT_FOUND", "field": "id"}
+    assert t.id != other.id
