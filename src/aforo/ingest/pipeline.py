@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aforo.runtime.state import Runtime
-from aforo.services import usage_writer
+from aforo.services import usage_quota, usage_writer
 from aforo.services.usage_events import Parsed, Rejection
 from aforo.services.usage_writer import WriteResult
 from aforo.tenancy.context import TenantContext
@@ -24,9 +24,11 @@ async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed
     producer = rt.extra.get(PRODUCER_KEY)
     if producer is None:
         async with rt.transaction(caller.tenant_id) as session:
-            return await usage_writer.write(
+            result = await usage_writer.write(
                 session, parsed.events, parsed.rejected, source=source, indexes=parsed.indexes
             )
+        usage_quota.forget(rt, caller.tenant_id, result.subscriptions)
+        return result
     if parsed.rejected:
         async with rt.transaction(caller.tenant_id) as session:
             await usage_writer.dead_letter(session, parsed.rejected, source=source)

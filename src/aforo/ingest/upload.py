@@ -22,7 +22,7 @@ from aforo.ingest import canonical, http, streaming
 from aforo.ingest.fields import RecordInvalid
 from aforo.rest.deps import GatewayCaller, RuntimeDep
 from aforo.runtime.state import Runtime
-from aforo.services import usage_uploads, usage_writer
+from aforo.services import usage_quota, usage_uploads, usage_writer
 from aforo.services.usage_events import Event, Rejection
 from aforo.tenancy.context import TenantContext
 
@@ -106,6 +106,7 @@ class _Job:
                 indexes=rows,
             )
             await usage_uploads.progress(session, self.upload_id, count, result, self.nbytes)
+        usage_quota.forget(self.rt, self.caller.tenant_id, result.subscriptions)
 
     async def fail(self, code: str, message: str, row: int | None, field: str | None) -> str:
         self.rejected.append(Rejection(code=code, message=message, field=field, row=row))

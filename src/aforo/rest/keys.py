@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
-from aforo.services import api_keys
+from aforo.services import api_keys, usage_quota
 from aforo.services.key_verify import KeyVerifier, verifier
 
 MAX_BODY = 8192
@@ -81,6 +81,8 @@ async def verify(request: StarletteRequest) -> Response:
         out["X-Aforo-Subscription-Id"] = str(result.subscription_id)
         if result.plan is not None:
             out["X-Aforo-Plan"] = result.plan.slug
+    if result.quota is not None:
+        out.update(usage_quota.headers(result.quota))
     return Response(
         json.dumps(result.to_dict(), separators=(",", ":")),
         200 if result.valid else 403,

@@ -144,6 +144,9 @@ class VerifyResult:
     tenant_id: uuid.UUID | None = None
     expires_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The subscription's usage this month (a ``services.usage.CurrentUsage``) when its plan
+    # has a quota; sent as X-Aforo-Quota-* headers, not in the body.
+    quota: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

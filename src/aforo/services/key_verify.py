@@ -31,7 +31,7 @@ from aforo.errors import Unauthenticated
 from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
 from aforo.runtime.state import Runtime
-from aforo.services import api_keys
+from aforo.services import api_keys, usage_quota
 from aforo.services.key_state import (
     GATEWAY_AUDIENCE,
     MALFORMED,
@@ -264,7 +264,7 @@ class KeyVerifier:
             return KeyState.from_rows(await ops.api_key_state(session, key_hash))
 
         state = await self._state(hash_cache_key(key_hash), load, None)
-        result = evaluate(state, tenant_id)
+        result = await usage_quota.apply(self.runtime, evaluate(state, tenant_id))
         self._note(result)
         return result
 
@@ -287,6 +287,7 @@ class KeyVerifier:
 
         state = await self._state(id_cache_key(tenant_id, key_id), load, tenant_id)
         result = evaluate(state, tenant_id, subscription_id=sub_id)
+        result = await usage_quota.apply(self.runtime, result)
         self._note(result)
         return result
 

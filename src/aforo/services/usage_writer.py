@@ -88,11 +88,13 @@ class WriteResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    subscriptions: set[uuid.UUID] = field(default_factory=set)  # whose usage changed
 
     def add(self, other: WriteResult) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected.extend(other.rejected)
+        self.subscriptions |= other.subscriptions
 
 
 async def ensure_partitions(session: AsyncSession, events: Sequence[Event]) -> None:
@@ -152,6 +154,7 @@ async def write(
     unique, result = _dedupe(events)
     unique, refused = await map_consumers(session, unique)
     result.rejected.extend(refused)
+    result.subscriptions = {e.subscription_id for _, e in unique if e.subscription_id}
     if unique:
         await ensure_partitions(session, [e for _, e in unique])
         conn = await session.connection()

@@ -1,0 +1,98 @@
+"""The plan quota on the verify path: how much of this month a key's subscription has left,
+and a refusal (``QUOTA_EXCEEDED``) once a hard quota is used up.
+
+Used-so-far comes from the hourly rollups (one indexed sum); it is cached per subscription in
+the process for ``TTL_S`` seconds, so a busy key costs one query per TTL, and the count the
+gateway sees lags the events by at most that (plus ingestion). Plans without a quota cost
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from typing import Any
+
+from aforo.db import tenant_session
+from aforo.runtime.state import Runtime
+from aforo.services.key_state import VerifyResult
+from aforo.services.usage import CurrentUsage, quota_for_subscriptions
+
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+TTL_S = 2.0
+MAX_ENTRIES = 100_000
+EXTRA_KEY = "usage_quota_cache"
+
+
+def to_dict(c: CurrentUsage) -> dict[str, Any]:
+    return {
+        "limit": c.quota,
+        "used": int(c.used) if c.used == int(c.used) else float(c.used),
+        "remaining": (
+            None
+            if c.remaining is None
+            else int(c.remaining)
+            if c.remaining == int(c.remaining)
+            else float(c.remaining)
+        ),
+        "hard": c.hard,
+        "resetsAt": c.period_end.isoformat(),
+    }
+
+
+def headers(c: CurrentUsage) -> dict[str, str]:
+    """For gateways that read headers only (nginx ``auth_request``)."""
+    d = to_dict(c)
+    return {
+        "X-Aforo-Quota-Limit": str(d["limit"]),
+        "X-Aforo-Quota-Remaining": str(d["remaining"]),
+        "X-Aforo-Quota-Reset": d["resetsAt"],
+    }
+
+
+async def _current(runtime: Runtime, tenant_id: uuid.UUID, sub: uuid.UUID) -> CurrentUsage | None:
+    cache: dict[tuple[uuid.UUID, uuid.UUID], tuple[float, CurrentUsage]] = runtime.extra.setdefault(
+        EXTRA_KEY, {}
+    )
+    now = time.monotonic()
+    hit = cache.get((tenant_id, sub))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    async with tenant_session(runtime.maker, tenant_id) as session:
+        found = await quota_for_subscriptions(session, [sub])
+    if not found:
+        return None
+    if len(cache) >= MAX_ENTRIES:
+        cache.clear()
+    cache[(tenant_id, sub)] = (now + TTL_S, found[0])
+    return found[0]
+
+
+def forget(runtime: Runtime, tenant_id: uuid.UUID, subscriptions: set[uuid.UUID]) -> None:
+    """Usage just landed for these subscriptions: this instance re-reads them at once."""
+    cache = runtime.extra.get(EXTRA_KEY)
+    if cache:
+        for sub in subscriptions:
+            cache.pop((tenant_id, sub), None)
+
+
+async def apply(runtime: Runtime, result: VerifyResult) -> VerifyResult:
+    """``result`` with the subscription's quota attached; refused when a hard quota is spent."""
+    plan = result.plan
+    if (
+        not result.valid
+        or plan is None
+        or plan.monthly_quota is None
+        or result.tenant_id is None
+        or result.subscription_id is None
+    ):
+        return result
+    cur = await _current(runtime, result.tenant_id, result.subscription_id)
+    if cur is None:
+        return result
+    if cur.hard and cur.exceeded:
+        return dataclasses.replace(
+            result, valid=False, code=QUOTA_EXCEEDED, extra={"quota": to_dict(cur)}, quota=cur
+        )
+    return dataclasses.replace(result, quota=cur)
