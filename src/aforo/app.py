@@ -23,12 +23,20 @@ from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
-from aforo.resolvers import usage
-from aforo.resolvers import accounts, api_keys, billing, gateway_tokens, tenants
-from aforo.resolvers import forum, moderation  # noqa: I001
+from aforo.resolvers import (
+    accounts,
+    api_keys,
+    billing,
+    docs,
+    forum,
+    gateway_tokens,
+    moderation,
+    specs,
+    tenants,
+    usage,
+)
 from aforo.rest import keys
 from aforo.rest import specs as rest_specs
-from aforo.resolvers import docs, specs  # noqa: I001
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
@@ -75,9 +83,11 @@ ROUTERS: tuple[APIRouter, ...] = (
 STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
 # Background parts a domain runs for the app's lifetime: called with (runtime, app.state),
 # entered after the runtime is built and exited before it is torn down.
-LIFESPANS: tuple[
-    Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...
-] = (keys.lifespan, usage_lifecycle.lifespan, rest_specs.lifespan)
+LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
+    keys.lifespan,
+    usage_lifecycle.lifespan,
+    rest_specs.lifespan,
+)
 
 
 def schema() -> Schema:

@@ -14,4 +14,16 @@ from aforo.models import (
     usage,
 )
 
-__all__ = ["accounts", "billing", "docs", "gateway_tokens", "outbox", "specs", "tenants"]
+__all__ = [
+    "accounts",
+    "api_keys",
+    "billing",
+    "docs",
+    "forum",
+    "gateway_tokens",
+    "moderation",
+    "outbox",
+    "specs",
+    "tenants",
+    "usage",
+]
