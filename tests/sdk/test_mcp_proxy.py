@@ -18,6 +18,7 @@ from mcp_types import Implementation
 
 from aforo.runtime.postgres import free_port
 from tests.sdk.conftest import Console
+from tests.sdk.harness import FaultProxy
 from tests.services import wait_port
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
@@ -25,8 +26,8 @@ AGENT = Implementation(name="research-agent", version="2.1.0")
 PROXY = [sys.executable, "-m", "aforo_metering.mcp_proxy"]
 
 
-def proxy_args(console: Console) -> list[str]:
-    return ["--url", console.url, "--flush-interval", "0.05", "--backoff-cap", "0.3"]
+def proxy_args(console: Console, url: str | None = None) -> list[str]:
+    return ["--url", url or console.url, "--flush-interval", "0.05", "--backoff-cap", "0.3"]
 
 
 def proxy_env(console: Console) -> dict[str, str]:
@@ -67,10 +68,12 @@ def assert_metered(events: list[dict[str, Any]], transport: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_stdio_proxy_meters_each_tool_call(console: Console, mode: str) -> None:
+async def test_stdio_proxy_meters_each_tool_call(
+    console: Console, fault_proxy: FaultProxy, mode: str
+) -> None:
     params = StdioServerParameters(
         command=PROXY[0],
-        args=[*PROXY[1:], *proxy_args(console), "--", sys.executable, SERVER],
+        args=[*PROXY[1:], *proxy_args(console, fault_proxy.url), "--", sys.executable, SERVER],
         env=proxy_env(console),
     )
     async with Client(params, client_info=AGENT, mode=mode) as client:  # type: ignore[arg-type]
@@ -80,16 +83,23 @@ async def test_stdio_proxy_meters_each_tool_call(console: Console, mode: str) ->
     assert len(events) == 3  # initialize / discover / tools/list are never billed
     per_tool = await console.usage(tool="add", agent="research-agent/2.1.0")
     assert (float(per_tool["total"]), per_tool["events"]) == (2, 2)
+    # only tools/call went to the console, and without the tool's arguments or results
+    shipped = b"".join(fault_proxy.bodies)
+    assert b'"explode"' in shipped and b"tools/list" not in shipped
+    assert b"on purpose" not in shipped and b"boom" not in shipped
 
 
-async def test_stdio_proxy_attributes_calls_to_a_configured_agent_id(console: Console) -> None:
+async def test_stdio_proxy_with_agent_id_and_full_payloads(
+    console: Console, fault_proxy: FaultProxy
+) -> None:
     params = StdioServerParameters(
         command=PROXY[0],
         args=[
             *PROXY[1:],
-            *proxy_args(console),
+            *proxy_args(console, fault_proxy.url),
             "--agent-id",
             "agent-42",
+            "--full-payloads",
             "--",
             sys.executable,
             SERVER,
@@ -100,6 +110,10 @@ async def test_stdio_proxy_attributes_calls_to_a_configured_agent_id(console: Co
         await client.call_tool("add", {"a": 1, "b": 1})
     (event,) = await wait_for_events(console, 1)
     assert (event["agent"], event["consumer"], event["tool"]) == ("agent-42", "agent-42", "add")
+    (body,) = [json.loads(b) for b in fault_proxy.bodies]
+    (record,) = body["records"]
+    assert record["request"]["params"]["arguments"] == {"a": 1, "b": 1}
+    assert record["response"]["result"]["structuredContent"] == {"result": 2}
 
 
 async def test_stdio_relay_is_byte_for_byte(console: Console) -> None:

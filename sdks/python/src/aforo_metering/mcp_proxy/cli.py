@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1.5,
         help="seconds to keep sending at exit (MCP clients kill servers after ~2s)",
     )
+    p.add_argument(
+        "--full-payloads",
+        action="store_true",
+        help="ship tool arguments and results too (default: tool name, outcome and sizes only)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- server command and arguments")
     return p
@@ -95,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     if command:
         from aforo_metering.mcp_proxy.stdio import main_stdio
 
-        observer = Observer(shipper.enqueue_nowait, transport="stdio", agent_id=args.agent_id)
+        observer = Observer(
+            shipper.enqueue_nowait,
+            transport="stdio",
+            agent_id=args.agent_id,
+            full_payloads=args.full_payloads,
+        )
         try:
             return main_stdio(command, shipper, observer, args.flush_timeout)
         except FileNotFoundError as e:
@@ -115,7 +125,12 @@ async def _serve_http(args: argparse.Namespace, shipper: AsyncShipper) -> int:
         return 2
     from aforo_metering.mcp_proxy.http import HttpProxy
 
-    observer = Observer(shipper.enqueue_nowait, transport="streamable_http", agent_id=args.agent_id)
+    observer = Observer(
+        shipper.enqueue_nowait,
+        transport="streamable_http",
+        agent_id=args.agent_id,
+        full_payloads=args.full_payloads,
+    )
     proxy = HttpProxy(args.upstream, observer)
     host, _, port = args.listen.rpartition(":")
     server = uvicorn.Server(

@@ -47,10 +47,12 @@ class Observer:
         *,
         transport: str,
         agent_id: str | None = None,
+        full_payloads: bool = False,
     ) -> None:
         self.emit = emit
         self.transport = transport
         self.agent_id = agent_id
+        self.full_payloads = full_payloads
 
     def client_message(self, session: Session, message: Any, size: int) -> None:
         """A message the client sent to the server (possibly a JSON-RPC batch)."""
@@ -118,8 +120,10 @@ class Observer:
                 "session_id": session.id,
                 "agent": agent,
                 "transport": self.transport,
-                "request": p.request,
-                "response": response,
+                "request": p.request if self.full_payloads else _bare_request(p.request),
+                "response": (
+                    response if self.full_payloads or response is None else _bare_response(response)
+                ),
                 "cancelled": cancelled,
                 "started_at": p.started_at,
                 "ended_at": now_rfc3339(),
@@ -127,6 +131,33 @@ class Observer:
                 "response_bytes": size,
             }
         )
+
+
+def _bare_request(msg: dict[str, Any]) -> dict[str, Any]:
+    """What metering needs of a tools/call: tool arguments can hold customer data and stay
+    between the agent and the server (sizes are still reported)."""
+    params = msg.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    return {
+        "jsonrpc": msg.get("jsonrpc"),
+        "id": msg.get("id"),
+        "method": msg.get("method"),
+        "params": {"name": name},
+    }
+
+
+def _bare_response(msg: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"jsonrpc": msg.get("jsonrpc"), "id": msg.get("id")}
+    error = msg.get("error")
+    if isinstance(error, dict):
+        out["error"] = {"code": error.get("code"), "message": str(error.get("message", ""))[:200]}
+    elif "error" in msg:
+        out["error"] = error
+    elif isinstance(msg.get("result"), dict):
+        out["result"] = {"isError": msg["result"].get("isError") is True}
+    elif "result" in msg:
+        out["result"] = msg["result"]
+    return out
 
 
 def _each(message: Any, size: int) -> list[tuple[dict[str, Any], int]]:
