@@ -8,12 +8,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 from starlette.applications import Starlette
@@ -21,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from aforo.app import create_app
+from aforo.config import Settings
 from aforo.runtime.postgres import free_port
 from tests.services import AppServer, wait_port
 from tests.support import Api, TenantFixture, make_tenant
@@ -199,6 +202,17 @@ async def verify(api: Api, gateway: str, key: str) -> tuple[int, dict[str, Any]]
         "/v1/keys/verify", json={"key": key}, headers={"Authorization": f"Bearer {gateway}"}
     )
     return r.status_code, r.json()
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Api]:
+    """Another instance of the service (its own caches and lifespan) on ``settings``."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as c,
+    ):
+        yield Api(c, settings)
 
 
 @contextmanager

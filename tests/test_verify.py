@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from aforo.app import create_app
 from aforo.config import Settings
 from aforo.services.api_keys import new_key_secret
 from aforo.services.key_state import Binding, KeyState, PlanInfo, evaluate
@@ -29,6 +25,7 @@ from tests.gateway import (
     queries,
     revoke_key,
     rotate_key,
+    serving,
     statements,
     verify,
 )
@@ -43,17 +40,6 @@ def _app(api: Api) -> FastAPI:
 
 def _key_reads(seen: list[str]) -> list[str]:
     return [s for s in seen if "api_key_state" in s or "FROM api_keys" in s]
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Api]:
-    """Another instance of the service on the same database (and Redis, if configured)."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as c,
-    ):
-        yield Api(c, settings)
 
 
 async def test_a_valid_key_gets_its_subscription_plan_and_tenant(api: Api) -> None:
