@@ -22,7 +22,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class ThreadedServer:
-    """uvicorn running an ASGI app in a thread of its own (its own event loop)."""
+    """uvicorn running an ASGI app in a thread of its own (its own event loop). Unlike
+    ``tests.services.AppServer`` it can be stopped and started again on the same port with a
+    fresh app: the outage tests need the console to come back at the same address."""
 
     def __init__(self, app_factory: Callable[[], Any], port: int | None = None) -> None:
         self.app_factory = app_factory
@@ -110,10 +112,10 @@ class FaultProxy:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b'{"error":"injected"}'})
             return
-        headers = {k.decode(): v.decode() for k, v in scope["headers"] if k != b"host"}
+        forward = {k.decode(): v.decode() for k, v in scope["headers"] if k != b"host"}
         try:
             async with httpx.AsyncClient(base_url=self.upstream) as c:
-                r = await c.request(scope["method"], scope["path"], content=body, headers=headers)
+                r = await c.request(scope["method"], scope["path"], content=body, headers=forward)
         except httpx.ConnectError:
             self.seen.append((now, scope["path"], 502))
             await send({"type": "http.response.start", "status": 502, "headers": []})

@@ -24,6 +24,7 @@ from tests.services import wait_port
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
 AGENT = Implementation(name="research-agent", version="2.1.0")
 PROXY = [sys.executable, "-m", "aforo_metering.mcp_proxy"]
+SCRIPT = str(Path(sys.executable).with_name("aforo-mcp-proxy"))  # the installed console script
 
 
 def proxy_args(console: Console, url: str | None = None) -> list[str]:
@@ -76,7 +77,7 @@ async def test_stdio_proxy_meters_each_tool_call(
         args=[*PROXY[1:], *proxy_args(console, fault_proxy.url), "--", sys.executable, SERVER],
         env=proxy_env(console),
     )
-    async with Client(params, client_info=AGENT, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(params, client_info=AGENT, mode=mode) as client:
         await drive(client)
     events = await wait_for_events(console, 3)
     assert_metered(events, "stdio")
@@ -130,7 +131,7 @@ async def test_stdio_relay_is_byte_for_byte(console: Console) -> None:
         + b"\x00\xff binary"
     )
     proc = await asyncio.create_subprocess_exec(
-        *PROXY,
+        SCRIPT,
         *proxy_args(console),
         "--",
         sys.executable,
@@ -293,7 +294,7 @@ async def test_streamable_http_proxy_meters_each_tool_call(
     console: Console, http_mcp_factory: Any, mode: str, json_response: bool
 ) -> None:
     h: HttpMcp = await asyncio.to_thread(http_mcp_factory, json_response)
-    async with Client(h.url, client_info=AGENT, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(h.url, client_info=AGENT, mode=mode) as client:
         await drive(client)
     events = await wait_for_events(console, 3)
     err = await asyncio.to_thread(h.stop)

@@ -9,7 +9,7 @@ import contextlib
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -179,7 +179,7 @@ class AsyncShipper:
                 self._settled += len(batch)
                 changed.notify_all()
 
-    async def __aenter__(self) -> AsyncShipper:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -165,7 +165,7 @@ class ThreadShipper:
                 self._settled += len(batch)
                 self._cond.notify_all()
 
-    def __enter__(self) -> ThreadShipper:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aforo_metering._core import log
@@ -77,6 +77,28 @@ def _write_stdout(data: bytes) -> None:
         view = view[n:]
 
 
+async def _stdout_writer() -> Callable[[bytes], Awaitable[None]]:
+    """An async writer to our stdout; a regular file as stdout is written from a thread."""
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(1, "wb", buffering=0, closefd=False)
+        )
+    except ValueError:
+
+        async def threaded(data: bytes) -> None:
+            await asyncio.to_thread(_write_stdout, data)
+
+        return threaded
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def write(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    return write
+
+
 async def relay(
     command: list[str],
     observer: Observer,
@@ -116,9 +138,10 @@ async def relay(
 
     async def server_to_client() -> None:
         splitter = LineSplitter(_guard(observe_server))
+        write = await _stdout_writer()
         while chunk := await child_out.read(CHUNK):
             try:
-                await asyncio.to_thread(_write_stdout, chunk)
+                await write(chunk)
             except (BrokenPipeError, ConnectionResetError):
                 return
             splitter.feed(chunk)
