@@ -114,7 +114,7 @@ async def test_similar_threads_suggests_the_closest_existing_questions(
     assert len(got) == 3
     assert got[0] == "How to rotate an API key without downtime"
     assert set(got) == set(titles[:3])
-    # Typos still find it through trigram similarity.
+    # A typo in some words: the words that match still find it.
     d = await f.data(SIMILAR, {"t": "Invoise shows wrong curency"})
     assert [s["id"] for s in d["similarThreads"]][:1] == [made["Invoice shows the wrong currency"]]
     # Too short a draft gives no suggestions rather than noise.
