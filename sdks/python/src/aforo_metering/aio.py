@@ -41,6 +41,7 @@ class AsyncShipper:
         self._buf: collections.deque[dict[str, Any]] = collections.deque()
         self._changed: asyncio.Condition | None = None
         self._task: asyncio.Task[None] | None = None
+        self._waking: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._queued = 0
         self._settled = 0
@@ -58,6 +59,7 @@ class AsyncShipper:
         if self._task is None or self._task.done():
             self._changed = asyncio.Condition()
             self._stop = asyncio.Event()
+            self._waking = None
             self._http = httpx.AsyncClient(
                 base_url=self._base_url,
                 headers=self._headers,
@@ -96,12 +98,16 @@ class AsyncShipper:
         return self.enqueue_nowait(item)
 
     def _wake(self, changed: asyncio.Condition) -> None:
+        if self._waking is not None:
+            return  # one wake-up is enough until the sender has run
+
         async def notify() -> None:
             async with changed:
+                self._waking = None
                 changed.notify_all()
 
-        # Condition.notify needs the lock; a throwaway task keeps enqueue_nowait synchronous.
-        asyncio.get_running_loop().create_task(notify())
+        # Condition.notify needs the lock; a task keeps enqueue_nowait synchronous.
+        self._waking = asyncio.get_running_loop().create_task(notify())
 
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         if not self._buf:
