@@ -63,49 +63,66 @@ def _uuid(v: Any, field: str) -> uuid.UUID | None:
         raise RecordInvalid("INVALID_VALUE", field, f"{field} must be a UUID") from None
 
 
+def _outcome(v: Any, field: str) -> str | None:
+    outcome = f.string(v, field, numbers=False)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise RecordInvalid("INVALID_VALUE", field, f"outcome must be one of {OUTCOMES}")
+    return outcome
+
+
+def _properties(v: Any, field: str) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise RecordInvalid("INVALID_TYPE", field, "properties must be an object")
+    f.check_json(v, field)
+    return v or None
+
+
+# The optional fields: name → converter(value, name). Only the fields present are visited.
+_OPTIONAL: dict[str, Callable[[Any, str], Any]] = {
+    **{name: f.string for name in _TEXT},
+    **{name: f.integer for name in _INTS},
+    "subscription_id": _uuid,
+    "key_id": _uuid,
+    "method": f.method,
+    "path": f.path,
+    "status": f.status,
+    "latency_ms": f.number,
+    "outcome": _outcome,
+    "properties": _properties,
+}
+_CORE = frozenset({"event_id", "metric", "quantity", "occurred_at"})
+
+
 def event_from(obj: Any, source: str, now: datetime | None = None) -> Event:
-    """One canonical record → an ``Event``; raises ``RecordInvalid`` for the first bad field."""
+    """One canonical record → an ``Event``; raises ``RecordInvalid`` for the first bad field
+    (required fields first, then the others in the record's order)."""
     if not isinstance(obj, dict):
         raise RecordInvalid("INVALID_TYPE", None, "an event must be a JSON object")
-    unknown = sorted(k for k in obj if k not in KNOWN)
-    if unknown:
-        field = str(unknown[0])[:200]
-        raise RecordInvalid(
-            "UNKNOWN_FIELD", field, f"unknown field {field!r}; put extra data in properties"
-        )
     for name in REQUIRED:
         if f.blank(obj.get(name)):
             raise RecordInvalid("MISSING_FIELD", name, f"{name} is required")
     event_id = f.string(obj["event_id"], "event_id", max_chars=f.MAX_ID)
     metric = f.string(obj["metric"], "metric", max_chars=200, numbers=False)
     assert event_id is not None and metric is not None
-    props = obj.get("properties")
-    if props is not None:
-        if not isinstance(props, dict):
-            raise RecordInvalid("INVALID_TYPE", "properties", "properties must be an object")
-        f.check_json(props, "properties")
-    outcome = f.string(obj.get("outcome"), "outcome", numbers=False)
-    if outcome is not None and outcome not in OUTCOMES:
-        raise RecordInvalid("INVALID_VALUE", "outcome", f"outcome must be one of {OUTCOMES}")
     e = Event(
         event_id=event_id,
         occurred_at=f.rfc3339(obj["occurred_at"], "occurred_at", now),
         source=source,
         metric=metric,
         quantity=f.quantity(obj.get("quantity")),
-        subscription_id=_uuid(obj.get("subscription_id"), "subscription_id"),
-        key_id=_uuid(obj.get("key_id"), "key_id"),
-        method=f.method(obj.get("method")),
-        path=f.path(obj.get("path")),
-        status=f.status(obj.get("status")),
-        latency_ms=f.number(obj.get("latency_ms"), "latency_ms"),
-        outcome=outcome,
-        properties=props or None,
     )
-    for name in _TEXT:
-        setattr(e, name, f.string(obj.get(name), name))
-    for name in _INTS:
-        setattr(e, name, f.integer(obj.get(name), name))
+    for name, value in obj.items():
+        if name in _CORE:
+            continue
+        convert = _OPTIONAL.get(name)
+        if convert is None:
+            field = str(name)[:200]
+            raise RecordInvalid(
+                "UNKNOWN_FIELD", field, f"unknown field {field!r}; put extra data in properties"
+            )
+        setattr(e, name, convert(value, name))
     return e
 
 

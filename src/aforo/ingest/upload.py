@@ -8,6 +8,8 @@ off: re-uploading the file is safe, the event ids make the second pass duplicate
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -68,6 +70,7 @@ class _Job:
         self.rejected: list[Rejection] = []
         self.count = 0
         self.nbytes = 0
+        self._pending: asyncio.Task[None] | None = None
         self.now = datetime.now(UTC)
         self.build: Callable[[Any], Event] = (
             (lambda r: canonical.event_from(streaming.csv_record(r), self.source, self.now))
@@ -92,10 +95,32 @@ class _Job:
             self.rows.append(row)
 
     async def flush(self, force: bool = False) -> None:
-        if not force and len(self.events) + len(self.rejected) < BATCH:
-            return
-        events, rows, rejected, count = self.events, self.rows, self.rejected, self.count
-        self.events, self.rows, self.rejected, self.count = [], [], [], 0
+        """Write the rows taken so far as one batch. One batch is written while the next is
+        parsed (the database and the parser work at the same time); ``force`` waits for it."""
+        if force or len(self.events) + len(self.rejected) >= BATCH:
+            batch = (self.events, self.rows, self.rejected, self.count)
+            self.events, self.rows, self.rejected, self.count = [], [], [], 0
+            await self._settle()
+            self._pending = asyncio.create_task(self._write(*batch))
+        if force:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    async def abandon(self) -> None:
+        """On an unexpected error: a batch still being written must not outlive the request."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+
+    async def _write(
+        self, events: list[Event], rows: list[int], rejected: list[Rejection], count: int
+    ) -> None:
         async with self.rt.transaction(self.caller.tenant_id) as session:
             result = await usage_writer.write(
                 session,
@@ -147,6 +172,8 @@ async def upload(
         error = await job.fail(e.code, e.message, None, None)
     except ClientDisconnect:
         error = await job.fail("INTERRUPTED", "the upload was interrupted", None, None)
+    finally:
+        await job.abandon()
     async with rt.transaction(caller.tenant_id) as session:
         done = await usage_uploads.finish(session, job_row.id, error=error)
         shown = await usage_uploads.errors(session, job_row.id, limit=SHOWN_ERRORS)

@@ -24,6 +24,7 @@ SOURCES = (
     "csv",
     "jsonl",
     "mcp",
+    "playground",  # try-it runs from the API reference (services.playground)
 )
 OUTCOMES = ("success", "tool_error", "protocol_error", "cancelled")
 
@@ -61,6 +62,8 @@ class Event:
         before the consumer is mapped to our subscription/key (the mapping may change between
         two retries); never includes the upload the event came in."""
         if self._hash is None:
+            # NUL-separated: no accepted string contains NUL, and an absent value ("") can't
+            # be confused with a present one (blank strings are stored as absent).
             q = self.quantity.normalize()
             parts = [
                 self.event_id,
@@ -68,26 +71,28 @@ class Event:
                 self.source,
                 self.metric,
                 format(q, "f"),
-                self.consumer,
-                str(self.subscription_id) if self.subscription_id else None,
-                str(self.key_id) if self.key_id else None,
-                self.source_account,
-                self.method,
-                self.path,
-                self.route,
-                self.status,
-                self.latency_ms,
-                self.request_bytes,
-                self.response_bytes,
-                self.request_id,
-                self.client_ip,
-                self.tool,
-                self.agent,
-                self.session,
-                self.outcome,
-                self.properties,
+                self.consumer or "",
+                str(self.subscription_id) if self.subscription_id else "",
+                str(self.key_id) if self.key_id else "",
+                self.source_account or "",
+                self.method or "",
+                self.path or "",
+                self.route or "",
+                "" if self.status is None else str(self.status),
+                "" if self.latency_ms is None else repr(self.latency_ms),
+                "" if self.request_bytes is None else str(self.request_bytes),
+                "" if self.response_bytes is None else str(self.response_bytes),
+                self.request_id or "",
+                self.client_ip or "",
+                self.tool or "",
+                self.agent or "",
+                self.session or "",
+                self.outcome or "",
+                json.dumps(self.properties, sort_keys=True, separators=(",", ":"))
+                if self.properties
+                else "",
             ]
-            blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            blob = "\x00".join(parts)
             self._hash = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).digest()
         return self._hash
 

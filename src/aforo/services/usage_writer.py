@@ -40,7 +40,8 @@ _known_months: set[date] = set()
 
 _STAGE_DDL = """
 create temp table if not exists usage_stage (
-    ord integer, content_hash bytea, tenant_id uuid, event_id text, occurred_at timestamptz,
+    ord integer, content_hash bytea, tenant_id uuid, event_id text collate "C",
+    occurred_at timestamptz,
     source text, metric text, quantity numeric, consumer text, subscription_id uuid,
     key_id uuid, source_account text, method text, path text, route text, status integer,
     latency_ms double precision, request_bytes bigint, response_bytes bigint, request_id text,

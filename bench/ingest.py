@@ -1,0 +1,292 @@
+"""Usage ingestion throughput: 1,000,000 canonical events three ways, in one run.
+
+1. ``POST /v1/usage/events`` on a real uvicorn server: batches of 1,000, a few concurrent
+   clients (bodies serialised before the clock starts);
+2. the same rows as one CSV file streamed to ``POST /v1/usage/upload``;
+3. the same rows by raw asyncpg ``copy_records_to_table`` into a table identical to
+   ``usage_events`` (same columns, same primary key): the baseline, with no idempotency
+   claim, no rollups, no validation.
+
+Each of 1 and 2 goes to its own tenant, so every event is new. Prints events/s for each and the
+ratios to raw COPY (aims: REST ≥ 30 %, CSV ≥ 50 %), then checks the counts.
+
+Run: ``python bench/ingest.py`` (``--events 100000`` for a quick one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from aforo import migrate
+from aforo.config import Settings
+from aforo.db import create_engine, sessionmaker, tenant_session
+from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
+from aforo.services import gateway_tokens, tenants
+
+BATCH = 1000
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
+    step = timedelta(days=5) / n
+    methods = ("GET", "POST", "PUT", "DELETE")
+    return [
+        {
+            "event_id": f"ev-{i:08d}",
+            "metric": "api_calls",
+            "quantity": 1,
+            "occurred_at": (start + step * i).isoformat(timespec="milliseconds"),
+            "consumer": f"consumer-{i % 500}",
+            "method": methods[i % 4],
+            "path": f"/v1/orders/{i % 1000}",
+            "status": 200 if i % 10 else 404,
+            "latency_ms": (i % 97) + 0.5,
+        }
+        for i in range(n)
+    ]
+
+
+CSV_COLUMNS = (
+    "event_id",
+    "metric",
+    "quantity",
+    "occurred_at",
+    "consumer",
+    "method",
+    "path",
+    "status",
+    "latency_ms",
+)
+
+
+def csv_bytes(data: list[dict[str, Any]]) -> bytes:
+    lines = [",".join(CSV_COLUMNS)]
+    lines += [",".join(str(r[c]) for c in CSV_COLUMNS) for r in data]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+async def provision(owner_url: str, name: str) -> tuple[uuid.UUID, str]:
+    engine = create_engine(owner_url, pool_size=1)
+    try:
+        maker = sessionmaker(engine)
+        async with maker() as s, s.begin():
+            p = await tenants.provision_tenant(s, name)
+        async with tenant_session(maker, p.tenant.id) as s:
+            created = await gateway_tokens.create(s, "bench")
+        return p.tenant.id, created.secret
+    finally:
+        await engine.dispose()
+
+
+def start_server(pg: EmbeddedPostgres, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AFORO_DATABASE_URL": pg.url("aforo_app"),
+        "AFORO_MIGRATION_DATABASE_URL": pg.owner_url,
+        "AFORO_HOME": str(home),
+        "AFORO_DB_POOL_SIZE": "8",
+        "AFORO_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "aforo.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def bench_rest(base: str, token: str, data: list[dict[str, Any]], clients: int) -> float:
+    bodies = [
+        json.dumps({"events": data[i : i + BATCH]}).encode() for i in range(0, len(data), BATCH)
+    ]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    accepted = 0
+    headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+
+    async def client() -> None:
+        nonlocal accepted
+        async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                r = await c.post("/v1/usage/events", content=body, headers=headers)
+                r.raise_for_status()
+                accepted += r.json()["accepted"]
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - t0
+    assert accepted == len(data), accepted
+    return elapsed
+
+
+async def bench_csv(base: str, token: str, blob: bytes, n: int) -> float:
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(blob), 1 << 20):
+            yield blob[i : i + (1 << 20)]
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=3600) as c:
+        r = await c.post(
+            "/v1/usage/upload",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {token}", "content-type": "text/csv"},
+        )
+    elapsed = time.perf_counter() - t0
+    body = r.json()
+    assert r.status_code == 200 and body["accepted"] == n, body
+    return elapsed
+
+
+async def bench_copy(
+    pg: EmbeddedPostgres, tenant_id: uuid.UUID, data: list[dict[str, Any]]
+) -> float:
+    creds = pg.credentials()
+    conn = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg.port,
+        user=OWNER_ROLE,
+        password=creds[OWNER_ROLE],
+        database="aforo",
+    )
+    try:
+        await conn.execute("drop table if exists bench_raw_copy")
+        # Same columns, defaults, constraints and primary key as usage_events.
+        await conn.execute("create table bench_raw_copy (like usage_events including all)")
+        cols = [
+            "tenant_id",
+            "event_id",
+            "occurred_at",
+            "source",
+            "metric",
+            "quantity",
+            "consumer",
+            "method",
+            "path",
+            "status",
+            "latency_ms",
+        ]
+        records = [
+            (
+                tenant_id,
+                r["event_id"],
+                datetime.fromisoformat(r["occurred_at"]),
+                "rest",
+                r["metric"],
+                Decimal(r["quantity"]),
+                r["consumer"],
+                r["method"],
+                r["path"],
+                r["status"],
+                r["latency_ms"],
+            )
+            for r in data
+        ]
+        t0 = time.perf_counter()
+        await conn.copy_records_to_table("bench_raw_copy", records=records, columns=cols)
+        elapsed = time.perf_counter() - t0
+        assert await conn.fetchval("select count(*) from bench_raw_copy") == len(data)
+        await conn.execute("drop table bench_raw_copy")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+async def count(pg: EmbeddedPostgres, tenant_id: uuid.UUID) -> int:
+    conn = await asyncpg.connect(pg.url("aforo_app").replace("postgresql+asyncpg", "postgresql"))
+    try:
+        async with conn.transaction():
+            await conn.execute("select set_config('app.tenant_id', $1, true)", str(tenant_id))
+            n: int = await conn.fetchval("select count(*) from usage_events")
+            return n
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=4)
+    args = ap.parse_args()
+    n = args.events
+    with tempfile.TemporaryDirectory(prefix="aforo-bench-") as d:
+        root = Path(d)
+        root.chmod(0o755)
+        pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
+        pg.start()
+        server = None
+        try:
+            migrate.upgrade(pg.owner_url)
+            Settings()  # fail early on a broken environment
+            rest_tenant, rest_token = await provision(pg.owner_url, "Bench REST")
+            csv_tenant, csv_token = await provision(pg.owner_url, "Bench CSV")
+            copy_tenant, _ = await provision(pg.owner_url, "Bench COPY")
+            data = rows(n)
+            blob = csv_bytes(data)
+            server, base = start_server(pg, root / "home")
+            print(
+                f"{n:,} events; REST with {args.clients} clients x {BATCH}-event batches; "
+                f"CSV {len(blob) / 1e6:.0f} MB streamed",
+                flush=True,
+            )
+            rest_s = await bench_rest(base, rest_token, data, args.clients)
+            print(f"  REST  {n / rest_s:>10,.0f} events/s  ({rest_s:.1f} s)", flush=True)
+            csv_s = await bench_csv(base, csv_token, blob, n)
+            print(f"  CSV   {n / csv_s:>10,.0f} events/s  ({csv_s:.1f} s)", flush=True)
+            copy_s = await bench_copy(pg, copy_tenant, data)
+            print(f"  COPY  {n / copy_s:>10,.0f} events/s  ({copy_s:.1f} s)  raw baseline")
+            print(f"REST / COPY = {copy_s / rest_s:.0%}   (aim >= 30%)")
+            print(f"CSV  / COPY = {copy_s / csv_s:.0%}   (aim >= 50%)")
+            assert await count(pg, rest_tenant) == n
+            assert await count(pg, csv_tenant) == n
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(30)
+            pg.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
