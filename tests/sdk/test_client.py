@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -104,6 +105,25 @@ async def test_5xx_is_retried_and_the_same_ids_are_resent(
     assert len(set(fault_proxy.bodies)) == 1 and len(fault_proxy.bodies) == 3
     assert {e["event_id"] for e in await console.events()} == ids
     assert client.stats.retries == 2
+
+
+async def test_413_splits_the_batch_and_a_refused_token_is_not_retried(
+    console: Console, fault_proxy: FaultProxy
+) -> None:
+    fault_proxy.fail_next(1, 413)
+    client = fast(fault_proxy.url, console.token, flush_interval=0.01)
+    ids = {client.record("api_calls", 1) for _ in range(10)}
+    assert await asyncio.to_thread(client.flush, 20)
+    client.close()
+    assert [len(json.loads(b)["events"]) for b in fault_proxy.bodies] == [10, 5, 5]
+    assert {e["event_id"] for e in await console.events()} == ids
+
+    wrong = fast(fault_proxy.url, "gwt_not-a-real-token", flush_interval=0.01)
+    wrong.record("api_calls", 1)
+    assert await asyncio.to_thread(wrong.flush, 20)
+    wrong.close()
+    assert fault_proxy.seen[-1][2] == 401 and len(fault_proxy.seen) == 4
+    assert (wrong.stats.failed, wrong.stats.retries) == (1, 0)
 
 
 async def test_process_exit_with_a_non_empty_buffer_sends_it(console: Console) -> None:

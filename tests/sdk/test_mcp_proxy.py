@@ -208,6 +208,34 @@ async def test_stdio_cancelled_and_unanswered_calls_are_metered_as_cancelled(
     assert {e["agent"] for e in events} == {"raw/1"}
 
 
+def test_proxy_refuses_to_start_without_console_or_server() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
+    no_token = subprocess.run(
+        [*PROXY, "--url", "http://127.0.0.1:9", "--", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert no_token.returncode == 2 and "--token" in no_token.stderr
+    no_server = subprocess.run(
+        [*PROXY, "--url", "http://127.0.0.1:9", "--token", "gwt_x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert no_server.returncode == 2 and "--upstream" in no_server.stderr
+    missing = subprocess.run(
+        [*PROXY, "--url", "http://127.0.0.1:9", "--token", "gwt_x", "--", "no-such-server-x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode == 127 and "cannot start server" in missing.stderr
+
+
 async def test_stdio_console_killed_mid_session_loses_nothing(console: Console) -> None:
     params = StdioServerParameters(
         command=PROXY[0],
