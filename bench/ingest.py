@@ -253,7 +253,7 @@ async def main() -> None:
     n = args.events
     with tempfile.TemporaryDirectory(prefix="aforo-bench-") as d:
         root = Path(d)
-        root.chmod(0o755)
+        await asyncio.to_thread(root.chmod, 0o755)
         pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
         pg.start()
         server = None
