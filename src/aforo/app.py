@@ -31,6 +31,7 @@ from aforo.resolvers import (
     forum,
     gateway_tokens,
     moderation,
+    playground,
     specs,
     tenants,
     usage,
@@ -42,6 +43,7 @@ from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
+from aforo.services import playground_runs
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 
@@ -59,6 +61,7 @@ QUERIES: tuple[type, ...] = (
     docs.Query,
     specs.Query,
     usage.Query,
+    playground.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -70,8 +73,9 @@ MUTATIONS: tuple[type, ...] = (
     moderation.Mutation,
     docs.Mutation,
     specs.Mutation,
+    playground.Mutation,
 )
-SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription,)
+SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
 ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
@@ -87,6 +91,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     keys.lifespan,
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
+    playground_runs.lifespan,
 )
 
 

@@ -20,6 +20,7 @@ class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
     async def delete(self, *keys: str) -> None: ...
+    async def incr(self, key: str, ttl_s: float) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -49,6 +50,19 @@ class MemoryCache:
         for k in keys:
             self._data.pop(k, None)
 
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """Add one to a counter that lives ``ttl_s`` from its first increment (a rate window)."""
+        item = self._data.get(key)
+        now = time.monotonic()
+        if item is None or item[0] < now:
+            item = (now + ttl_s, b"0")
+        count = int(item[1]) + 1
+        if key not in self._data and len(self._data) >= self._max:
+            for k in list(self._data)[: self._max // 10 or 1]:
+                del self._data[k]
+        self._data[key] = (item[0], str(count).encode())
+        return count
+
     async def close(self) -> None:
         self._data.clear()
 
@@ -56,6 +70,8 @@ class MemoryCache:
 class RedisCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        # Counters while Redis is unreachable: limits degrade to per-instance, never vanish.
+        self._fallback = MemoryCache(10_000)
 
     async def get(self, key: str) -> bytes | None:
         try:
@@ -78,6 +94,18 @@ class RedisCache:
             await self.client.delete(*keys)
         except (RedisError, OSError) as e:
             log.warning("redis delete failed: %s", type(e).__name__)
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """INCR and, on the first increment only, PEXPIRE: one atomic MULTI round trip."""
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.pexpire(key, max(1, int(ttl_s * 1000)), nx=True)
+                count, _ = await pipe.execute()
+            return int(count)
+        except (RedisError, OSError) as e:
+            log.warning("redis incr failed, counting in-process: %s", type(e).__name__)
+            return await self._fallback.incr(key, ttl_s)
 
     async def close(self) -> None:
         await self.client.aclose()

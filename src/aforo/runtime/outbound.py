@@ -23,9 +23,12 @@ import asyncio
 import ipaddress
 import re
 import socket
+import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -242,6 +245,62 @@ class Guard:
                 return response
         raise OutboundError(f"more than {self.max_redirects} redirects", code="OUTBOUND_REDIRECT")
 
+    async def exchange(
+        self,
+        pool: ClientPool,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        on_phase: PhaseHook | None = None,
+    ) -> Exchange:
+        """Any method, headers and body, over ``pool``'s pooled connections, timed phase by
+        phase. Redirects are followed (and re-vetted) only to ``allowed_hosts`` (or hosts the
+        allow-list names) when given; credentials are dropped when a redirect changes host."""
+        clock = _Clock(on_phase)
+        hosts = (
+            {h.lower().rstrip(".") for h in allowed_hosts} if allowed_hosts is not None else None
+        )
+        sent = dict(headers or {})
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                for hop in range(self.max_redirects + 1):
+                    host = (urlsplit(url).hostname or "").rstrip(".")
+                    if (
+                        hop
+                        and hosts is not None
+                        and not (host in hosts or self.allowlist.covers_host(host))
+                    ):
+                        # Checked before resolving: an off-list name is never even looked up.
+                        raise OutboundError(
+                            f"the answer redirects to {host or 'nowhere'}, which is not one of "
+                            "the API's servers",
+                            code="OUTBOUND_REDIRECT",
+                        )
+                    started = time.perf_counter()
+                    target, ip = await self.vet(url)
+                    clock.resolved(time.perf_counter() - started)
+                    client = pool.client(target.scheme, target.host)
+                    response = await self._send(client, method, target, ip, sent, content, clock)
+                    if response.status in _REDIRECTS and "location" in response.headers:
+                        url = urljoin(str(target), response.headers["location"])
+                        if (urlsplit(url).hostname or "").rstrip(".").lower() != target.host:
+                            sent = {k: v for k, v in sent.items() if k.lower() not in _CREDENTIAL}
+                        if response.status == 303 or (
+                            response.status in (301, 302) and method not in ("GET", "HEAD")
+                        ):
+                            method, content = "GET", None
+                            sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
+                        continue
+                    return Exchange(response, clock.timing())
+        except TimeoutError as e:
+            raise OutboundError(
+                f"no complete answer within {self.timeout_s:g} s", code="OUTBOUND_TIMEOUT"
+            ) from e
+        raise OutboundError(f"more than {self.max_redirects} redirects", code="OUTBOUND_REDIRECT")
+
     async def _send(
         self,
         client: httpx.AsyncClient,
@@ -249,6 +308,8 @@ class Guard:
         target: httpx.URL,
         ip: IPAddress,
         headers: dict[str, str],
+        content: bytes | None = None,
+        clock: _Clock | None = None,
     ) -> Response:
         host_header = target.host if target.port is None else f"{target.host}:{target.port}"
         if ":" in target.host and target.port is None:
@@ -256,16 +317,25 @@ class Guard:
         elif ":" in target.host:
             host_header = f"[{target.host}]:{target.port}"
         pinned = target.copy_with(host=str(ip))
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, Any] = (
+            {"sni_hostname": target.host} if target.scheme == "https" else {}
+        )
+        if clock is not None:
+            extensions["trace"] = clock.trace
         request = client.build_request(
             method,
             pinned,
             # Only encodings we can decode under the size cap ourselves.
             headers={"Accept-Encoding": "gzip, deflate", **headers, "Host": host_header},
+            content=content,
             extensions=extensions,
         )
         try:
+            if clock is not None:
+                clock.sending(target.scheme == "https")
             upstream = await client.send(request, stream=True)
+            if clock is not None:
+                clock.headers_received()
         except httpx.TimeoutException as e:
             raise OutboundError(f"{target.host} timed out", code="OUTBOUND_TIMEOUT") from e
         except httpx.HTTPError as e:
@@ -295,6 +365,8 @@ class Guard:
             ) from e
         finally:
             await upstream.aclose()
+        if clock is not None:
+            clock.body_received()
         body = _decode(
             b"".join(chunks), upstream.headers.get("content-encoding", ""), self.max_bytes
         )
@@ -303,6 +375,166 @@ class Guard:
                 f"the response is larger than {self.max_bytes} bytes", code="OUTBOUND_TOO_LARGE"
             )
         return Response(upstream.status_code, upstream.headers, body, str(target))
+
+
+# -- timed exchanges over pooled connections (the try-it playground) ---------------------------
+_CREDENTIAL = frozenset({"authorization", "cookie", "proxy-authorization"})
+PhaseHook = Callable[[str, float], None]
+"""Called with a phase (``DNS_RESOLVED``, ``CONNECTED``, ``TLS_DONE``, ``FIRST_BYTE``) and the
+milliseconds since the exchange began. Synchronous and cheap: it runs inside the timed path."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    dns_ms: float
+    connect_ms: float
+    tls_ms: float
+    ttfb_ms: float  # from sending the request to its response headers
+    transfer_ms: float  # reading the body
+    total_ms: float
+    reused_connection: bool  # no connect / TLS: a pooled connection carried the request
+
+
+@dataclass(frozen=True)
+class Exchange:
+    response: Response
+    timing: Timing
+
+
+class _Clock:
+    """Phase durations from httpcore's trace hooks (connect, TLS, request sent) and our own
+    marks (DNS around the guard's resolution, response headers, body), summed over redirects."""
+
+    def __init__(self, on_phase: PhaseHook | None) -> None:
+        self.on_phase = on_phase
+        self.t0 = time.perf_counter()
+        self.dns = self.connect = self.tls = self.ttfb = self.transfer = 0.0
+        self.reused = True
+        self._marks: dict[str, float] = {}
+        self._connected = False
+        self._tls_done = False
+        self._https = False
+
+    def _emit(self, phase: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(phase, (time.perf_counter() - self.t0) * 1000)
+
+    def resolved(self, seconds: float) -> None:
+        self.dns += seconds
+        self._connected = self._tls_done = False
+        self._emit("DNS_RESOLVED")
+
+    async def trace(self, name: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if name.endswith(".started"):
+            self._marks[name[: -len(".started")]] = now
+            if name.startswith("http11.send_request_headers") or name.startswith("http2.send"):
+                # No connect / TLS before the first byte went out: a pooled connection.
+                self._sending_on_connection()
+                self._marks["request"] = now
+            return
+        if not name.endswith(".complete"):
+            return
+        step = name[: -len(".complete")]
+        began = self._marks.get(step, now)
+        if step == "connection.connect_tcp":
+            self.connect += now - began
+            self.reused = False
+            self._connected = True
+            self._emit("CONNECTED")
+        elif step == "connection.start_tls":
+            self.tls += now - began
+            self._tls_done = True
+            self._emit("TLS_DONE")
+
+    def _sending_on_connection(self) -> None:
+        if not self._connected:
+            self._connected = True
+            self._emit("CONNECTED")
+        if self._https and not self._tls_done:
+            self._tls_done = True
+            self._emit("TLS_DONE")
+
+    def sending(self, https: bool) -> None:
+        self._marks["send"] = time.perf_counter()
+        self._https = https
+
+    def headers_received(self) -> None:
+        now = time.perf_counter()
+        start = self._marks.pop("request", None) or self._marks.get("send", now)
+        self.ttfb += now - start
+        self._marks["headers"] = now
+        self._emit("FIRST_BYTE")
+
+    def body_received(self) -> None:
+        now = time.perf_counter()
+        self.transfer += now - self._marks.get("headers", now)
+
+    def timing(self) -> Timing:
+        ms = 1000.0
+        return Timing(
+            dns_ms=self.dns * ms,
+            connect_ms=self.connect * ms,
+            tls_ms=self.tls * ms,
+            ttfb_ms=self.ttfb * ms,
+            transfer_ms=self.transfer * ms,
+            total_ms=(time.perf_counter() - self.t0) * ms,
+            reused_connection=self.reused,
+        )
+
+
+class ClientPool:
+    """Pooled connections for ``Guard.exchange``: one client for plain HTTP (a connection is
+    keyed by the vetted IP and port; the Host header travels with each request), and one client
+    per TLS server name, so a connection whose certificate was checked for one name is never
+    reused for another name on the same IP. The per-name clients are bounded (least recently
+    used retired first, closed once their requests can no longer be running)."""
+
+    def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_tls_hosts: int = 32) -> None:
+        self.timeout_s = timeout_s
+        self.max_tls_hosts = max_tls_hosts
+        self._plain: httpx.AsyncClient | None = None
+        self._tls: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def _new(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    def client(self, scheme: str, host: str) -> httpx.AsyncClient:
+        if scheme != "https":
+            if self._plain is None:
+                self._plain = self._new()
+            return self._plain
+        name = host.lower()
+        found = self._tls.get(name)
+        if found is not None:
+            self._tls.move_to_end(name)
+            return found
+        if len(self._tls) >= self.max_tls_hosts:
+            _, old = self._tls.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(self._retire(old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        self._tls[name] = made = self._new()
+        return made
+
+    async def _retire(self, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(self.timeout_s + 1)
+        await client.aclose()
+
+    async def aclose(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        clients = [*self._tls.values(), *([self._plain] if self._plain else [])]
+        self._tls.clear()
+        self._plain = None
+        for c in clients:
+            await c.aclose()
 
 
 def _decode(raw: bytes, encoding: str, limit: int) -> bytes:

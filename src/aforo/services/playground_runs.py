@@ -1,0 +1,282 @@
+"""Running try-it requests: the per-user rate limit, the pooled executor, and live events.
+
+A run is prepared in one short transaction (input checked, key checked, token minted), sent
+with no database connection held, then recorded and metered in a second short transaction.
+
+Live runs publish their phase events (``DNS_RESOLVED``, ``CONNECTED``, ``TLS_DONE``,
+``FIRST_BYTE``, then ``COMPLETED`` or ``ERROR``) on the bus channel of the run, and keep the
+events so far in the cache (the run's log, a few minutes). A follower - on any instance, the
+bus and the cache being Redis when configured - subscribes to the channel first, then reads
+the log, then streams what arrives, skipping what it has seen by sequence number: it can join
+at any moment without missing or repeating an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aforo.errors import DomainError, NotFound
+from aforo.runtime.outbound import ClientPool, OutboundError
+from aforo.runtime.state import Runtime
+from aforo.services import playground, usage_quota
+from aforo.services.playground import Prepared, Result, TryInput
+from aforo.tenancy.context import Role, TenantContext
+
+log = logging.getLogger(__name__)
+
+EXTRA_KEY = "playground"
+LOG_TTL_S = 300.0
+TERMINAL = ("COMPLETED", "ERROR")
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_minute: int = 30
+    timeout_s: float = 10.0
+    max_bytes: int = 1024 * 1024
+    max_redirects: int = 3
+
+
+@dataclass
+class Executor:
+    """The process-wide part of the playground: pooled connections, limits, background runs."""
+
+    limits: Limits = field(default_factory=Limits)
+    pool: ClientPool = field(default_factory=ClientPool)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def aclose(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        for t in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.pool.aclose()
+
+
+def executor(runtime: Runtime) -> Executor:
+    found = runtime.extra.get(EXTRA_KEY)
+    if found is None:
+        found = runtime.extra[EXTRA_KEY] = Executor()
+    assert isinstance(found, Executor)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
+    """Close the pooled connections and stop background runs with the app."""
+    ex = executor(runtime)
+    try:
+        yield
+    finally:
+        await ex.aclose()
+
+
+# -- the rate limit --------------------------------------------------------------------------
+async def check_rate(runtime: Runtime, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    limit = executor(runtime).limits.per_minute
+    count = await runtime.cache.incr(f"aforo:{tenant_id}:playground:rate:{user_id}", 60.0)
+    if count > limit:
+        raise DomainError(
+            f"at most {limit} try-it runs a minute; wait a moment",
+            code="RATE_LIMITED",
+        )
+
+
+# -- one run ---------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    prepared: Prepared
+    result: Result | None
+    error: OutboundError | None
+
+
+def _caller(caller: TenantContext) -> uuid.UUID:
+    assert caller.user_id is not None  # IsAuthenticated
+    return caller.user_id
+
+
+async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Prepared:
+    user_id = _caller(caller)
+    await check_rate(runtime, caller.tenant_id, user_id)
+    async with runtime.transaction(caller.tenant_id) as session:
+        return await playground.prepare(
+            session, runtime.auth.ring, runtime.auth.issuer, user_id=user_id, inp=inp
+        )
+
+
+async def execute(
+    runtime: Runtime, p: Prepared, on_phase: Callable[[str, float], None] | None = None
+) -> Outcome:
+    """Send the prepared request, then record and meter it. An outbound failure is part of
+    the outcome (recorded with its code), not an exception."""
+    ex = executor(runtime)
+    lim = ex.limits
+    guard = dataclasses.replace(
+        p.guard, timeout_s=lim.timeout_s, max_bytes=lim.max_bytes, max_redirects=lim.max_redirects
+    )
+    started = time.perf_counter()
+    res: Result | None = None
+    error: OutboundError | None = None
+    try:
+        exchanged = await guard.exchange(
+            ex.pool,
+            p.method,
+            p.url,
+            headers=p.headers,
+            content=p.content,
+            allowed_hosts=p.allowed_hosts,
+            on_phase=on_phase,
+        )
+        res = playground.result(p, exchanged)
+    except OutboundError as e:
+        # The message may quote the URL, which may carry the token (apiKey in the query).
+        e.message = p.redact(e.message)
+        e.field = None
+        error = e
+    total_ms = (time.perf_counter() - started) * 1000
+    async with runtime.transaction(p.tenant_id) as session:
+        written = await playground.record(
+            session, p, res, error_code=error.code if error else None, total_ms=total_ms
+        )
+    if written is not None:
+        usage_quota.forget(runtime, p.tenant_id, written.subscriptions)
+    return Outcome(p, res, error)
+
+
+async def try_operation(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Outcome:
+    return await execute(runtime, await prepare(runtime, caller, inp))
+
+
+# -- live events -----------------------------------------------------------------------------
+def channel(tenant_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    return f"aforo:{tenant_id}:playground:run:{run_id}"
+
+
+def log_key(tenant_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    return f"aforo:{tenant_id}:playground:log:{run_id}"
+
+
+class _Publisher:
+    """Events of one run, in order: appended to the log, then published (never the reverse,
+    so a follower reading the log after subscribing misses nothing)."""
+
+    def __init__(self, runtime: Runtime, p: Prepared) -> None:
+        self.runtime = runtime
+        self.p = p
+        self.events: list[dict[str, Any]] = []
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def phase(self, name: str, elapsed_ms: float) -> None:  # the executor's sync hook
+        self.add({"phase": name, "elapsedMs": elapsed_ms})
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.queue.put_nowait(event)
+
+    async def save(self) -> None:
+        body = {"user": str(self.p.user_id), "events": self.events}
+        await self.runtime.cache.set(
+            log_key(self.p.tenant_id, self.p.run_id), json.dumps(body).encode(), LOG_TTL_S
+        )
+
+    async def pump(self) -> None:
+        while (event := await self.queue.get()) is not None:
+            event = {"runId": str(self.p.run_id), "seq": len(self.events) + 1, **event}
+            self.events.append(event)
+            await self.save()
+            await self.runtime.bus.publish(
+                channel(self.p.tenant_id, self.p.run_id), json.dumps(event).encode()
+            )
+
+
+async def _live(runtime: Runtime, pub: _Publisher) -> None:
+    pump = asyncio.create_task(pub.pump())
+    try:
+        try:
+            out = await execute(runtime, pub.p, pub.phase)
+        except Exception:  # a background task: log it, and the follower still hears the end
+            log.exception("try-it run %s failed", pub.p.run_id)
+            pub.add(error_payload(DomainError("the run failed", code="PLAYGROUND_FAILED")))
+            return
+        if out.result is not None:
+            pub.add(
+                {
+                    "phase": "COMPLETED",
+                    "elapsedMs": out.result.timing.total_ms,
+                    "response": out.result.to_dict(),
+                }
+            )
+        else:
+            assert out.error is not None
+            pub.add(error_payload(out.error))
+    finally:
+        pub.queue.put_nowait(None)
+        await pump
+
+
+def error_payload(e: DomainError) -> dict[str, Any]:
+    return {
+        "phase": "ERROR",
+        "elapsedMs": 0.0,
+        "error": {"code": e.code, "message": e.message, "field": e.field},
+    }
+
+
+async def start(runtime: Runtime, caller: TenantContext, inp: TryInput) -> uuid.UUID:
+    """Prepare a run and execute it in the background on this instance; its events can be
+    followed from any instance with ``follow``."""
+    p = await prepare(runtime, caller, inp)
+    pub = _Publisher(runtime, p)
+    await pub.save()  # the log exists (owner known) before anyone learns the run id
+    ex = executor(runtime)
+    task = asyncio.get_running_loop().create_task(_live(runtime, pub))
+    ex.tasks.add(task)
+    task.add_done_callback(ex.tasks.discard)
+    return p.run_id
+
+
+async def follow(
+    runtime: Runtime, caller: TenantContext, run_id: uuid.UUID
+) -> AsyncIterator[dict[str, Any]]:
+    """A run's events in order, from its start to ``COMPLETED`` or ``ERROR``. Only its owner
+    (or an admin of the tenant) may follow it."""
+    tenant_id = caller.tenant_id
+    deadline = time.monotonic() + executor(runtime).limits.timeout_s + 30
+    async with runtime.bus.subscribe(channel(tenant_id, run_id)) as messages:
+        raw = await runtime.cache.get(log_key(tenant_id, run_id))
+        if raw is None:
+            raise NotFound("no such run (or it ended minutes ago)", field="runId")
+        entry = json.loads(raw)
+        if entry["user"] != str(caller.user_id) and not caller.has(Role.ADMIN):
+            raise NotFound("no such run (or it ended minutes ago)", field="runId")
+        seen = 0
+        for event in entry["events"]:
+            seen = event["seq"]
+            yield event
+            if event["phase"] in TERMINAL:
+                return
+        it = aiter(messages)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                raw = await asyncio.wait_for(anext(it), max(left, 0.001))
+            except TimeoutError:
+                lost = DomainError("the run stopped reporting", code="PLAYGROUND_RUN_LOST")
+                yield {"runId": str(run_id), "seq": seen + 1, **error_payload(lost)}
+                return
+            event = json.loads(raw)
+            if event["seq"] <= seen:
+                continue
+            seen = event["seq"]
+            yield event
+            if event["phase"] in TERMINAL:
+                return

@@ -1,0 +1,241 @@
+"""Try-it through a real gateway: nginx ``auth_request`` to our verify endpoint, in front of an
+upstream that echoes what it got. The credential is minted and injected server-side."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import jwt
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from aforo.app import create_app
+from aforo.config import Settings
+from aforo.models.playground import PlaygroundRun
+from aforo.models.usage import UsageEvent
+from aforo.services.key_state import GATEWAY_AUDIENCE
+from aforo.services.playground import REDACTED
+from tests.gateway import cancel, make_key_world, queries, revoke_key, statements
+from tests.support import Api
+from tests.test_playground_support import (
+    gateway_to,
+    limits,
+    make_world,
+    try_it,
+    upstream,
+)
+
+RUNS = """query($n: Int) { playgroundRuns(first: $n) { id userId keyId operationId method url
+  status errorCode totalMs createdAt timing { dnsMs connectMs ttfbMs totalMs } } }"""
+
+
+def _headers(r: dict[str, Any]) -> dict[str, str]:
+    return {h["name"].lower(): h["value"] for h in r["headers"]}
+
+
+async def test_a_run_passes_the_gateway_only_with_the_injected_credential(
+    api: Api, app: FastAPI, settings: Settings
+) -> None:
+    with upstream() as (up, up_server):
+        k = await make_key_world(api)
+        with gateway_to(create_app(settings), k.gateway, up_server.port) as nginx:
+            w = await make_world(api, [nginx.url], keys=k)
+            async with httpx.AsyncClient() as http:  # without a credential: refused
+                assert (await http.get(f"{nginx.url}/forecast/oslo")).status_code == 403
+            r = await try_it(
+                api,
+                w.keys.dev,
+                w.run(
+                    "GET /forecast/{city}",
+                    pathParams=[{"name": "city", "value": "São Paulo/../x"}],
+                    query=[{"name": "days", "value": "3 & more"}],
+                    headers=[{"name": "Accept-Language", "value": "pt"}],
+                ),
+            )
+    assert r["__typename"] == "PlaygroundResponse", r
+    assert r["status"] == 200
+    # The upstream got a short-lived JWT standing in for the key, never a raw key.
+    got = up.seen[-1]
+    scheme, token = got["headers"]["authorization"].split(" ", 1)
+    assert scheme == "Bearer" and not token.startswith("sk_")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == w.keys.key_id and claims["aud"] == GATEWAY_AUDIENCE
+    assert claims["exp"] - claims["iat"] <= 60
+    assert w.keys.key not in json.dumps(got)
+    assert got["headers"]["x-aforo-key-id"] == w.keys.key_id  # the gateway verified it
+    assert got["raw_path"] == "/forecast/S%C3%A3o%20Paulo%2F..%2Fx"  # one encoded segment
+    assert got["query"] == "days=3%20%26%20more"
+    assert got["headers"]["accept-language"] == "pt"
+    # What the caller sees carries no credential.
+    assert token not in json.dumps(r) and token.rsplit(".", 1)[1] not in json.dumps(r)
+    echoed = json.loads(r["body"])
+    assert echoed["headers"]["authorization"] == f"Bearer {REDACTED}"
+    h = _headers(r)
+    assert h["x-echo-authorization"] == f"Bearer {REDACTED}"
+    assert h["x-request-seen"] == "yes"
+    assert not {"set-cookie", "www-authenticate", "authorization"} & set(h)
+    t = r["timing"]
+    assert t["dnsMs"] >= 0 and t["tlsMs"] == 0  # plain HTTP
+    assert t["totalMs"] >= t["ttfbMs"] + t["transferMs"]
+    assert r["url"].startswith(nginx.url + "/forecast/")
+
+
+async def test_api_key_header_schemes_get_the_token_under_their_name(api: Api) -> None:
+    with upstream() as (up, server):
+        w = await make_world(api, [server.url], security="header")
+        r = await try_it(
+            api,
+            w.keys.dev,
+            w.run(
+                "POST /forecast/{city}",
+                pathParams=[{"name": "city", "value": "oslo"}],
+                body='{"hello": "world"}',
+            ),
+        )
+        assert r["__typename"] == "PlaygroundResponse", r
+        got = up.seen[-1]
+        assert "authorization" not in got["headers"]
+        token = got["headers"]["x-api-key"]
+        assert jwt.decode(token, options={"verify_signature": False})["sub"] == w.keys.key_id
+        assert got["method"] == "POST" and got["body"] == '{"hello": "world"}'
+        assert got["headers"]["content-type"] == "application/json"  # from the spec
+        assert token not in r["body"] and REDACTED in r["body"]
+        refused = await try_it(
+            api,
+            w.keys.dev,
+            w.run(
+                "POST /forecast/{city}",
+                pathParams=[{"name": "city", "value": "oslo"}],
+                headers=[{"name": "x-api-key", "value": "sk_live_mine"}],
+            ),
+        )
+        assert (refused["code"], refused["field"]) == (
+            "PLAYGROUND_HEADER_REFUSED",
+            "headers.x-api-key",
+        )
+
+
+async def test_inputs_are_validated_with_the_offending_field(api: Api) -> None:
+    w = await make_world(api, ["http://127.0.0.1:9"])
+    city = [{"name": "city", "value": "oslo"}]
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (
+            {"headers": [{"name": "Authorization", "value": "Bearer x"}]},
+            "headers.Authorization",
+            "PLAYGROUND_HEADER_REFUSED",
+        ),
+        (
+            {"headers": [{"name": "Cookie", "value": "a=b"}]},
+            "headers.Cookie",
+            "PLAYGROUND_HEADER_REFUSED",
+        ),
+        (
+            {"headers": [{"name": "Host", "value": "evil"}]},
+            "headers.Host",
+            "PLAYGROUND_HEADER_REFUSED",
+        ),
+        (
+            {"headers": [{"name": "Transfer-Encoding", "value": "chunked"}]},
+            "headers.Transfer-Encoding",
+            "PLAYGROUND_HEADER_REFUSED",
+        ),
+        ({"headers": [{"name": "X-Ok", "value": "a\r\nInjected: 1"}]}, "headers.X-Ok", "INVALID"),
+        ({"headers": [{"name": "bad name", "value": "1"}]}, "headers.bad name", "INVALID"),
+        ({}, "pathParams.city", "REQUIRED"),
+        ({"pathParams": [*city, {"name": "nope", "value": "1"}]}, "pathParams.nope", "INVALID"),
+        ({"pathParams": city, "body": "{}"}, "body", "INVALID"),  # a GET has no body
+        ({"pathParams": city, "server": "http://elsewhere.example"}, "server", "INVALID"),
+        ({"pathParams": city, "keyId": str(uuid.uuid4())}, "keyId", "NOT_FOUND"),
+        ({"pathParams": city, "operationId": str(uuid.uuid4())}, "operationId", "NOT_FOUND"),
+        ({"pathParams": city, "keyId": "not-an-id"}, "keyId", "INVALID"),
+    ]
+    for extra, field, code in cases:
+        r = await try_it(api, w.keys.dev, {**w.run("GET /forecast/{city}"), **extra})
+        assert (r["__typename"], r.get("field"), r.get("code")) == ("UserError", field, code), (
+            extra,
+            r,
+        )
+    basic = await make_world(api, ["http://127.0.0.1:9"], security="basic", keys=w.keys, allow=())
+    r = await try_it(api, w.keys.dev, basic.run("GET /big"))
+    assert (r["code"], r["field"]) == ("PLAYGROUND_UNSUPPORTED_AUTH", "operationId")
+    # Anonymous callers cannot try at all.
+    body = await api.gql(
+        "mutation($i: TryOperationInput!) { tryOperation(input: $i) { __typename } }",
+        {"i": w.run("GET /big")},
+        storefront=w.keys.tenant.storefront_key,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_someone_elses_key_a_revoked_key_and_a_cancelled_subscription_are_refused(
+    api: Api,
+) -> None:
+    with upstream() as (up, server):
+        w = await make_world(api, [server.url])
+        inp = w.run("GET /big")
+        other = await api.sign_up(w.keys.tenant, "other@example.com")
+        r = await try_it(api, other["accessToken"], inp)
+        assert (r["code"], r["field"]) == ("NOT_FOUND", "keyId")
+        await revoke_key(api, w.keys.dev, w.keys.key_id)
+        r = await try_it(api, w.keys.dev, inp)
+        assert (r["code"], r["field"]) == ("KEY_REVOKED", "keyId")
+        assert up.seen == []  # nothing was sent for a refused key
+    # Cancelling the subscription revokes its keys: refused the same way.
+    k = await make_key_world(api, name="Beta", email="b@example.com")
+    w2 = await make_world(api, ["http://127.0.0.1:9"], keys=k)
+    await cancel(api, k.dev, k.subscription_id)
+    r = await try_it(api, k.dev, w2.run("GET /big"))
+    assert (r["code"], r["field"]) == ("KEY_REVOKED", "keyId")
+
+
+async def test_runs_are_recorded_metered_listed_and_rate_limited(api: Api, app: FastAPI) -> None:
+    with upstream() as (_, server):
+        w = await make_world(api, [server.url])
+        inp = w.run("GET /forecast/{city}", pathParams=[{"name": "city", "value": "oslo"}])
+        first = await try_it(api, w.keys.dev, inp)
+        second = await try_it(api, w.keys.dev, inp)
+        assert second["timing"]["reusedConnection"] is True  # the pooled connection
+        assert second["timing"]["connectMs"] == 0
+        failed = await try_it(
+            api,
+            w.keys.dev,
+            w.run("GET /redirect", query=[{"name": "to", "value": "http://10.9.9.9/"}]),
+        )
+        assert failed["code"] == "OUTBOUND_REDIRECT"
+        limits(app, per_minute=3)
+        limited = await try_it(api, w.keys.dev, inp)
+        assert limited["code"] == "RATE_LIMITED"
+    rt = app.state.runtime
+    async with rt.transaction(uuid.UUID(w.keys.tenant.id)) as s:
+        runs = list(await s.scalars(select(PlaygroundRun).order_by(PlaygroundRun.created_at)))
+        usage = list(await s.scalars(select(UsageEvent).where(UsageEvent.source == "playground")))
+    assert [(r.status, r.error_code) for r in runs] == [
+        (200, None),
+        (200, None),
+        (None, "OUTBOUND_REDIRECT"),
+    ]
+    assert {str(r.id) for r in runs[:2]} == {first["runId"], second["runId"]}
+    assert all(r.key_id == uuid.UUID(w.keys.key_id) for r in runs)
+    # Metered as API calls of the key's subscription, once per run that reached the API.
+    assert sorted(e.event_id for e in usage) == sorted(
+        f"playground:{x['runId']}" for x in (first, second)
+    )
+    assert {(str(e.subscription_id), str(e.key_id), e.metric, e.route) for e in usage} == {
+        (w.keys.subscription_id, w.keys.key_id, "api_calls", "/forecast/{city}")
+    }
+    # Listed for their owner (one statement for the page), all of them for an admin.
+    with statements(app) as seen:
+        mine = (await api.data(RUNS, {"n": 10}, token=w.keys.dev))["playgroundRuns"]
+    assert len(queries(seen)) == 1
+    assert [r["status"] for r in mine] == [None, 200, 200]  # newest first
+    assert mine[0]["errorCode"] == "OUTBOUND_REDIRECT" and mine[0]["timing"] is None
+    assert mine[1]["timing"]["totalMs"] > 0
+    other = await api.sign_up(w.keys.tenant, "nosy@example.com")
+    assert (await api.data(RUNS, {}, token=other["accessToken"]))["playgroundRuns"] == []
+    everyone = (await api.data(RUNS, {}, token=w.keys.admin))["playgroundRuns"]
+    assert len(everyone) == 3
+    body = await api.gql(RUNS, {"n": 500}, token=w.keys.dev)
+    assert body["errors"][0]["extensions"]["field"] == "first"
