@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -127,6 +128,11 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(query: type, mutation: type, subscription: type | None = None) -> Schema:
+    # The validation cache is keyed by the rule classes, and every limiter instance creates
+    # new ones: built per request, they made every request validate again. Build the rules
+    # once and add the same classes to each request.
+    depth_rules = QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules
+    alias_rules = MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules
     return Schema(
         query=query,
         mutation=mutation,
@@ -136,9 +142,9 @@ def build_schema(query: type, mutation: type, subscription: type | None = None) 
             # module-level in strawberry, so they are still shared.
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: AddValidationRules(depth_rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: AddValidationRules(alias_rules),
             lambda: MaskErrors(
                 should_mask_error=_should_mask, error_message="Internal server error."
             ),
