@@ -248,14 +248,18 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def timed(fn: Callable[[Any], Awaitable[Any]], inputs: list[Any]) -> list[float]:
+async def timed(*fns: Callable[[Any], Awaitable[Any]], inputs: list[Any]) -> list[list[float]]:
+    """Time each function on each input, interleaved input by input, so that every variant
+    sees the same background load on a shared machine."""
     for x in inputs[:5]:  # warm caches and plans
-        await fn(x)
-    out = []
+        for fn in fns:
+            await fn(x)
+    out: list[list[float]] = [[] for _ in fns]
     for x in inputs:
-        t = time.perf_counter()
-        await fn(x)
-        out.append((time.perf_counter() - t) * 1000)
+        for fn, samples in zip(fns, out, strict=True):
+            t = time.perf_counter()
+            await fn(x)
+            samples.append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -365,28 +369,33 @@ async def main() -> None:
                 await gql("{ tenant { id } }", {})
 
             print("\nbaseline: the smallest GraphQL request, { tenant { id } }")
-            report("GraphQL", await timed(gql_hello, mid))
+            report("GraphQL", (await timed(gql_hello, inputs=mid))[0])
             if args.profile:
                 import cProfile
                 import pstats
 
                 prof = cProfile.Profile()
                 prof.enable()
-                await timed(gql_search, mid)
+                await timed(gql_search, inputs=mid)
                 prof.disable()
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
             print(f"\nsearch, two mid-frequency words ({len(mid)} queries)")
-            _, raw95 = report("raw SQL", await timed(raw_search, mid))
-            _, api95 = report("GraphQL searchForum", await timed(gql_search, mid))
+            raw, api = await timed(raw_search, gql_search, inputs=mid)
+            _, raw95 = report("raw SQL", raw)
+            _, api95 = report("GraphQL searchForum", api)
             print(f"\nsearch, two of the 50 most common words ({len(common)} queries)")
-            _, rawc95 = report("raw SQL", await timed(raw_search, common))
-            _, apic95 = report("GraphQL searchForum", await timed(gql_search, common))
-            _, unc95 = report("baseline: rank every match, raw SQL", await timed(uncapped, common))
+            raw, api, unc = await timed(raw_search, gql_search, uncapped, inputs=common)
+            _, rawc95 = report("raw SQL", raw)
+            _, apic95 = report("GraphQL searchForum", api)
+            _, unc95 = report("baseline: rank every match, raw SQL", unc)
             print(f"\nsimilarThreads ({len(drafts)} drafts)")
-            _, sraw95 = report("raw SQL", await timed(raw_similar, drafts))
-            _, sapi95 = report("GraphQL similarThreads", await timed(gql_similar, drafts))
+            raw, api = await timed(raw_similar, gql_similar, inputs=drafts)
+            _, sraw95 = report("raw SQL", raw)
+            _, sapi95 = report("GraphQL similarThreads", api)
+        await engine.dispose()
 
-        # The same search when @@ is not LEAKPROOF: RLS keeps the index out of the plan.
+        # The same search when @@ is not LEAKPROOF: RLS keeps the index out of the plan. New
+        # connections, so no plan prepared before the change is reused.
         conn = await asyncpg.connect(
             host="127.0.0.1",
             port=pg.port,
@@ -394,14 +403,16 @@ async def main() -> None:
             password=pg.credentials()[OWNER_ROLE],
             database="aforo",
         )
+        engine = create_engine(app_url, pool_size=2)
+        maker = sessionmaker(engine)
         try:
             await conn.execute("alter function ts_match_vq(tsvector, tsquery) not leakproof")
             print("\nbaseline: '@@' not LEAKPROOF (sequential scans under RLS), 5 queries")
-            _, seq95 = report("raw SQL", await timed(raw_search, mid[:5]))
+            _, seq95 = report("raw SQL", (await timed(raw_search, inputs=mid[:5]))[0])
             await conn.execute("alter function ts_match_vq(tsvector, tsquery) leakproof")
         finally:
             await conn.close()
-        await engine.dispose()
+            await engine.dispose()
 
         print("\nratios (p95)")
         print(f"  GraphQL / raw SQL, search            {api95 / raw95:6.2f}x")
