@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -157,3 +158,33 @@ async def test_tenant_comes_from_the_token(api: Api, settings: Settings) -> None
     assert r.json()["accepted"] == 1
     assert await rollup_total(settings, a.id) == 1
     assert await rollup_total(settings, b.id) == 7
+
+
+async def test_partitions_are_made_on_demand_and_default_rows_move(
+    api: Api, settings: Settings
+) -> None:
+    import asyncpg
+
+    t = await make_tenant(settings)
+    token = await gateway_token(api, t)
+    owner = await asyncpg.connect(
+        (settings.migration_database_url or "").replace("postgresql+asyncpg", "postgresql")
+    )
+    try:
+        # A row that landed in the default partition (its month had no partition then).
+        await owner.execute(
+            "insert into usage_events_default (tenant_id, occurred_at, event_id, source, metric,"
+            " quantity) values ($1, '2005-03-04T05:06:07Z', 'old-1', 'rest', 'api_calls', 1)",
+            uuid.UUID(t.id),
+        )
+        r = await post(api.client, token, [ev("old-2", occurred_at="2005-03-09T00:00:00Z")])
+        assert r.json()["accepted"] == 1
+        parts = await owner.fetch(
+            "select c.relname, (select count(*) from usage_events_200503) as n from pg_inherits i"
+            " join pg_class c on c.oid = i.inhrelid"
+            " where i.inhparent = 'usage_events'::regclass and c.relname = 'usage_events_200503'"
+        )
+        assert [(p["relname"], p["n"]) for p in parts] == [("usage_events_200503", 2)]
+        assert await owner.fetchval("select count(*) from usage_events_default") == 0
+    finally:
+        await owner.close()
