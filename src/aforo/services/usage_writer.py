@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
 from aforo.services import outbox
-from aforo.services.usage_events import COLUMNS, Event, Rejection
+from aforo.services.usage_events import COLUMNS, VALUES, Event, Rejection
 from aforo.services.usage_mapping import map_consumers
 
 TOPIC = "aforo.usage.events"
@@ -203,39 +203,13 @@ async def write(
 
 
 def _records(tenant_id: uuid.UUID, unique: list[tuple[int, Event]]) -> list[tuple[Any, ...]]:
+    props = COLUMNS.index("properties") + 2  # after ord and content_hash
     out = []
     for ord_, (_, e) in enumerate(unique):
-        out.append(
-            (
-                ord_,
-                e.content_hash(),
-                tenant_id,
-                e.event_id,
-                e.occurred_at,
-                e.source,
-                e.metric,
-                e.quantity,
-                e.consumer,
-                e.subscription_id,
-                e.key_id,
-                e.source_account,
-                e.method,
-                e.path,
-                e.route,
-                e.status,
-                e.latency_ms,
-                e.request_bytes,
-                e.response_bytes,
-                e.request_id,
-                e.client_ip,
-                e.tool,
-                e.agent,
-                e.session,
-                e.outcome,
-                json.dumps(e.properties, separators=(",", ":")) if e.properties else None,
-                e.upload_id,
-            )
-        )
+        row = (ord_, e.content_hash(), tenant_id, *VALUES(e))
+        if e.properties:
+            row = (*row[:props], json.dumps(e.properties, separators=(",", ":")), *row[props + 1 :])
+        out.append(row)
     return out
 
 
