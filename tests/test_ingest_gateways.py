@@ -21,7 +21,7 @@ KONG = {
         "url": "https://api.example.com:8443/orders/caf%C3%A9?limit=2",
         "size": "86",
         "id": "c29f1b2e7a5d4b8c",
-        "headers": {"x-consumer-id": "abc"},
+        "headers": {"x-consumer-id": "abc", "authorization": "Bearer sk_live_do_not_keep"},
     },
     "response": {"status": 200, "size": "934", "headers": {}},
     "route": {"id": "b5b5d7c4-0000", "name": "orders"},
@@ -111,6 +111,10 @@ async def test_kong_http_log_single_and_batched(api: Api, settings: Settings) ->
         request_id="c29f1b2e7a5d4b8c",
         client_ip="203.0.113.7",
     )
+    # The refused record is kept for debugging, without the credential it carried.
+    dead = await rejections(settings, t.id)
+    assert len(dead) == 1 and "sk_live_do_not_keep" not in dead[0]["record"]
+    assert '"authorization": "[redacted]"' in dead[0]["record"]
     # A record without a request id gets a deterministic id: its resend is a duplicate.
     again = await _post(api, token, "kong", second)
     assert again["duplicates"] == 1

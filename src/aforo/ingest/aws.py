@@ -134,7 +134,7 @@ def parse(body: bytes) -> tuple[str | None, Parsed]:
     now = datetime.now(UTC)
     out = Parsed()
     for i, rec in enumerate(doc["records"]):
-        raw = json.dumps(rec)[:4096] if not isinstance(rec, str) else rec[:4096]
+        raw = None if isinstance(rec, dict) else json.dumps(rec)[:4096]
         try:
             if not isinstance(rec, dict) or not isinstance(rec.get("data"), str):
                 raise f.RecordInvalid("MISSING_FIELD", "data", "a record needs base64 data")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -138,11 +139,29 @@ def rejection(e: RecordInvalid, index: int | None, obj: Any, raw: str | None = N
     )
 
 
+# Gateway logs carry request headers (Kong's http-log includes them): a refused record is kept
+# for debugging, never with a credential in it.
+_SECRET = re.compile(r"authori[sz]ation|api[-_]?key|cookie|token|secret|password|signature", re.I)
+
+
+def redact(obj: Any, depth: int = 0) -> Any:
+    if depth > 32:
+        return "…"
+    if isinstance(obj, dict):
+        return {
+            k: "[redacted]" if isinstance(k, str) and _SECRET.search(k) else redact(v, depth + 1)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [redact(v, depth + 1) for v in obj]
+    return obj
+
+
 def _dump(obj: Any) -> str:
     try:
-        return json.dumps(obj, ensure_ascii=False, default=str)[:4096]
-    except (TypeError, ValueError):
-        return repr(obj)[:4096]
+        return json.dumps(redact(obj), ensure_ascii=False, default=str)[:4096]
+    except (TypeError, ValueError, RecursionError):
+        return repr(type(obj))
 
 
 def collect(

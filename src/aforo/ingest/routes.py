@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
@@ -40,7 +41,11 @@ async def _ingest(
         return JSONResponse(pipeline.unusable(e.code, e.message), status_code=e.status)
     except DomainError as e:
         return JSONResponse(pipeline.unusable(e.code, e.message), status_code=e.status)
-    result = await pipeline.submit(rt, caller, source, parsed)
+    try:
+        result = await pipeline.submit(rt, caller, source, parsed)
+    except KafkaError as e:  # not acknowledged: the sender must retry (ids make it safe)
+        refused = pipeline.unusable("BROKER_UNAVAILABLE", f"usage queue unavailable: {e}")
+        return JSONResponse(refused, status_code=503)
     queued = pipeline.PRODUCER_KEY in rt.extra
     return JSONResponse(pipeline.body(result, free=parsed.free, queued=queued))
 
@@ -104,5 +109,8 @@ async def post_aws(
     except (Unusable, DomainError) as e:
         # The delivery itself is unreadable (truncated?): Firehose retries it, which is right.
         return _firehose(request_id, e.status, e.message)
-    await pipeline.submit(rt, caller, aws.SOURCE, parsed)
+    try:
+        await pipeline.submit(rt, caller, aws.SOURCE, parsed)
+    except KafkaError as e:
+        return _firehose(request_id, 503, f"usage queue unavailable: {e}")
     return _firehose(request_id or body_request_id, 200)
