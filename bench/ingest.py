@@ -94,7 +94,9 @@ async def provision(owner_url: str, name: str) -> tuple[uuid.UUID, str]:
         await engine.dispose()
 
 
-def start_server(pg: EmbeddedPostgres, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    pg: EmbeddedPostgres, home: Path, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -118,6 +120,8 @@ def start_server(pg: EmbeddedPostgres, home: Path) -> tuple[subprocess.Popen[byt
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(workers),
         ],
         env=env,
     )
@@ -249,6 +253,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     n = args.events
     with tempfile.TemporaryDirectory(prefix="aforo-bench-") as d:
@@ -265,9 +270,10 @@ async def main() -> None:
             copy_tenant, _ = await provision(pg.owner_url, "Bench COPY")
             data = rows(n)
             blob = csv_bytes(data)
-            server, base = start_server(pg, root / "home")
+            server, base = start_server(pg, root / "home", args.workers)
             print(
-                f"{n:,} events; REST with {args.clients} clients x {BATCH}-event batches; "
+                f"{n:,} events; {args.workers} uvicorn worker(s); "
+                f"REST with {args.clients} clients x {BATCH}-event batches; "
                 f"CSV {len(blob) / 1e6:.0f} MB streamed",
                 flush=True,
             )
