@@ -76,7 +76,9 @@ def vocabulary(n: int, rng: random.Random) -> list[str]:
             rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 4))
         )
         words.add(word + rng.choice(["", "", "n", "r", "s", "t", "l"]))
-    return sorted(words, key=lambda w: rng.random())
+    ordered = sorted(words)  # a set's order changes from run to run (hash randomisation)
+    rng.shuffle(ordered)
+    return ordered
 
 
 # English stop words (the text-search configuration drops them) make up much of real text;
@@ -233,6 +235,33 @@ async def seed(
     return sample
 
 
+async def frequent_lexemes(owner_url: str) -> list[str]:
+    """The 3,000 most frequent title words of the seeded forum, most frequent first."""
+    engine = create_engine(owner_url, pool_size=1)
+    try:
+        async with sessionmaker(engine)() as s:
+            rows = await s.scalars(
+                text(
+                    "select word from ts_stat('select title_search from community_threads') "
+                    "order by ndoc desc, word limit 3000"
+                )
+            )
+            return list(rows)
+    finally:
+        await engine.dispose()
+
+
+async def reuse(owner: Any) -> tuple[uuid.UUID, str, list[tuple[uuid.UUID, str]]]:
+    """The bench tenant of a kept cluster, a new storefront key and a sample of its titles."""
+    async with sessionmaker(owner)() as s, s.begin():
+        tenant = await tenants.tenant_by_slug(s, "bench")
+        key = await tenants.create_storefront_key(s, "bench rerun")
+        rows = await s.execute(
+            text("select id, title from community_threads order by random() limit 1000")
+        )
+        return tenant.id, key.secret, [(r.id, r.title) for r in rows]
+
+
 def near_duplicate(title: str, rng: random.Random) -> str:
     """How someone asks an existing question again: a word dropped, the order changed."""
     words = title.lower().split()
@@ -276,24 +305,33 @@ async def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="leave the cluster running afterwards")
     ap.add_argument("--profile", action="store_true", help="cProfile the GraphQL searches")
+    ap.add_argument("--reuse", type=Path, help="a cluster kept by --keep: measure, do not seed")
     args = ap.parse_args()
     rng = random.Random(7)
     gen = TextGen(vocabulary(20_000, rng), rng)
 
-    root = Path(tempfile.mkdtemp(prefix="aforo-bench-forum-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the postgres OS user must reach the cluster
+    if args.reuse:
+        root = args.reuse
+    else:
+        root = Path(tempfile.mkdtemp(prefix="aforo-bench-forum-"))
+        os.chmod(root, 0o755)  # noqa: S103 - the postgres OS user must reach the cluster
     pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
     pg.start()
     try:
-        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+        if not args.reuse:
+            migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
         owner = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
-        async with sessionmaker(owner)() as s, s.begin():
-            p = await tenants.provision_tenant(s, "Bench", slug="bench")
+        if args.reuse:
+            tenant_id, storefront, sample = await reuse(owner)
+        else:
+            async with sessionmaker(owner)() as s, s.begin():
+                p = await tenants.provision_tenant(s, "Bench", slug="bench")
+            tenant_id, storefront = p.tenant.id, p.storefront_key
+            sample = await seed(pg, tenant_id, args.threads, args.replies, gen)
         await owner.dispose()
-        tenant_id = p.tenant.id
-        sample = await seed(pg, tenant_id, args.threads, args.replies, gen)
 
-        words = gen.words
+        # Query words from the data itself: the most frequent title words, stemmed.
+        words = await frequent_lexemes(pg.url(OWNER_ROLE, "aforo"))
         mid = [
             f"{rng.choice(words[50:3000])} {rng.choice(words[50:3000])}"
             for _ in range(args.queries)
@@ -344,7 +382,7 @@ async def main() -> None:
             jwt_keys_dir=root / "jwt",
         )
         app = create_app(settings)
-        headers = {"X-Storefront-Key": p.storefront_key}
+        headers = {"X-Storefront-Key": storefront}
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(

@@ -105,6 +105,13 @@ async def test_accepting_an_answer_solves_the_thread_and_pays_five(api: Api, app
         "status": "SOLVED",
         "acceptedReply": {"id": mine["id"], "isAccepted": True},
     }
+    d = await f.data(
+        """mutation($id: ID!) { editReply(id: $id, body: "Self answer, clarified.") {
+             ... on Reply { isAccepted } } }""",
+        {"id": mine["id"]},
+        ada,
+    )
+    assert d["editReply"] == {"isAccepted": True}
 
 
 async def test_badges_are_awarded_once_on_the_ladder(api: Api, app: FastAPI) -> None:

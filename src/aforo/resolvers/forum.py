@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import tenant_session
 from aforo.errors import DomainError
+from aforo.models.forum import Reply as ReplyRow
 from aforo.schema.base import (
     STAFF_ADMIN,
     AppInfo,
@@ -72,6 +73,11 @@ def _actor(info: AppInfo) -> forum.Actor:
 
 def _optional_id(value: strawberry.ID | None, field: str) -> uuid.UUID | None:
     return parse_id(value, field) if value is not None else None
+
+
+async def _reply_view(s: AsyncSession, reply: ReplyRow, actor: forum.Actor) -> Reply:
+    thread = await forum.get_thread(s, reply.thread_id)
+    return Reply.of(reply, actor.moderator, thread.accepted_reply_id)
 
 
 @strawberry.type
@@ -271,9 +277,7 @@ class Mutation:
     async def edit_reply(self, info: AppInfo, id: strawberry.ID, body: str) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)
-            return Reply.of(
-                await forum.edit_reply(s, actor, parse_id(id), body), actor.moderator, None
-            )
+            return await _reply_view(s, await forum.edit_reply(s, actor, parse_id(id), body), actor)
 
         return await guarded(info, go)
 
@@ -281,7 +285,7 @@ class Mutation:
     async def delete_reply(self, info: AppInfo, id: strawberry.ID) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)
-            return Reply.of(await forum.delete_reply(s, actor, parse_id(id)), actor.moderator, None)
+            return await _reply_view(s, await forum.delete_reply(s, actor, parse_id(id)), actor)
 
         return await guarded(info, go)
 

@@ -59,37 +59,39 @@ def _exact(value: str) -> str:
     return " ".join(value.lower().split()).rstrip("?!. ")
 
 
+_EXACT_TITLE = "rtrim(lower(regexp_replace(t.title, '\\s+', ' ', 'g')), '?!. ') = :exact"
+# Each candidate is ranked where it is read (its vector is in hand), so ranking costs no second
+# visit to the rows. Removed threads' replies are dropped on the way to the page, checking only
+# as many threads as the page needs (``offset 0`` keeps the check above the sort).
 _SEARCH = text(
     f"""
     with q as (select websearch_to_tsquery('english', :q) as q),
     cand as (
-        (select t.id as thread_id, null::uuid as reply_id from community_threads t, q
+        (select t.id as thread_id, null::uuid as reply_id, ts_rank_cd(t.search, q.q, 1) as rank,
+                true as title_match, {_EXACT_TITLE} as exact_title
+           from community_threads t, q
           where t.deleted_at is null and t.title_search @@ q.q limit :cap)
-        union
-        (select t.id, null::uuid from community_threads t, q
+        union all
+        (select t.id, null::uuid, ts_rank_cd(t.search, q.q, 1), t.title_search @@ q.q,
+                {_EXACT_TITLE}
+           from community_threads t, q
           where t.deleted_at is null and t.search @@ q.q limit :cap)
         union all
-        (select r.thread_id, r.id from community_replies r, q
+        (select r.thread_id, r.id, ts_rank_cd(r.search, q.q, 1), false, false
+           from community_replies r, q
           where r.deleted_at is null and r.search @@ q.q limit :cap)
     ),
-    ranked as (
-        select c.thread_id, c.reply_id,
-               case when c.reply_id is null then ts_rank_cd(t.search, q.q, 1)
-                    else ts_rank_cd(r.search, q.q, 1) end as rank,
-               c.reply_id is null and t.title_search @@ q.q as title_match,
-               c.reply_id is null and rtrim(lower(regexp_replace(t.title, '\\s+', ' ', 'g')),
-                                            '?!. ') = :exact as exact_title
-        from cand c
-        join community_threads t on t.id = c.thread_id and t.deleted_at is null
-        left join community_replies r on r.id = c.reply_id
-        cross join q
-    ),
     best as (
-        select distinct on (thread_id) * from ranked
+        select distinct on (thread_id) * from cand
         order by thread_id, exact_title desc, title_match desc, rank desc
     ),
     page as (
-        select * from best order by exact_title desc, title_match desc, rank desc, thread_id
+        select * from (
+            select * from best order by exact_title desc, title_match desc, rank desc, thread_id
+            offset 0
+        ) ranked
+        where exists (select 1 from community_threads t
+                       where t.id = ranked.thread_id and t.deleted_at is null)
         limit :limit
     )
     select p.thread_id, p.reply_id, p.rank, p.title_match, p.exact_title,
