@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -188,3 +190,55 @@ async def test_partitions_are_made_on_demand_and_default_rows_move(
         assert await owner.fetchval("select count(*) from usage_events_default") == 0
     finally:
         await owner.close()
+
+
+async def test_a_claim_in_flight_elsewhere_is_waited_for_then_counted_once(
+    settings: Settings,
+) -> None:
+    """Two writers, the same ids: the second waits on the first's uncommitted claims, then
+    finds them taken: duplicates where the content is the same, conflicts where it is not."""
+    import asyncpg
+
+    from aforo.db import create_engine, sessionmaker, tenant_session
+    from aforo.services import usage_writer
+    from aforo.services.usage_events import Event
+
+    t = await make_tenant(settings)
+    tid = uuid.UUID(t.id)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+
+    def batch(q: int) -> list[Event]:
+        return [
+            Event(f"x{i}", at, "rest", "api_calls", Decimal(q if i < 10 else 1)) for i in range(50)
+        ]
+
+    engine = create_engine(settings.database_url or "", pool_size=2)
+    maker = sessionmaker(engine)
+    watcher = await asyncpg.connect(
+        (settings.migration_database_url or "").replace("postgresql+asyncpg", "postgresql")
+    )
+
+    async def second() -> usage_writer.WriteResult:
+        async with tenant_session(maker, tid) as b:
+            return await usage_writer.write(b, batch(2), source="rest")
+
+    try:
+        async with tenant_session(maker, tid) as a:
+            first = await usage_writer.write(a, batch(1), source="rest")
+            task = asyncio.create_task(second())
+            for _ in range(500):  # until the second writer is blocked on our claims
+                if await watcher.fetchval("select count(*) from pg_locks where not granted"):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the second writer never waited")
+        other = await task
+    finally:
+        await watcher.close()
+        await engine.dispose()
+    assert (first.accepted, first.duplicates) == (50, 0)
+    assert (other.accepted, other.duplicates) == (0, 40)
+    assert sorted(r.event_id or "" for r in other.rejected) == sorted(f"x{i}" for i in range(10))
+    assert {r.code for r in other.rejected} == {"CONFLICT"}
+    assert await count_events(settings, t.id) == 50
+    assert await rollup_total(settings, t.id) == 50

@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
@@ -52,13 +53,8 @@ create temp table if not exists usage_stage (
 _EVENT_COLS = ", ".join(COLUMNS)
 _STAGE_COLS = ("ord", "content_hash", *COLUMNS)
 
-_WRITE = f"""
-with claimed as (
-    insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
-    select tenant_id, event_id, content_hash, occurred_at from usage_stage order by event_id
-    on conflict do nothing
-    returning event_id
-), ins as (
+_REST_OF_WRITE = f"""
+ins as (
     insert into usage_events ({_EVENT_COLS})
     select {", ".join("s." + c for c in COLUMNS)}
     from usage_stage s join claimed c on c.event_id = s.event_id
@@ -78,6 +74,24 @@ with claimed as (
 select s.ord, s.event_id, s.content_hash from usage_stage s
 where not exists (select 1 from claimed c where c.event_id = s.event_id)
 """
+# The usual case, no id claimed by a transaction still in flight: a plain insert of the ids not
+# claimed yet (half the cost of ON CONFLICT's speculative insertion). A concurrent claim of the
+# same id makes it fail with a unique violation; the batch is then redone with ON CONFLICT.
+_WRITE_OPTIMISTIC = f"""
+with claimed as (
+    insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
+    select s.tenant_id, s.event_id, s.content_hash, s.occurred_at from usage_stage s
+    where not exists (select 1 from usage_event_ids c where c.event_id = s.event_id)
+    order by s.event_id
+    returning event_id
+), {_REST_OF_WRITE}"""
+_WRITE = f"""
+with claimed as (
+    insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
+    select tenant_id, event_id, content_hash, occurred_at from usage_stage order by event_id
+    on conflict do nothing
+    returning event_id
+), {_REST_OF_WRITE}"""
 
 _CLAIMS = """
 select event_id, content_hash from usage_event_ids where event_id = any(:ids)
@@ -165,7 +179,11 @@ async def write(
         await raw.copy_records_to_table(
             "usage_stage", records=_records(tenant_id, unique), columns=_STAGE_COLS
         )
-        taken = (await session.execute(text(_WRITE))).all()
+        try:
+            async with session.begin_nested():
+                taken = (await session.execute(text(_WRITE_OPTIMISTIC))).all()
+        except IntegrityError:  # a concurrent writer claimed one of these ids meanwhile
+            taken = (await session.execute(text(_WRITE))).all()
         await session.execute(text("truncate usage_stage"))
         result.accepted += len(unique) - len(taken)
         if taken:
