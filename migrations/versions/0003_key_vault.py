@@ -172,7 +172,10 @@ def upgrade() -> None:
                 plan_id uuid, plan_slug varchar, plan_name varchar, monthly_quota bigint,
                 rate_limit_per_minute integer, hard_quota boolean
             )
-            language sql stable security definer set search_path = public, pg_temp as $$
+            language plpgsql stable security definer set search_path = public, pg_temp as $$
+            begin
+              -- plpgsql, not sql: its plan is prepared once per connection (the hot path).
+              return query
               select k.tenant_id, k.id, k.format, k.client_id, k.expires_at,
                      k.revoked_at is not null, s.id, s.status = 'ACTIVE', p.id, p.slug, p.name,
                      p.monthly_quota, p.rate_limit_per_minute, p.hard_quota
@@ -183,7 +186,8 @@ def upgrade() -> None:
                 on s.tenant_id = b.tenant_id and s.id = b.subscription_id
               left join plans p on p.tenant_id = s.tenant_id and p.id = s.plan_id
               where k.key_hash = p_hash
-              order by s.created_at
+              order by s.created_at;
+            end
             $$""",
         )
     )

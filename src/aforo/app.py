@@ -11,7 +11,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.schema import Schema
 from strawberry.tools import merge_types
 
@@ -95,6 +96,26 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
 )
 
 
+class HotPathApp(FastAPI):
+    """FastAPI, with ``STARLETTE_ROUTES`` matched before its middleware stack: hot paths skip
+    the telemetry, body-limit, exception and exit-stack layers (measured: a third of a
+    cache-hit verification). They handle their own errors; metrics still wrap them."""
+
+    hot_routes: tuple[BaseRoute, ...] = ()
+    hot_app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hot_app is not None:
+            for route in self.hot_routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    scope["app"], scope["route"] = self, route
+                    await self.hot_app(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 def schema() -> Schema:
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
@@ -146,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await cache.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = HotPathApp(
         title="Aforo Console",
         version="0.1.0",
         lifespan=lifespan,
@@ -202,9 +223,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
-    app.router.routes.extend(STARLETTE_ROUTES)
+    app.router.routes[0:0] = STARLETTE_ROUTES  # also routable the ordinary way (OPTIONS, 405)
     graphql = GraphQLApp(schema(), holder)
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.hot_routes = STARLETTE_ROUTES
+
+    async def hot(scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["route"].handle(scope, receive, send)
+
+    app.hot_app = MetricsMiddleware(hot, metrics)
     return app

@@ -1,9 +1,9 @@
 """Gateways verify keys here; agents exchange client credentials for access tokens.
 
-``POST /v1/keys/verify`` is a plain Starlette route (the hot path: no FastAPI dependency
-layer). HTTP status carries the verdict for gateways that only read it (nginx
-``auth_request``, forward-auth): 200 valid, 403 refused key (the body says why), 401 bad
-gateway token, 400 bad request.
+``POST /v1/keys/verify`` is a raw ASGI endpoint on a plain Starlette route, served before
+FastAPI's middleware (the hot path). HTTP status carries the verdict for gateways that only
+read it (nginx ``auth_request``, forward-auth): 200 valid, 403 refused key (the body says
+why), 401 bad gateway token, 400 bad request, 503 when it cannot tell (database down).
 """
 
 from __future__ import annotations
@@ -12,32 +12,33 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, Request
-from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.services import api_keys, usage_quota
 from aforo.services.key_verify import KeyVerifier, verifier
 
+log = logging.getLogger(__name__)
 MAX_BODY = 8192
-_JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _error(
     status: int, code: str, message: str, field: str | None = None, **headers: str
-) -> Response:
+) -> tuple[int, bytes, dict[str, str]]:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
-    return Response(json.dumps({"error": body}), status, headers or None, _JSON)
+    return status, json.dumps({"error": body}).encode(), headers
 
 
 def _bearer(value: str | None) -> str | None:
@@ -47,48 +48,71 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def verify(request: StarletteRequest) -> Response:
-    """Body ``{"key": "..."}``; or, with no body, the key in ``X-Api-Key`` or (when the gateway
+class VerifyEndpoint:
+    """A raw ASGI endpoint (no Request/Response objects, no exception wrapper: the hot path).
+
+    Body ``{"key": "..."}``; or, with no body, the key in ``X-Api-Key`` or (when the gateway
     token is in ``X-Gateway-Token``) in ``Authorization: Bearer`` as the client sent it."""
-    v: KeyVerifier = request.app.state.key_verifier
-    headers = request.headers
-    gateway_token = headers.get("x-gateway-token")
-    authorization = headers.get("authorization")
-    if gateway_token is None:
-        gateway_token, authorization = _bearer(authorization), None
-    key: Any = None
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return _error(413, "TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
-    if body.strip():
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return _error(400, "INVALID", 'the body must be JSON: {"key": "..."}')
-        key = payload.get("key") if isinstance(payload, dict) else None
-        if not isinstance(key, str):
-            return _error(400, "INVALID", "key must be a string", field="key")
-    else:
-        key = headers.get("x-api-key") or _bearer(authorization) or ""
-    try:
-        gateway = await v.gateway(gateway_token)
-    except DomainError as e:
-        return _error(e.status, e.code, e.message, **{"WWW-Authenticate": "Bearer"})
-    result = await v.check(gateway.tenant_id, key)
-    out = {"X-Aforo-Code": result.code}
-    if result.valid:
-        out["X-Aforo-Key-Id"] = str(result.key_id)
-        out["X-Aforo-Subscription-Id"] = str(result.subscription_id)
-        if result.plan is not None:
-            out["X-Aforo-Plan"] = result.plan.slug
-    if result.quota is not None:
-        out.update(usage_quota.headers(result.quota))
-    return Response(
-        json.dumps(result.to_dict(), separators=(",", ":")),
-        200 if result.valid else 403,
-        out,
-        _JSON,
-    )
+            status, body, headers = await self._answer(scope, receive)
+        except Exception:  # the database down on a miss: say so, never hang or crash
+            log.exception("key verification failed")
+            status, body, headers = _error(503, "UNAVAILABLE", "verification is unavailable")
+            headers["retry-after"] = "1"
+        raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str]]:
+        v: KeyVerifier = scope["app"].state.key_verifier
+        gateway_token = authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-gateway-token":
+                gateway_token = value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        if gateway_token is None:
+            gateway_token, authorization = _bearer(authorization), None
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return _error(400, "INVALID", "the client went away")
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return _error(413, "TOO_LARGE", f"the body is limited to {MAX_BODY} bytes")
+            if not message.get("more_body"):
+                break
+        key: Any
+        if body.strip():
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                return _error(400, "INVALID", 'the body must be JSON: {"key": "..."}')
+            key = payload.get("key") if isinstance(payload, dict) else None
+            if not isinstance(key, str):
+                return _error(400, "INVALID", "key must be a string", field="key")
+        else:
+            key = api_key or _bearer(authorization) or ""
+        try:
+            gateway = await v.gateway(gateway_token)
+        except DomainError as e:
+            return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
+        result, payload_json = await v.verdict(gateway.tenant_id, key)
+        out = {"x-aforo-code": result.code}  # lower case: ASGI header names
+        if result.valid:
+            out["x-aforo-key-id"] = str(result.key_id)
+            out["x-aforo-subscription-id"] = str(result.subscription_id)
+            if result.plan is not None:
+                out["x-aforo-plan"] = result.plan.slug
+        if result.quota is not None:
+            out.update((k.lower(), v) for k, v in usage_quota.headers(result.quota).items())
+        return 200 if result.valid else 403, payload_json, out
 
 
 # -- OAuth 2.0 client credentials (RFC 6749 §4.4) -------------------------------------------
@@ -174,7 +198,7 @@ async def token(request: Request) -> Response:
 
 
 # -- wiring ----------------------------------------------------------------------------------
-ROUTES = [Route("/v1/keys/verify", verify, methods=["POST"], name="verify_key")]
+ROUTES = [Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"], name="verify_key")]
 
 
 @contextlib.asynccontextmanager

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import jwt
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from aforo.db import utcnow
 from aforo.errors import Unauthenticated
@@ -77,6 +77,37 @@ def cache_keys(keys: Iterable[ApiKey]) -> list[str]:
     return out
 
 
+# Verdicts (and their JSON) of one L1 entry, per (gateway tenant, bound subscription).
+Memo = dict[tuple[uuid.UUID, uuid.UUID | None], tuple[VerifyResult, bytes]]
+
+
+def _dumps(result: VerifyResult) -> bytes:
+    return json.dumps(result.to_dict(), separators=(",", ":")).encode()
+
+
+def _verdict(
+    state: KeyState | None,
+    memo: Memo | None,
+    tenant_id: uuid.UUID,
+    subscription_id: uuid.UUID | None = None,
+) -> tuple[VerifyResult, bytes]:
+    if memo is not None and (hit := memo.get((tenant_id, subscription_id))) is not None:
+        return hit
+    result = evaluate(state, tenant_id, subscription_id=subscription_id)
+    out = (result, _dumps(result))
+    if memo is not None:
+        memo[(tenant_id, subscription_id)] = out
+    return out
+
+
+def _constant(code: str) -> tuple[VerifyResult, bytes]:
+    result = VerifyResult(False, code)
+    return result, _dumps(result)
+
+
+_MALFORMED = _constant(MALFORMED)
+
+
 def _ttl(state: KeyState | None) -> float:
     """Never cache a key past its expiry (a rotated key's grace end)."""
     if state is None or state.expires_at is None:
@@ -89,7 +120,7 @@ class KeyVerifier:
     def __init__(self, runtime: Runtime, *, flush_s: float = FLUSH_S) -> None:
         self.runtime = runtime
         self.flush_s = flush_s
-        self._l1: dict[str, tuple[float, KeyState | None]] = {}
+        self._l1: dict[str, tuple[float, KeyState | None, Memo]] = {}
         self._gw: dict[str, tuple[float, TenantContext]] = {}
         self._id = uuid.uuid4().hex
         self._last_beat = -HEARTBEAT_WINDOW_S  # no L1 until the first heartbeat returns
@@ -199,22 +230,26 @@ class KeyVerifier:
     async def _state(
         self,
         name: str,
-        load: Callable[[AsyncSession], Awaitable[KeyState | None]],
+        load: Callable[[AsyncSession | None], Awaitable[KeyState | None]],
         tenant_id: uuid.UUID | None,
-    ) -> KeyState | None:
+    ) -> tuple[KeyState | None, Memo | None]:
+        """The key's state and, when it sits in the L1, the entry's memo of verdicts."""
         now = time.monotonic()
         if self.l1_on:
             hit = self._l1.get(name)
             if hit is not None and hit[0] > now:
-                return hit[1]
+                return hit[1], hit[2]
         epoch = self._epoch
         raw = await self.runtime.cache.get(name)
         if raw is not None:
             state = None if raw == _UNKNOWN else KeyState.loads(raw)
         else:
-            async with self.runtime.maker() as session:
-                session.info["tenant_id"] = tenant_id
-                state = await load(session)
+            if tenant_id is None:
+                state = await load(None)
+            else:
+                async with self.runtime.maker() as session:
+                    session.info["tenant_id"] = tenant_id
+                    state = await load(session)
             if self._epoch == epoch:
                 await self.runtime.cache.set(
                     name, state.dumps() if state else _UNKNOWN, _ttl(state)
@@ -222,8 +257,11 @@ class KeyVerifier:
         if self.l1_on and self._epoch == epoch:
             if len(self._l1) >= L1_MAX:
                 self._l1.clear()  # crude but bounded; refills from the shared cache
-            self._l1[name] = (now + _ttl(state), state)
-        return state
+            memo: Memo = {}
+            # The entry never outlives the key's expiry, so its memoised verdicts hold.
+            self._l1[name] = (now + _ttl(state), state, memo)
+            return state, memo
+        return state, None
 
     async def gateway(self, raw: str | None) -> TenantContext:
         """The gateway token's tenant, through the L1 (the Authenticator caches below it)."""
@@ -251,24 +289,32 @@ class KeyVerifier:
     # -- verification ----------------------------------------------------------------------
     async def check(self, tenant_id: uuid.UUID, credential: str) -> VerifyResult:
         """Verify an API key, or a JWT standing in for one, for a gateway of ``tenant_id``."""
+        return (await self.verdict(tenant_id, credential))[0]
+
+    async def verdict(self, tenant_id: uuid.UUID, credential: str) -> tuple[VerifyResult, bytes]:
+        """``check``, with the verdict's JSON (memoised in the L1 entry: the hot path)."""
         credential = credential.strip()
         if not credential or len(credential) > MAX_CREDENTIAL:
-            return VerifyResult(False, MALFORMED)
+            return _MALFORMED
         if credential.count(".") == 2:
             return await self._check_token(tenant_id, credential)
-        if not api_keys.well_formed(credential):
-            return VerifyResult(False, MALFORMED)  # a typo: no database read
         key_hash = sha256(credential)
+        name = hash_cache_key(key_hash)
+        # Only well-formed keys ever enter the L1: an L1 entry spares the checksum.
+        if name not in self._l1 and not api_keys.well_formed(credential):
+            return _MALFORMED  # a typo: no database read
 
-        async def load(session: AsyncSession) -> KeyState | None:
-            return KeyState.from_rows(await ops.api_key_state(session, key_hash))
+        async def load(_: AsyncSession | None) -> KeyState | None:
+            # No tenant to bind and one read: an autocommit connection, a single round trip.
+            engine: AsyncEngine = self.runtime.maker.kw["bind"]
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return KeyState.from_rows(await ops.api_key_state(conn, key_hash))
 
-        state = await self._state(hash_cache_key(key_hash), load, None)
-        result = await usage_quota.apply(self.runtime, evaluate(state, tenant_id))
-        self._note(result)
-        return result
+        state, memo = await self._state(name, load, None)
+        return await self._finish(_verdict(state, memo, tenant_id))
 
-    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> VerifyResult:
+    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> tuple[VerifyResult, bytes]:
         auth = self.runtime.auth
         try:
             claims = auth.ring.decode(token, audience=GATEWAY_AUDIENCE, issuer=auth.issuer)
@@ -276,20 +322,29 @@ class KeyVerifier:
             key_id = uuid.UUID(claims["sub"])
             sub_id = uuid.UUID(claims["sid"])
         except jwt.ExpiredSignatureError:
-            return VerifyResult(False, TOKEN_EXPIRED)
+            return _constant(TOKEN_EXPIRED)
         except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
-            return VerifyResult(False, INVALID_TOKEN)
+            return _constant(INVALID_TOKEN)
         if token_tenant != tenant_id:
-            return VerifyResult(False, NOT_FOUND)
+            return _constant(NOT_FOUND)
 
-        async def load(session: AsyncSession) -> KeyState | None:
+        async def load(session: AsyncSession | None) -> KeyState | None:
+            assert session is not None
             return await api_keys.key_state_by_id(session, key_id)
 
-        state = await self._state(id_cache_key(tenant_id, key_id), load, tenant_id)
-        result = evaluate(state, tenant_id, subscription_id=sub_id)
-        result = await usage_quota.apply(self.runtime, result)
+        state, memo = await self._state(id_cache_key(tenant_id, key_id), load, tenant_id)
+        return await self._finish(_verdict(state, memo, tenant_id, sub_id))
+
+    async def _finish(self, out: tuple[VerifyResult, bytes]) -> tuple[VerifyResult, bytes]:
+        """Attach the subscription's quota (it changes by the minute, so it is never memoised;
+        the body changes only when the quota refuses) and note the use."""
+        result = await usage_quota.apply(self.runtime, out[0])
+        if result.code != out[0].code or result.extra:
+            out = (result, _dumps(result))
+        elif result is not out[0]:
+            out = (result, out[1])  # quota in headers only: same body
         self._note(result)
-        return result
+        return out
 
     # -- batched bookkeeping ---------------------------------------------------------------
     def _note(self, r: VerifyResult) -> None:

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Row, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 async def storefront_key_tenant(session: AsyncSession, key_hash: bytes) -> uuid.UUID | None:
@@ -41,9 +41,10 @@ async def gateway_token_owner(
     return row.tenant_id, row.token_id
 
 
-async def api_key_state(session: AsyncSession, key_hash: bytes) -> list[Row[Any]]:
+async def api_key_state(session: AsyncSession | AsyncConnection, key_hash: bytes) -> list[Row[Any]]:
     """An API key (any tenant) by the hash of its secret, one row per subscription binding
-    (one row with null subscription columns when it has none); empty when unknown."""
+    (one row with null subscription columns when it has none); empty when unknown. Works on
+    an autocommit connection (no tenant is bound: one round trip on the verify path)."""
     result = await session.execute(
         text(
             "select tenant_id, key_id, format, client_id, expires_at, revoked, subscription_id,"
