@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
 from aforo.config import Settings
@@ -160,6 +162,19 @@ async def test_subscriptions_are_per_developer_and_admins_see_all(api: Api) -> N
     assert len(queries(seen)) == 3  # subscriptions, their users, their plans
     body = await api.gql("{ subscriptions { id } }", token=w.dev)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # An admin cancels any developer's subscription; the event names the keys it revoked.
+    assert (await cancel(api, w.admin, w.subscription_id))["status"] == "CANCELLED"
+    dsn = (api.settings.owner_url or "").replace("postgresql+asyncpg", "postgresql")
+    conn = await asyncpg.connect(dsn)
+    try:
+        payload = await conn.fetchval(
+            "select payload from outbox where type = 'subscription.cancelled'"
+        )
+    finally:
+        await conn.close()
+    event = json.loads(payload)
+    assert event["subscription_id"] == w.subscription_id
+    assert event["revoked_key_ids"] == [w.key_id]
 
 
 async def test_cancel_revokes_every_bound_key_at_once(api: Api) -> None:
