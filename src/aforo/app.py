@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +20,7 @@ from strawberry.tools import merge_types
 from aforo import migrate
 from aforo.config import Settings
 from aforo.db import create_engine, is_unavailable, sessionmaker
-from aforo.errors import DomainError
+from aforo.errors import DomainError, ValidationFailed
 from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
@@ -181,6 +182,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.field:
             body["field"] = exc.field
         return JSONResponse({"error": body}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own parameter checks answer in the same shape as every other refusal.
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "header", "body")]
+        return await domain_error(
+            None, ValidationFailed(str(first.get("msg", "invalid request")), field=".".join(loc))
+        )
 
     @app.exception_handler(SQLAlchemyError)
     async def database_error(_: Any, exc: SQLAlchemyError) -> JSONResponse:
