@@ -336,9 +336,8 @@ def main() -> None:
         hit_ratio = runs["verify, cache hit"][0] / rps0
         print(f"\ncache-hit verify at {hit_ratio:.0%} of the bare endpoint (aim: >= 50%)")
     finally:
-        for p in procs:
+        for p in reversed(procs):  # the service before the redis-server it uses
             p.terminate()
-        for p in procs:
             p.wait(10)
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
