@@ -263,3 +263,15 @@ async def test_verification_keeps_answering_when_redis_is_down(
             assert (await verify(a, w.gateway, k2["secret"]))[1]["code"] == "VALID"
     finally:
         server.stop()
+
+
+async def test_an_unreachable_database_is_a_503_not_a_crash(settings: Settings) -> None:
+    broken = with_settings(settings, database_url="postgresql+asyncpg://aforo_app:x@127.0.0.1:1/x")
+    async with serving(broken) as a:
+        r = await a.client.post(
+            "/v1/keys/verify",
+            json={"key": new_key_secret()},
+            headers={"Authorization": "Bearer gwt_whatever"},
+        )
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "UNAVAILABLE" and r.headers["retry-after"] == "1"
