@@ -193,7 +193,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.exception_handler(SQLAlchemyError)
-    async def database_error(_: Any, exc: SQLAlchemyError) -> JSONResponse:
+    # A refused or timed-out connect escapes SQLAlchemy unwrapped: the same retryable 503.
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def database_error(_: Any, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             return unavailable_response()
         raise exc
