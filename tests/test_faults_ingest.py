@@ -22,7 +22,6 @@ from tests.services import AppServer
 from tests.support import Api, TenantFixture, make_tenant
 from tests.test_usage_helpers import gateway_token
 
-
 UNAVAILABLE = {"code": "SERVICE_UNAVAILABLE", "retryable": True}
 
 
