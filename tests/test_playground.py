@@ -16,6 +16,7 @@ from aforo.app import create_app
 from aforo.config import Settings
 from aforo.models.playground import PlaygroundRun
 from aforo.models.usage import UsageEvent
+from aforo.services import playground_runs
 from aforo.services.key_state import GATEWAY_AUDIENCE
 from aforo.services.playground import REDACTED
 from tests.gateway import cancel, make_key_world, queries, revoke_key, statements
@@ -209,6 +210,7 @@ async def test_runs_are_recorded_metered_listed_and_rate_limited(api: Api, app: 
         limited = await try_it(api, w.keys.dev, inp)
         assert limited["code"] == "RATE_LIMITED"
     rt = app.state.runtime
+    await playground_runs.flush(rt)  # runs are recorded off the caller's path
     async with rt.transaction(uuid.UUID(w.keys.tenant.id)) as s:
         runs = list(await s.scalars(select(PlaygroundRun).order_by(PlaygroundRun.created_at)))
         usage = list(await s.scalars(select(UsageEvent).where(UsageEvent.source == "playground")))

@@ -46,6 +46,8 @@ class Query:
         n = page_size(first)
         tenant = info.context.require_tenant()
         user_id = info.context.require_user()
+        # Runs are recorded off the caller's path: wait for this instance's to land.
+        await playground_runs.flush(info.context.runtime)
 
         async def go(s: AsyncSession) -> list[PlaygroundRun]:
             rows = await playground.list_runs(

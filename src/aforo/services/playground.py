@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
 from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aforo.models.playground import PlaygroundRun
-from aforo.models.specs import ApiSpec, SpecOperation, SpecVersion
-from aforo.runtime.outbound import Exchange, Guard
-from aforo.services import api_keys, specs, usage_writer
+from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
+from aforo.runtime.outbound import Allowlist, Exchange, Guard
+from aforo.services import api_keys, usage_writer
 from aforo.services.key_state import evaluate
 from aforo.services.usage_events import Event
 from aforo.tenancy.signing import KeyRing
@@ -95,6 +95,19 @@ class TryInput:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: str | None = None
     server: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """An operation and what a run needs of its spec version and spec."""
+
+    op: SpecOperation
+    format: str
+    server_url: str | None
+    source_url: str | None
+    servers: list[dict[str, Any]]
+    schemes: dict[str, Any]
+    allow: list[str]
 
 
 @dataclass(frozen=True)
@@ -181,30 +194,30 @@ def _bad(message: str, field: str, code: str = "INVALID") -> ValidationFailed:
     return ValidationFailed(message, field=field, code=code)
 
 
-def servers(spec: ApiSpec, version: SpecVersion, op: SpecOperation) -> list[str]:
+def servers(t: Target) -> list[str]:
     """Where this operation may be called: the tenant-configured server first, then the
     operation's (or path's) servers, then the spec's; relative ones against the spec's URL."""
-    declared = [s["server"]["url"] for s in op.security if "server" in s] or [
-        s["url"] for s in version.servers
+    declared = [s["server"]["url"] for s in t.op.security if "server" in s] or [
+        s["url"] for s in t.servers
     ]
     out: list[str] = []
-    for url in [spec.server_url, *declared]:
+    for url in [t.server_url, *declared]:
         if not url:
             continue
         if not urlsplit(url).scheme:
-            if not spec.source_url:
+            if not t.source_url:
                 continue
-            url = urljoin(spec.source_url, url)
+            url = urljoin(t.source_url, url)
         if urlsplit(url).scheme.lower() in ("http", "https") and url not in out:
             out.append(url)
     return out
 
 
-def placement(op: SpecOperation, version: SpecVersion) -> Placement:
-    requirements = [s["scheme"] for s in op.security if "scheme" in s]
+def placement(t: Target) -> Placement:
+    requirements = [s["scheme"] for s in t.op.security if "scheme" in s]
     if not requirements:
         return Placement("header", "Authorization", "Bearer {token}")
-    schemes = version.security_schemes or {}
+    schemes = t.schemes or {}
     for name in requirements:
         s = schemes.get(name) or {}
         kind = s.get("type")
@@ -223,10 +236,10 @@ def placement(op: SpecOperation, version: SpecVersion) -> Placement:
     )
 
 
-def _scheme_names(version: SpecVersion, where: str) -> set[str]:
+def _scheme_names(t: Target, where: str) -> set[str]:
     return {
         str(s.get("name", "")).lower()
-        for s in (version.security_schemes or {}).values()
+        for s in (t.schemes or {}).values()
         if s.get("type") == "apiKey" and s.get("in") == where
     }
 
@@ -319,18 +332,43 @@ async def prepare(
     inp: TryInput,
 ) -> Prepared:
     """Validate the input, check the key and mint its token; in the caller's tenant."""
-    op = await session.scalar(select(SpecOperation).where(SpecOperation.id == inp.operation_id))
-    if op is None:
+    # One statement for the operation, what it needs of its version and spec (never the
+    # spec's source text), and the tenant's allow-list.
+    allow = func.array(select(OutboundAllow.entry).scalar_subquery())
+    row = (
+        await session.execute(
+            select(
+                SpecOperation,
+                ApiSpec.format,
+                ApiSpec.server_url,
+                ApiSpec.source_url,
+                SpecVersion.servers,
+                SpecVersion.security_schemes,
+                allow,
+            )
+            .join(
+                SpecVersion,
+                and_(
+                    SpecVersion.tenant_id == SpecOperation.tenant_id,
+                    SpecVersion.id == SpecOperation.version_id,
+                ),
+            )
+            .join(
+                ApiSpec,
+                and_(ApiSpec.tenant_id == SpecVersion.tenant_id, ApiSpec.id == SpecVersion.spec_id),
+            )
+            .where(SpecOperation.id == inp.operation_id)
+        )
+    ).one_or_none()
+    if row is None:
         raise NotFound("no operation with that id", field="operationId")
-    version = await session.scalar(select(SpecVersion).where(SpecVersion.id == op.version_id))
-    assert version is not None
-    spec = await session.scalar(select(ApiSpec).where(ApiSpec.id == version.spec_id))
-    assert spec is not None
-    graphql = spec.format != "OPENAPI_3"
+    t = Target(*row)
+    op = t.op
+    graphql = t.format != "OPENAPI_3"
     method = "POST" if graphql else op.method.upper()
     if method not in HTTP_METHODS:
         raise _bad(f"{op.method} cannot be tried", "operationId")
-    candidates = servers(spec, version, op)
+    candidates = servers(t)
     if not candidates:
         raise DomainError(
             "the spec declares no server to call and none is configured",
@@ -344,10 +382,10 @@ async def prepare(
         server = inp.server
     for pairs, name in ((inp.path_params, "pathParams"), (inp.query, "query")):
         _check_pairs(pairs, name)
-    where = placement(op, version)
-    headers = _headers(inp.headers, _scheme_names(version, "header"))
+    where = placement(t)
+    headers = _headers(inp.headers, _scheme_names(t, "header"))
     path = "" if graphql else _path(op, inp.path_params)
-    query = _query(op, inp.query, _scheme_names(version, "query"))
+    query = _query(op, inp.query, _scheme_names(t, "query"))
     content: bytes | None = None
     if inp.body is not None:
         if method in ("GET", "HEAD"):
@@ -402,7 +440,7 @@ async def prepare(
         headers=headers,
         content=content,
         allowed_hosts=frozenset(hosts - {""}),
-        guard=await specs.guard(session),
+        guard=Guard(Allowlist.parse(t.allow)),  # as specs.guard, from the same statement
         token=minted.token,
         credential_headers=frozenset(credential_headers),
     )
@@ -426,43 +464,45 @@ def result(p: Prepared, ex: Exchange) -> Result:
 
 
 # -- records ---------------------------------------------------------------------------------
-async def record(
-    session: AsyncSession,
-    p: Prepared,
-    res: Result | None,
-    *,
-    error_code: str | None,
-    total_ms: float,
-) -> usage_writer.WriteResult | None:
-    """The run's row, and its usage when the request reached the API (one API call)."""
+@dataclass(frozen=True)
+class RunRecord:
+    """What is kept of a run (never the token): its row, and its usage event when the request
+    reached the API (one API call of the key's subscription)."""
+
+    row: dict[str, Any]
+    usage: Event | None
+
+
+def run_record(
+    p: Prepared, res: Result | None, *, error_code: str | None, total_ms: float
+) -> RunRecord:
     t = res.timing if res is not None else None
-    session.add(
-        PlaygroundRun(
-            tenant_id=p.tenant_id,
-            id=p.run_id,
-            user_id=p.user_id,
-            key_id=p.key_id,
-            subscription_id=p.subscription_id,
-            operation_id=p.operation_id,
-            method=p.method,
-            url=p.public_url[:2048],
-            status=res.status if res else None,
-            error_code=None if res else (error_code or "PLAYGROUND_FAILED")[:64],
-            dns_ms=t.dns_ms if t else None,
-            connect_ms=t.connect_ms if t else None,
-            tls_ms=t.tls_ms if t else None,
-            ttfb_ms=t.ttfb_ms if t else None,
-            transfer_ms=t.transfer_ms if t else None,
-            total_ms=t.total_ms if t else total_ms,
-            response_bytes=res.body_bytes if res else None,
-        )
-    )
-    await session.flush()
+    now = utcnow()
+    row = {
+        "tenant_id": p.tenant_id,
+        "id": p.run_id,
+        "user_id": p.user_id,
+        "key_id": p.key_id,
+        "subscription_id": p.subscription_id,
+        "operation_id": p.operation_id,
+        "method": p.method,
+        "url": p.public_url[:2048],
+        "status": res.status if res else None,
+        "error_code": None if res else (error_code or "PLAYGROUND_FAILED")[:64],
+        "dns_ms": t.dns_ms if t else None,
+        "connect_ms": t.connect_ms if t else None,
+        "tls_ms": t.tls_ms if t else None,
+        "ttfb_ms": t.ttfb_ms if t else None,
+        "transfer_ms": t.transfer_ms if t else None,
+        "total_ms": t.total_ms if t else total_ms,
+        "response_bytes": res.body_bytes if res else None,
+        "created_at": now,
+    }
     if res is None:
-        return None
-    event = Event(
+        return RunRecord(row, None)
+    usage = Event(
         event_id=f"playground:{p.run_id}",
-        occurred_at=utcnow(),
+        occurred_at=now,
         source="playground",
         metric="api_calls",
         subscription_id=p.subscription_id,
@@ -475,7 +515,21 @@ async def record(
         request_bytes=len(p.content or b""),
         response_bytes=res.body_bytes,
     )
-    return await usage_writer.write(session, [event], source="playground")
+    return RunRecord(row, usage)
+
+
+async def record(
+    session: AsyncSession, records: list[RunRecord]
+) -> usage_writer.WriteResult | None:
+    """Runs of the session's tenant, with their usage through the usage write path: one
+    insert and one usage batch however many runs."""
+    if not records:
+        return None
+    await session.execute(insert(PlaygroundRun), [r.row for r in records])
+    events = [r.usage for r in records if r.usage is not None]
+    if not events:
+        return None
+    return await usage_writer.write(session, events, source="playground")
 
 
 async def list_runs(

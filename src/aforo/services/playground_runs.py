@@ -46,13 +46,93 @@ class Limits:
     max_redirects: int = 3
 
 
+class Recorder:
+    """Writes finished runs and their usage off the caller's path: whatever queued up while
+    the previous batch was written goes in one transaction per tenant (one insert, one usage
+    batch). ``flush`` waits for everything queued so far: a reader on this instance always
+    sees its own runs. A failed batch is retried; it is dropped (and logged) only after
+    ``RETRIES`` attempts, or when the app stops during a database outage."""
+
+    RETRIES = 5
+    GATHER_S = 0.05
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pending: list[tuple[uuid.UUID, playground.RunRecord]] = []
+        self.queued = 0
+        self.written = 0
+        self._wake = asyncio.Event()
+        self._done = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, tenant_id: uuid.UUID, record: playground.RunRecord) -> None:
+        self.pending.append((tenant_id, record))
+        self.queued += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._wake.set()
+
+    async def flush(self) -> None:
+        target = self.queued
+        async with self._done:
+            await self._done.wait_for(lambda: self.written >= target)
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()  # before gathering: a run added from here on wakes us again
+            # Gather what else finishes meanwhile: one write per batch, not per run.
+            await asyncio.sleep(self.GATHER_S)
+            batch, self.pending = self.pending, []
+            if not batch:
+                continue
+            await self._write(batch)
+            async with self._done:
+                self.written += len(batch)
+                self._done.notify_all()
+
+    async def _write(self, batch: list[tuple[uuid.UUID, playground.RunRecord]]) -> None:
+        by_tenant: dict[uuid.UUID, list[playground.RunRecord]] = {}
+        for tenant_id, record in batch:
+            by_tenant.setdefault(tenant_id, []).append(record)
+        for tenant_id, records in by_tenant.items():
+            for attempt in range(self.RETRIES):
+                try:
+                    async with self.runtime.transaction(tenant_id) as session:
+                        written = await playground.record(session, records)
+                except Exception:
+                    log.exception("recording %d try-it runs failed", len(records))
+                    await asyncio.sleep(0.2 * 2**attempt)
+                    continue
+                if written is not None:
+                    usage_quota.forget(self.runtime, tenant_id, written.subscriptions)
+                break
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            if self.pending or self.written < self.queued:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(10):
+                        await self.flush()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 @dataclass
 class Executor:
-    """The process-wide part of the playground: pooled connections, limits, background runs."""
+    """The process-wide part of the playground: pooled connections, limits, background runs,
+    the recorder."""
 
     limits: Limits = field(default_factory=Limits)
     pool: ClientPool = field(default_factory=ClientPool)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _recorder: Recorder | None = None
+
+    def recorder(self, runtime: Runtime) -> Recorder:
+        if self._recorder is None:
+            self._recorder = Recorder(runtime)
+        return self._recorder
 
     async def aclose(self) -> None:
         for t in list(self.tasks):
@@ -60,7 +140,16 @@ class Executor:
         for t in list(self.tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if self._recorder is not None:
+            await self._recorder.aclose()
         await self.pool.aclose()
+
+
+async def flush(runtime: Runtime) -> None:
+    """Wait until this instance's finished runs are in the database."""
+    ex = runtime.extra.get(EXTRA_KEY)
+    if isinstance(ex, Executor) and ex._recorder is not None:
+        await ex._recorder.flush()
 
 
 def executor(runtime: Runtime) -> Executor:
@@ -117,8 +206,8 @@ async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Pre
 async def execute(
     runtime: Runtime, p: Prepared, on_phase: Callable[[str, float], None] | None = None
 ) -> Outcome:
-    """Send the prepared request, then record and meter it. An outbound failure is part of
-    the outcome (recorded with its code), not an exception."""
+    """Send the prepared request; its record and usage are queued for the recorder. An
+    outbound failure is part of the outcome (recorded with its code), not an exception."""
     ex = executor(runtime)
     lim = ex.limits
     guard = dataclasses.replace(
@@ -144,12 +233,10 @@ async def execute(
         e.field = None
         error = e
     total_ms = (time.perf_counter() - started) * 1000
-    async with runtime.transaction(p.tenant_id) as session:
-        written = await playground.record(
-            session, p, res, error_code=error.code if error else None, total_ms=total_ms
-        )
-    if written is not None:
-        usage_quota.forget(runtime, p.tenant_id, written.subscriptions)
+    record = playground.run_record(
+        p, res, error_code=error.code if error else None, total_ms=total_ms
+    )
+    ex.recorder(runtime).add(p.tenant_id, record)
     return Outcome(p, res, error)
 
 
@@ -207,6 +294,7 @@ async def _live(runtime: Runtime, pub: _Publisher) -> None:
             log.exception("try-it run %s failed", pub.p.run_id)
             pub.add(error_payload(DomainError("the run failed", code="PLAYGROUND_FAILED")))
             return
+        await flush(runtime)  # COMPLETED means recorded: the run is listed from now on
         if out.result is not None:
             pub.add(
                 {

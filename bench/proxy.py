@@ -1,0 +1,211 @@
+"""Try-it proxy overhead: a try-it run against a direct httpx call to the same upstream.
+
+Starts a private PostgreSQL (the project's launcher, in a temp dir), the service in-process
+(embedded defaults: in-process cache and bus), and a small upstream under uvicorn in its own
+process. Then, sequentially and interleaved in rounds (so drift hits every variant alike):
+
+1. ``direct``: one pooled ``httpx.AsyncClient`` GET to the upstream (the baseline);
+2. ``exchange``: the proxy's HTTP path alone - ``Guard.exchange`` over the playground's pooled
+   clients (URL vetting, address pinning, phase timing, size cap), no database;
+3. ``service``: a whole try-it run - prepare (key check + token minting, one transaction),
+   the exchange, then the run's record and its usage event (a second transaction);
+4. ``graphql``: the ``tryOperation`` mutation over HTTP/ASGI (GraphQL parsing, auth, the run,
+   redaction, serialisation).
+
+Prints median and p99 per variant, and the median/p99 added over ``direct`` (aim: a try-it
+run adds < 5 ms median).
+
+Run: ``python bench/proxy.py`` (``--requests 2000`` for more samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from aforo import migrate
+from aforo.app import create_app
+from aforo.config import Settings
+from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
+from aforo.services import playground_runs
+from aforo.services.playground import TryInput
+from aforo.tenancy.context import PrincipalKind, TenantContext
+
+# The world (tenant, plan, key, spec) is built with the test suite's factories.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import Api
+from tests.test_playground_support import TRY, make_world
+
+UPSTREAM_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+BODY = b'{"city":"oslo","forecast":[{"day":1,"high":4,"low":-2},{"day":2,"high":6,"low":0}]}'
+
+
+async def forecast(request):
+    return Response(BODY, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/forecast/{city}", forecast)])
+"""
+
+
+def serve_upstream(work: Path, port: int) -> subprocess.Popen[bytes]:
+    (work / "upstream.py").write_text(UPSTREAM_APP)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(work),
+            "upstream:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+    )
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    s = sorted(samples)
+    return statistics.median(s) * 1000, s[min(len(s) - 1, int(len(s) * 0.99))] * 1000
+
+
+async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
+    port = free_port()
+    upstream = serve_upstream(work, port)
+    settings = Settings(
+        home=work / "home",
+        database_url=pg.url("aforo_app", "aforo"),
+        migration_database_url=pg.url(OWNER_ROLE, "aforo"),
+        redis_url=None,
+        kafka_bootstrap=None,
+        jwt_keys_dir=work / "jwt",
+        spec_sync_interval_s=0,
+    )
+    app = create_app(settings)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://console"
+            ) as console,
+            httpx.AsyncClient() as direct_client,
+        ):
+            for _ in range(200):
+                try:
+                    await direct_client.get(f"http://127.0.0.1:{port}/forecast/oslo")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            api = Api(console, settings)
+            upstream_url = f"http://127.0.0.1:{port}"
+            w = await make_world(api, [upstream_url])
+            rt = app.state.runtime
+            ex = playground_runs.executor(rt)
+            ex.limits = playground_runs.Limits(per_minute=10**9)
+            caller = TenantContext(
+                uuid.UUID(w.keys.tenant.id), PrincipalKind.USER, user_id=uuid.UUID(w.keys.dev_id)
+            )
+            gql_input = w.run(
+                "GET /forecast/{city}", pathParams=[{"name": "city", "value": "oslo"}]
+            )
+            svc_input = TryInput(
+                operation_id=uuid.UUID(gql_input["operationId"]),
+                key_id=uuid.UUID(w.keys.key_id),
+                path_params=[("city", "oslo")],
+            )
+            prepared = await playground_runs.prepare(rt, caller, svc_input)
+            target = f"{upstream_url}/forecast/oslo"
+
+            async def direct() -> None:
+                r = await direct_client.get(target, headers={"Authorization": "Bearer x"})
+                assert r.status_code == 200
+
+            async def exchange() -> None:
+                out = await prepared.guard.exchange(
+                    ex.pool, "GET", prepared.url, headers=prepared.headers
+                )
+                assert out.response.status == 200
+
+            async def service() -> None:
+                out = await playground_runs.try_operation(rt, caller, svc_input)
+                assert out.result is not None and out.result.status == 200
+
+            async def graphql() -> None:
+                r = await console.post(
+                    "/graphql",
+                    json={"query": TRY, "variables": {"i": gql_input}},
+                    headers={"Authorization": f"Bearer {w.keys.dev}"},
+                )
+                assert r.json()["data"]["tryOperation"]["status"] == 200, r.text
+
+            variants: dict[str, Callable[[], Awaitable[None]]] = {
+                "direct": direct,
+                "exchange": exchange,
+                "service": service,
+                "graphql": graphql,
+            }
+            samples: dict[str, list[float]] = {k: [] for k in variants}
+            for fn in variants.values():  # warm-up: pools, caches, JIT-free but lazy imports
+                for _ in range(30):
+                    await fn()
+            rounds = 10
+            per_round = max(1, args.requests // rounds)
+            for _ in range(rounds):
+                for name, fn in variants.items():
+                    for _ in range(per_round):
+                        t = time.perf_counter()
+                        await fn()
+                        samples[name].append(time.perf_counter() - t)
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+
+    base_med, base_p99 = summary(samples["direct"])
+    print(f"{'variant':<10} {'median ms':>10} {'p99 ms':>10} {'+median':>10} {'+p99':>10}")
+    for name in samples:
+        med, p99 = summary(samples[name])
+        print(
+            f"{name:<10} {med:>10.3f} {p99:>10.3f} {med - base_med:>10.3f} {p99 - base_p99:>10.3f}"
+        )
+    svc_med, _ = summary(samples["service"])
+    gql_med, _ = summary(samples["graphql"])
+    print(
+        f"\nadded median: service {svc_med - base_med:.2f} ms, graphql {gql_med - base_med:.2f} ms"
+        f" (aim < 5 ms); {len(samples['direct'])} requests per variant"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--requests", type=int, default=1000)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
+    work.chmod(0o755)
+    pg = EmbeddedPostgres(work / "pg")
+    try:
+        pg.start()
+        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+        asyncio.run(main_async(args, pg, work))
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()

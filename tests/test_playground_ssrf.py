@@ -1,0 +1,90 @@
+"""Server-side request forgery through try-it: every refused address class, DNS pointing
+inside, redirects inside or off the API's servers, oversized and slow answers."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from aforo.models.playground import PlaygroundRun
+from aforo.runtime import outbound
+from aforo.services import playground_runs
+from tests.support import Api
+from tests.test_playground_support import limits, make_world, try_it, upstream
+
+REFUSED = {
+    "http://127.0.0.1:9": "a loopback address",
+    "http://10.1.2.3": "a private address",
+    "http://169.254.10.10": "a link-local address",
+    "http://169.254.169.254": "a cloud metadata address",
+    "http://224.0.0.251": "a multicast address",
+    "http://[::ffff:10.0.0.1]": "a private address (embedded in IPv6)",
+    "http://localhost:9": "a loopback address",  # a name resolving to loopback
+    "http://api.weather.example": "a private address",  # DNS answers 10.20.30.40, see below
+}
+
+
+async def test_each_refused_address_class_is_a_typed_error_and_is_recorded(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = outbound._resolve
+
+    async def dns(host: str, port: int) -> list[outbound.IPAddress]:
+        # The outside world's DNS, pointing a public-looking name inside.
+        if host == "api.weather.example":
+            return [ipaddress.ip_address("10.20.30.40")]
+        return await real(host, port)
+
+    monkeypatch.setattr(outbound, "_resolve", dns)
+    w = await make_world(api, list(REFUSED), allow=())  # nothing allow-listed
+    for server, why in REFUSED.items():
+        r = await try_it(api, w.keys.dev, w.run("GET /big", server=server))
+        assert r["code"] == "OUTBOUND_BLOCKED_ADDRESS", (server, r)
+        assert why in r["message"], (server, r["message"])
+        assert "eyJ" not in r["message"]
+    await playground_runs.flush(app.state.runtime)  # runs are recorded off the caller's path
+    async with app.state.runtime.transaction(uuid.UUID(w.keys.tenant.id)) as s:
+        runs = list(await s.scalars(select(PlaygroundRun)))
+    assert {r.error_code for r in runs} == {"OUTBOUND_BLOCKED_ADDRESS"}
+    assert len(runs) == len(REFUSED) and all(r.status is None for r in runs)
+
+
+async def test_non_http_servers_are_never_called(api: Api) -> None:
+    w = await make_world(api, ["ftp://files.example/pub", "file:///etc"], allow=())
+    r = await try_it(api, w.keys.dev, w.run("GET /big"))
+    assert (r["code"], r["field"]) == ("PLAYGROUND_NO_SERVER", "operationId")
+
+
+async def test_redirects_oversized_and_slow_answers(api: Api, app: FastAPI) -> None:
+    private = "http://10.1.2.3"
+    with upstream() as (up, server):
+        # The upstream (loopback) is allow-listed; the private server is declared, not allowed.
+        w = await make_world(api, [server.url, private])
+
+        async def redirect(to: str) -> dict[str, object]:
+            return await try_it(
+                api, w.keys.dev, w.run("GET /redirect", query=[{"name": "to", "value": to}])
+            )
+
+        r = await redirect(f"{private}/latest/meta-data")  # one of the API's servers
+        assert r["code"] == "OUTBOUND_BLOCKED_ADDRESS", r
+        r = await redirect("http://169.254.169.254/latest/meta-data")  # not one of them
+        assert r["code"] == "OUTBOUND_REDIRECT", r
+        r = await redirect("http://93.184.216.34/")  # public, but not the API's
+        assert r["code"] == "OUTBOUND_REDIRECT", r
+        r = await redirect(f"{server.url}/forecast/oslo")  # on the same server: followed
+        assert r["__typename"] == "PlaygroundResponse" and r["status"] == 200, r
+        assert up.seen[-1]["path"] == "/forecast/oslo"
+        assert up.seen[-1]["headers"]["authorization"].startswith("Bearer ")
+
+        limits(app, max_bytes=1024 * 1024)
+        r = await try_it(api, w.keys.dev, w.run("GET /big"))  # 2 MiB
+        assert r["code"] == "OUTBOUND_TOO_LARGE", r
+
+        limits(app, timeout_s=0.3)
+        r = await try_it(api, w.keys.dev, w.run("GET /slow"))
+        assert r["code"] == "OUTBOUND_TIMEOUT", r
