@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -28,18 +29,35 @@ START = """mutation($i: TryOperationInput!) { startPlaygroundRun(input: $i) { __
   ... on PlaygroundRunStarted { runId } ... on UserError { code message field } } }"""
 
 
+@asynccontextmanager
+async def _two(settings: Settings) -> AsyncIterator[tuple[str, Api]]:
+    """Instance A served by uvicorn (websockets), instance B in-process."""
+    server = AppServer(create_app(settings)).start()
+    try:
+        async with serving(settings) as b:
+            yield server.url.replace("http", "ws") + "/graphql", b
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 async def instances(
     settings: Settings, redis_server: RedisServer
 ) -> AsyncIterator[tuple[str, Api]]:
-    """Instance A served by uvicorn (websockets), instance B in-process; one Redis."""
-    shared = with_settings(settings, redis_url=redis_server.url)
-    server = AppServer(create_app(shared)).start()
-    try:
-        async with serving(shared) as b:
-            yield server.url.replace("http", "ws") + "/graphql", b
-    finally:
-        server.stop()
+    """Two instances sharing one Redis (cache and bus)."""
+    async with _two(with_settings(settings, redis_url=redis_server.url)) as pair:
+        yield pair
+
+
+@pytest.fixture(params=["embedded", "redis"])
+async def either(
+    request: pytest.FixtureRequest, settings: Settings, redis_server: RedisServer
+) -> AsyncIterator[tuple[str, Api]]:
+    """The embedded defaults (in-process cache and bus), or Redis."""
+    if request.param == "redis":
+        settings = with_settings(settings, redis_url=redis_server.url)
+    async with _two(settings) as pair:
+        yield pair
 
 
 async def _events(
@@ -81,9 +99,9 @@ def _phases(events: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_phase_events_arrive_in_order_over_graphql_transport_ws(
-    instances: tuple[str, Api],
+    either: tuple[str, Api],
 ) -> None:
-    url, b = instances
+    url, b = either
     with upstream() as (_, server):
         w = await make_world(b, [server.url])
         inp = w.run("GET /forecast/{city}", pathParams=[{"name": "city", "value": "oslo"}])

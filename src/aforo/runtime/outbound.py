@@ -23,6 +23,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import ssl
 import time
 import zlib
 from collections import OrderedDict
@@ -490,18 +491,26 @@ class ClientPool:
     reused for another name on the same IP. The per-name clients are bounded (least recently
     used retired first, closed once their requests can no longer be running)."""
 
-    def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_tls_hosts: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_tls_hosts: int = 32,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_tls_hosts = max_tls_hosts
+        self.verify = verify  # certificate checks: the system's CAs unless told otherwise
         self._plain: httpx.AsyncClient | None = None
         self._tls: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[asyncio.Task[None], httpx.AsyncClient] = {}
 
     def _new(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s),
             follow_redirects=False,
             trust_env=False,
+            verify=self.verify,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
 
@@ -518,8 +527,8 @@ class ClientPool:
         if len(self._tls) >= self.max_tls_hosts:
             _, old = self._tls.popitem(last=False)
             task = asyncio.get_running_loop().create_task(self._retire(old))
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            self._retiring[task] = old
+            task.add_done_callback(lambda t: self._retiring.pop(t, None))
         self._tls[name] = made = self._new()
         return made
 
@@ -528,9 +537,10 @@ class ClientPool:
         await client.aclose()
 
     async def aclose(self) -> None:
+        retiring = list(self._retiring.values())
         for task in list(self._retiring):
             task.cancel()
-        clients = [*self._tls.values(), *([self._plain] if self._plain else [])]
+        clients = [*retiring, *self._tls.values(), *([self._plain] if self._plain else [])]
         self._tls.clear()
         self._plain = None
         for c in clients:
