@@ -19,9 +19,10 @@ from aforo.models.usage import UsageEvent
 from aforo.services import playground_runs
 from aforo.services.key_state import GATEWAY_AUDIENCE
 from aforo.services.playground import REDACTED
-from tests.gateway import cancel, make_key_world, queries, revoke_key, statements
+from tests.gateway import cancel, make_key_world, ok, queries, revoke_key, statements
 from tests.support import Api
 from tests.test_playground_support import (
+    IMPORT,
     gateway_to,
     limits,
     make_world,
@@ -241,3 +242,33 @@ async def test_runs_are_recorded_metered_listed_and_rate_limited(api: Api, app: 
     assert len(everyone) == 3
     body = await api.gql(RUNS, {"n": 500}, token=w.keys.dev)
     assert body["errors"][0]["extensions"]["field"] == "first"
+
+
+async def test_graphql_operations_are_posted_to_the_configured_endpoint(api: Api) -> None:
+    with upstream() as (up, server):
+        w = await make_world(api, [server.url])
+        imported = await ok(
+            api,
+            IMPORT,
+            {
+                "i": {
+                    "productId": w.keys.product_id,
+                    "format": "GRAPHQL",
+                    "content": "type Query { forecast(city: String!): String }",
+                    "serverUrl": f"{server.url}/graphql",
+                    "name": "weather-graphql",
+                }
+            },
+            "importSpec",
+            token=w.keys.admin,
+        )
+        op_id = imported["version"]["operations"][0]["id"]
+        query = '{"query": "{ forecast(city: \\"oslo\\") }"}'
+        r = await try_it(
+            api, w.keys.dev, {"operationId": op_id, "keyId": w.keys.key_id, "body": query}
+        )
+        assert r["__typename"] == "PlaygroundResponse", r
+        got = up.seen[-1]
+        assert (got["method"], got["path"], got["body"]) == ("POST", "/graphql", query)
+        assert got["headers"]["content-type"] == "application/json"
+        assert got["headers"]["authorization"].startswith("Bearer ey")

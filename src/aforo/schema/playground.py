@@ -19,8 +19,13 @@ class KeyValueInput:
 
 
 @strawberry.input(
-    description="A try-it request. Credentials are never part of it: the server injects a "
-    "short-lived token for the chosen key, as the operation's security scheme says."
+    description="A try-it request. Credentials are never part of it: the server mints a "
+    "short-lived token (a JWT, about a minute) for the chosen key and injects it as the "
+    "operation's security scheme says: http bearer, oauth2 and openIdConnect as "
+    "`Authorization: Bearer <token>`; apiKey in a header, the query or a cookie under the "
+    "scheme's name; no scheme: `Authorization: Bearer <token>`. http basic/digest cannot "
+    "carry a token (PLAYGROUND_UNSUPPORTED_AUTH). GraphQL operations are POSTed to the "
+    "spec's endpoint with `body` as the request."
 )
 class TryOperationInput:
     operation_id: strawberry.ID
