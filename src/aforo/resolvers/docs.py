@@ -108,7 +108,12 @@ class Mutation:
         description="Re-parent (parentId null: top level) and/or reorder among siblings.",
     )
     async def move_doc_page(
-        self, info: AppInfo, id: strawberry.ID, parent_id: strawberry.ID | None, position: int
+        self,
+        info: AppInfo,
+        id: strawberry.ID,
+        *,
+        parent_id: strawberry.ID | None = None,  # optional in the schema: may be omitted
+        position: int,
     ) -> DocPageResult:
         async def go(s: AsyncSession) -> DocPage:
             parent = parse_id(parent_id, "parentId") if parent_id else None

@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import tenant_session
-from aforo.errors import DomainError
+from aforo.errors import DomainError, NotFound
 from aforo.models.forum import Reply as ReplyRow
 from aforo.schema.base import (
     STAFF_ADMIN,
@@ -186,6 +186,10 @@ class Query:
             uid = parse_id(user_id, "userId") if user_id else info.context.require_user()
         except DomainError as e:
             raise graphql_error(e) from e
+        # No member of this tenant under that id (another tenant's member, say): not found,
+        # rather than an empty profile echoing the id back.
+        if user_id and await info.context.loaders.user_by_id.load(uid) is None:
+            raise graphql_error(NotFound("no member with that id", field="userId"))
         profile = await loaders(info).profile_by_user.load(uid)
         return CommunityProfile.of(profile, uid)
 

@@ -1,0 +1,261 @@
+"""The isolation table: for every root field of the live schema (``Type.field``), the argument
+sets tenant B's callers send against tenant A's data, and what B's admin must get back.
+
+A field added to the schema without a row here fails ``test_every_field_has_a_case``; a row
+whose field is gone fails it too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.test_playground_support import openapi
+from tests.world import World
+
+Args = Callable[[World, World], list[dict[str, Any]]]
+ANY = None  # B's admin may succeed (acting on B's own data) or get a typed error
+
+
+@dataclass(frozen=True)
+class Case:
+    args: Args
+    # Mutations: the codes B's admin may get (a typed error is required); ``ANY``: the call
+    # acts on B's own data and may succeed. Queries: ignored (they must simply not leak).
+    expect: frozenset[str] | None = frozenset({"NOT_FOUND"})
+
+
+def c(args: Args, *codes: str, any_outcome: bool = False) -> Case:
+    if any_outcome:
+        return Case(args, ANY)
+    return Case(args, frozenset(codes or ("NOT_FOUND",)))
+
+
+def none(a: World, b: World) -> list[dict[str, Any]]:
+    return [{}]
+
+
+def _try(a: World, b: World) -> list[dict[str, Any]]:
+    city = [{"name": "city", "value": "oslo"}]
+    return [
+        {"input": {"operationId": a.operation, "keyId": b.key, "pathParams": city}},
+        {"input": {"operationId": b.operation, "keyId": a.key, "pathParams": city}},
+    ]
+
+
+def _usage(a: World, b: World) -> list[dict[str, Any]]:
+    return [
+        {"granularity": "DAY"},
+        {"granularity": "HOUR", "filter": {"subscriptionId": a.subscription}},
+        {"granularity": "MONTH", "filter": {"keyId": a.key}},
+    ]
+
+
+CASES: dict[str, Case] = {
+    # -- queries: lists without ids, lookups with A's ids ---------------------------------------
+    "Query.tenant": c(none),
+    "Query.storefrontKeys": c(none),
+    "Query.me": c(none),
+    "Query.users": c(none),
+    "Query.gatewayTokens": c(none),
+    "Query.products": c(none),
+    "Query.mySubscriptions": c(none),
+    "Query.subscriptions": c(none),
+    "Query.apiKeys": c(none),
+    "Query.categories": c(none),
+    "Query.threads": c(
+        lambda a, b: [
+            {},
+            {"categoryId": a.category},
+            {"tag": a.marker},
+            {"includeRemoved": True},
+        ]
+    ),
+    "Query.thread": c(lambda a, b: [{"id": a.thread}]),
+    "Query.searchForum": c(lambda a, b: [{"query": a.marker}, {"query": "how things"}]),
+    "Query.similarThreads": c(
+        lambda a, b: [{"title": f"How to {a.marker} things", "body": f"{a.marker} body"}]
+    ),
+    "Query.communityProfile": c(lambda a, b: [{"userId": a.dev_id}, {"userId": a.mod_id}]),
+    "Query.moderationQueue": c(lambda a, b: [{"status": s} for s in ("OPEN", "RESOLVED")]),
+    "Query.moderationLog": c(lambda a, b: [{}, {"targetId": a.thread}]),
+    "Query.docTree": c(lambda a, b: [{"productId": a.product}]),
+    "Query.docPage": c(
+        lambda a, b: [
+            {"productId": a.product, "slug": a.doc_slug},
+            {"productId": b.product, "slug": a.doc_slug},
+        ]
+    ),
+    "Query.searchDocs": c(
+        lambda a, b: [
+            {"productId": p, "query": a.marker, "first": 10} for p in (a.product, b.product)
+        ]
+    ),
+    "Query.apiSpecs": c(lambda a, b: [{"productId": a.product}]),
+    "Query.apiSpec": c(lambda a, b: [{"id": a.spec}]),
+    "Query.apiOperation": c(lambda a, b: [{"id": a.operation}]),
+    "Query.specDiff": c(
+        lambda a, b: [
+            {"from": a.spec_version, "to": a.spec_version},
+            {"from": b.spec_version, "to": a.spec_version},
+        ]
+    ),
+    "Query.outboundAllowlist": c(none),
+    "Query.usage": c(_usage),
+    "Query.currentUsage": c(lambda a, b: [{"subscriptionId": a.subscription}]),
+    "Query.usageEvents": c(lambda a, b: [{}, {"filter": {"keyId": a.key}}, {"source": "csv"}]),
+    "Query.usageRejections": c(lambda a, b: [{}, {"uploadId": a.upload}]),
+    "Query.usageUpload": c(lambda a, b: [{"id": a.upload}]),
+    "Query.playgroundRuns": c(none),
+    # -- mutations ------------------------------------------------------------------------------
+    "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
+    "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
+    # B's own new account: it never lands in A (the snapshot of A's users is unchanged).
+    "Mutation.signUp": c(
+        lambda a, b: [
+            {
+                "input": {
+                    "email": "newcomer@example.com",
+                    "password": "another horse battery",
+                    "name": "Someone",
+                }
+            }
+        ],
+        any_outcome=True,
+    ),
+    "Mutation.logIn": c(
+        lambda a, b: [
+            {"input": {"email": f"dev-{a.marker}@example.com", "password": "correct horse battery"}}
+        ],
+        "INVALID_CREDENTIALS",
+    ),
+    "Mutation.refreshToken": c(lambda a, b: [{"token": a.dev_refresh}], "INVALID_TOKEN"),
+    "Mutation.logOut": c(none, any_outcome=True),  # run last: it ends B's sessions
+    "Mutation.setUserRoles": c(lambda a, b: [{"userId": a.dev_id, "roles": ["ADMIN"]}]),
+    "Mutation.createGatewayToken": c(lambda a, b: [{"name": "bravo edge"}], any_outcome=True),
+    "Mutation.revokeGatewayToken": c(lambda a, b: [{"id": a.gateway_token_id}]),
+    "Mutation.createProduct": c(
+        lambda a, b: [{"input": {"name": "Bravo Two", "slug": "bravo-two"}}], any_outcome=True
+    ),
+    "Mutation.createPlan": c(
+        lambda a, b: [
+            {
+                "input": {
+                    "productId": a.product,
+                    "name": "Hijack",
+                    "slug": "hijack",
+                    "priceCents": 0,
+                    "currency": "USD",
+                    "interval": "MONTH",
+                }
+            }
+        ]
+    ),
+    "Mutation.archivePlan": c(lambda a, b: [{"id": a.plan}]),
+    "Mutation.subscribe": c(lambda a, b: [{"planId": a.plan}]),
+    "Mutation.cancelSubscription": c(lambda a, b: [{"id": a.subscription}]),
+    "Mutation.createApiKey": c(
+        lambda a, b: [{"input": {"subscriptionId": a.subscription, "name": "hijack"}}]
+    ),
+    "Mutation.rotateApiKey": c(lambda a, b: [{"id": a.key, "graceSeconds": 0}]),
+    "Mutation.revokeApiKey": c(lambda a, b: [{"id": a.key}, {"id": a.cc_key}]),
+    "Mutation.saveCategory": c(
+        lambda a, b: [
+            {"input": {"id": a.category, "name": "Hijacked"}},
+            {"input": {"name": "Child", "parentId": a.category}},
+        ]
+    ),
+    "Mutation.createThread": c(
+        lambda a, b: [{"input": {"categoryId": a.category, "title": "Hijack here", "body": "x"}}]
+    ),
+    "Mutation.editThread": c(
+        lambda a, b: [
+            {"input": {"id": a.thread, "title": "Hijacked title"}},
+            {"input": {"id": b.thread, "categoryId": a.category}},
+        ]
+    ),
+    "Mutation.deleteThread": c(lambda a, b: [{"id": a.thread}]),
+    "Mutation.reply": c(
+        lambda a, b: [
+            {"threadId": a.thread, "body": "hijack"},
+            {"threadId": b.thread, "body": "hijack", "parentReplyId": a.reply},
+        ]
+    ),
+    "Mutation.editReply": c(lambda a, b: [{"id": a.reply, "body": "hijack"}]),
+    "Mutation.deleteReply": c(lambda a, b: [{"id": a.reply}]),
+    "Mutation.vote": c(
+        lambda a, b: [
+            {"targetType": "REPLY", "targetId": a.reply, "value": -1},
+            {"targetType": "THREAD", "targetId": a.thread, "value": -1},
+        ]
+    ),
+    "Mutation.acceptAnswer": c(lambda a, b: [{"replyId": a.spam_reply}]),
+    "Mutation.unacceptAnswer": c(lambda a, b: [{"threadId": a.thread}]),
+    "Mutation.report": c(
+        lambda a, b: [
+            {"targetType": "THREAD", "targetId": a.thread, "reason": "SPAM"},
+            {"targetType": "REPLY", "targetId": a.reply, "reason": "OTHER", "note": "x"},
+        ]
+    ),
+    "Mutation.moderate": c(
+        lambda a, b: [
+            {"input": {"action": "DISMISS", "reason": "x", "reportId": a.report}},
+            {"input": {"action": "BAN", "reason": "x", "targetType": "USER", "targetId": a.dev_id}},
+            {
+                "input": {
+                    "action": "SOFT_DELETE",
+                    "reason": "x",
+                    "targetType": "THREAD",
+                    "targetId": a.thread,
+                }
+            },
+            {
+                "input": {
+                    "action": "LOCK",
+                    "reason": "x",
+                    "targetType": "REPLY",
+                    "targetId": a.reply,
+                }
+            },
+        ]
+    ),
+    "Mutation.createDocPage": c(
+        lambda a, b: [
+            {"input": {"productId": a.product, "title": "Hijack"}},
+            {"input": {"productId": b.product, "title": "Child", "parentId": a.doc_page}},
+        ]
+    ),
+    "Mutation.updateDocPage": c(lambda a, b: [{"input": {"id": a.doc_page, "title": "Hijack"}}]),
+    "Mutation.moveDocPage": c(
+        lambda a, b: [
+            {"id": a.doc_page, "position": 0},
+            {"id": b.doc_page, "parentId": a.doc_page, "position": 0},
+        ]
+    ),
+    "Mutation.deleteDocPage": c(lambda a, b: [{"id": a.doc_page}]),
+    "Mutation.restoreDocPageVersion": c(lambda a, b: [{"id": a.doc_page, "version": 1}]),
+    "Mutation.importSpec": c(
+        lambda a, b: [
+            {"input": {"productId": a.product, "format": "OPENAPI_3", "content": openapi([])}},
+            {
+                "input": {
+                    "productId": b.product,
+                    "format": "OPENAPI_3",
+                    "content": openapi([]),
+                    "specId": a.spec,
+                }
+            },
+        ]
+    ),
+    "Mutation.syncSpec": c(lambda a, b: [{"id": a.spec}]),
+    "Mutation.addOutboundAllow": c(
+        lambda a, b: [{"entry": "127.0.0.2", "note": "bravo"}], any_outcome=True
+    ),
+    "Mutation.removeOutboundAllow": c(lambda a, b: [{"id": a.allow_entry}]),
+    "Mutation.tryOperation": c(_try),
+    "Mutation.startPlaygroundRun": c(_try),
+    # -- subscriptions (walked over a websocket, see test_subscriptions_...) ----------------------
+    "RootSubscription.threadActivity": c(lambda a, b: [{"threadId": a.thread}]),
+    "RootSubscription.playgroundRun": c(_try),
+    "RootSubscription.playgroundRunEvents": c(lambda a, b: [{"runId": a.run}]),
+}

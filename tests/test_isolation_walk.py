@@ -1,0 +1,225 @@
+"""Tenant isolation, walked over the live GraphQL schema: every Query, Mutation and
+subscription field is called by tenant B's callers (admin, developer, moderator, anonymous
+storefront) with tenant A's ids. Nothing of A's is returned, changed or counted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+from tests.isolation_cases import CASES, Case
+from tests.world import (
+    Served,
+    World,
+    Worlds,
+    document,
+    error_codes,
+    leaks,
+    root_fields,
+    served,
+    user_error,
+    worlds,
+)
+
+__all__ = ["served", "worlds"]  # module-scoped fixtures, used by the tests below
+
+CALLERS = ("admin", "developer", "moderator", "anonymous")
+REFUSED = {"FORBIDDEN", "UNAUTHENTICATED"}
+# Read-side counters and clocks A's own snapshot reads move (they are not B's doing).
+VOLATILE = {"viewCount", "lastUsedAt", "Thread_viewCount"}
+
+
+def test_every_field_has_a_case() -> None:
+    live = set(root_fields())
+    assert sorted(live - set(CASES)) == [], "fields without an isolation case"
+    assert sorted(set(CASES) - live) == [], "cases naming a field that no longer exists"
+
+
+def _kind(key: str) -> str:
+    return key.split(".")[0]
+
+
+async def _call(s: Served, who: World, role: str, key: str, args: dict[str, Any]) -> Any:
+    r = await s.api.raw(document(key, args), args, **who.caller(role))
+    assert r.status_code in (200, 400), (key, role, r.status_code, r.text)
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+async def snapshot(s: Served, a: World) -> dict[str, Any]:
+    """A's world as A's admin and developer read it, through every query case."""
+    b_like = a  # the argument sets name A's ids; run by A they read A's own data
+    out: dict[str, Any] = {}
+    for key, case in sorted(CASES.items()):
+        if _kind(key) != "Query":
+            continue
+        for i, args in enumerate(case.args(a, b_like)):
+            for role in ("admin", "developer"):
+                body = await _call(s, a, role, key, args)
+                out[f"{key}#{i}@{role}"] = _strip(body)
+    return out
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [k for k in before if json.dumps(before[k]) != json.dumps(after.get(k))]
+
+
+async def test_b_reaches_nothing_of_a_through_any_query_or_mutation(
+    served: Served, worlds: Worlds
+) -> None:
+    a, b = worlds.a, worlds.b
+    before = await snapshot(served, a)
+    assert before == await snapshot(served, a), _diff(before, await snapshot(served, a))
+    # The snapshot holds all of A's world: every id A made is in it.
+    seen = json.dumps(before)
+    assert [k for k, v in a.ids.items() if v not in seen] == []
+    secrets = a.secrets()
+    problems: list[str] = []
+    walked = {"Query": 0, "Mutation": 0}
+    # logOut ends the callers' sessions: walked last.
+    order = sorted(
+        (k for k in CASES if _kind(k) in walked), key=lambda k: (k == "Mutation.logOut", k)
+    )
+    for key in order:
+        case: Case = CASES[key]
+        walked[_kind(key)] += 1
+        for args in case.args(a, b):
+            for role in CALLERS:
+                body = await _call(served, b, role, key, args)
+                where = f"{key} {json.dumps(args)} as B's {role}"
+                if found := leaks(body, secrets):
+                    problems.append(f"{where}: leaks {found}: {json.dumps(body)[:400]}")
+                codes = error_codes(body)
+                if "INTERNAL_SERVER_ERROR" in codes or None in codes:
+                    problems.append(f"{where}: unexpected error {body}")
+                if _kind(key) == "Mutation":
+                    problems += _mutation_outcome(where, key, case, role, body)
+    live = [k for k in root_fields() if _kind(k) in walked]
+    assert sum(walked.values()) == len(live), walked
+    print(f"isolation walk: {walked['Query']} queries, {walked['Mutation']} mutations")
+    assert not problems, "\n".join(problems)
+    after = await snapshot(served, a)
+    assert not _diff(before, after), {k: (before[k], after.get(k)) for k in _diff(before, after)}
+
+
+def _mutation_outcome(
+    where: str, key: str, case: Case, role: str, body: dict[str, Any]
+) -> list[str]:
+    name = key.split(".")[1]
+    code = user_error(body, name) or next(iter(error_codes(body)), None)
+    if case.expect is None:
+        return []
+    if code is None:
+        return [f"{where}: succeeded: {json.dumps(body)[:300]}"]
+    if role != "admin" and code in REFUSED:
+        return []  # refused before looking: the roles walk checks which refusal
+    if code not in case.expect:
+        return [f"{where}: answered {code}, expected one of {sorted(case.expect)}"]
+    return []
+
+
+# -- subscriptions over a real websocket -------------------------------------------------------
+async def _socket(s: Served, w: World, role: str) -> Any:
+    params = {"X-Storefront-Key": w.tenant.storefront_key}
+    if role != "anonymous":
+        params["Authorization"] = f"Bearer {w.caller(role)['token']}"
+    ws = await websockets.connect(
+        s.url.replace("http", "ws") + "/graphql",
+        subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+    )
+    await ws.send(json.dumps({"type": "connection_init", "payload": params}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+    return ws
+
+
+async def _subscribe(ws: Any, sid: str, key: str, args: dict[str, Any]) -> None:
+    await ws.send(
+        json.dumps(
+            {
+                "id": sid,
+                "type": "subscribe",
+                "payload": {"query": document(key, args, depth=2), "variables": args},
+            }
+        )
+    )
+
+
+async def _drain(ws: Any, wait: float) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    try:
+        while True:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), wait)))
+    except TimeoutError:
+        return got
+
+
+async def test_b_subscribed_to_a_s_threads_and_runs_receives_nothing_of_a(
+    served: Served, worlds: Worlds
+) -> None:
+    a, b = worlds.a, worlds.b
+    subs = [k for k in CASES if _kind(k) == "RootSubscription"]
+    assert len(subs) == 3
+    # A's own follower of the thread: the moment it sees A's reply, B would have seen it too.
+    control = await _socket(served, a, "developer")
+    await _subscribe(control, "c", "RootSubscription.threadActivity", {"threadId": a.thread})
+    sockets = {role: await _socket(served, b, role) for role in CALLERS}
+    try:
+        for ws in sockets.values():
+            for key in subs:
+                if key == "RootSubscription.playgroundRunEvents":
+                    continue  # below, against a run A starts while B listens
+                for i, args in enumerate(CASES[key].args(a, b)):
+                    await _subscribe(ws, f"{key}-{i}", key, args)
+        await asyncio.sleep(0.3)  # let the subscriptions reach the bus
+        # A acts: a reply in the thread, and a run of A's operation (slow, so B can join it).
+        started = await served.api.data(
+            """mutation($i: TryOperationInput!) { startPlaygroundRun(input: $i) { __typename
+                 ... on PlaygroundRunStarted { runId } ... on UserError { code message } } }""",
+            {
+                "i": {
+                    "operationId": a.slow_operation,
+                    "keyId": a.key,
+                    "query": [{"name": "s", "value": "1"}],
+                }
+            },
+            token=a.dev,
+        )
+        run_id = started["startPlaygroundRun"]["runId"]
+        for ws in sockets.values():
+            await _subscribe(ws, "run", "RootSubscription.playgroundRunEvents", {"runId": run_id})
+        await served.api.data(
+            """mutation($t: ID!) { reply(threadId: $t, body: "live alphamark") { __typename } }""",
+            {"t": a.thread},
+            token=a.mod,
+        )
+        seen = [m for m in await _drain(control, 3) if m["type"] == "next"]
+        assert seen, "A's own follower saw A's reply (the bus works)"
+        secrets = [*a.secrets(), run_id, "live alphamark"]
+        for role, ws in sockets.items():
+            for msg in await _drain(ws, 1.5):
+                assert not leaks(msg, secrets), (role, msg)
+                errors = msg["payload"] if msg["type"] == "error" else []
+                if msg["type"] == "next":
+                    data = msg["payload"].get("data") or {}
+                    errors = msg["payload"].get("errors") or []
+                    event = data.pop("playgroundRun", None)
+                    assert not any(data.values()), (role, msg)
+                    if event is not None:  # a run refused up front reports an ERROR event
+                        assert (event["phase"], event["runId"]) == ("ERROR", None), (role, msg)
+                        assert event["error"]["code"] in {"NOT_FOUND", *REFUSED}, (role, msg)
+                codes = {(e.get("extensions") or {}).get("code") for e in errors}
+                assert codes <= {"NOT_FOUND", *REFUSED}, (role, msg)
+    finally:
+        for ws in (control, *sockets.values()):
+            await ws.close()
