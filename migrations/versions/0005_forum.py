@@ -108,6 +108,9 @@ def upgrade() -> None:
                 || setweight(to_tsvector('english', body), 'B')
             ) stored,
             title_search tsvector generated always as (to_tsvector('english', title)) stored,
+            title_key text generated always as (
+                rtrim(lower(regexp_replace(title, '\\s+', ' ', 'g')), '?!. ')
+            ) stored,
             constraint pk_community_threads primary key (tenant_id, id),
             constraint fk_community_threads_category foreign key (tenant_id, category_id)
                 references community_categories (tenant_id, id),
@@ -131,6 +134,13 @@ def upgrade() -> None:
     op.execute(
         "create index ix_community_threads_title_search on community_threads "
         "using gin (title_search) where deleted_at is null"
+    )
+    # The exact-title lookup of search: "an exact title match first", whatever else matches.
+    # A stored column, not an expression index: under RLS only a LEAKPROOF condition can use
+    # an index, and lower() or regexp_replace() are not; text equality is.
+    op.execute(
+        "create index ix_community_threads_title_key on community_threads (tenant_id, title_key) "
+        "where deleted_at is null"
     )
     op.execute(
         "create index ix_community_threads_title_trgm on community_threads "
