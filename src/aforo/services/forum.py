@@ -17,8 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import Select, func, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -363,14 +362,25 @@ async def list_threads(
     return rows[:limit], len(rows) > limit
 
 
+_REPLY_COLUMNS = ", ".join(f"r.{c.name}" for c in Reply.__table__.columns)
+# One backward index probe per thread (a LATERAL ... LIMIT 1), however long the threads are.
+_LAST_REPLIES = text(
+    f"""
+    select {_REPLY_COLUMNS} from unnest(cast(:ids as uuid[])) as k(thread_id)
+    cross join lateral (
+        select * from community_replies r
+        where r.thread_id = k.thread_id and r.deleted_at is null
+        order by r.created_at desc, r.id desc limit 1
+    ) r
+    """
+)
+
+
 async def last_replies_by_threads(
     session: AsyncSession, thread_ids: Sequence[uuid.UUID]
 ) -> list[Reply | None]:
     rows = await session.scalars(
-        select(Reply)
-        .where(Reply.thread_id.in_(thread_ids), Reply.deleted_at.is_(None))
-        .ext(distinct_on(Reply.thread_id))
-        .order_by(Reply.thread_id, Reply.created_at.desc(), Reply.id.desc())
+        select(Reply).from_statement(_LAST_REPLIES), {"ids": list(thread_ids)}
     )
     found = {r.thread_id: r for r in rows}
     return [found.get(i) for i in thread_ids]
