@@ -145,7 +145,7 @@ class Query:
     @strawberry.field(
         permission_classes=[HasTenant],
         description='Full-text search in web-search syntax ("quoted phrase", or, -word): '
-        "exact title matches first, then title matches, then by rank.",
+        "exact title matches first, then title matches, then by rank; at most 50.",
     )
     async def search_forum(
         self, info: AppInfo, query: str, first: int | None = None
