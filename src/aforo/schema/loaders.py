@@ -48,6 +48,4 @@ class Loaders:
         self.subscriptions_by_key_id: DataLoader[uuid.UUID, list[Subscription]] = DataLoader(
             key_subscriptions
         )
-        self.key_events_by_key_id: DataLoader[uuid.UUID, list[ApiKeyEvent]] = DataLoader(
-            key_events
-        )
+        self.key_events_by_key_id: DataLoader[uuid.UUID, list[ApiKeyEvent]] = DataLoader(key_events)
