@@ -43,9 +43,6 @@ GIN_INDEXES = {
     "ix_community_threads_title_search": (
         "community_threads using gin (title_search) where deleted_at is null"
     ),
-    "ix_community_threads_title_trgm": (
-        "community_threads using gin (title gin_trgm_ops) where deleted_at is null"
-    ),
     "ix_community_replies_search": "community_replies using gin (search) where deleted_at is null",
 }
 SEARCH_GQL = """query($q: String!) { searchForum(query: $q, first: 10) {
