@@ -23,7 +23,9 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
+from strawberry.types import ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
 
 from aforo.db import is_unavailable
@@ -127,6 +129,39 @@ def _should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError | DomainError)
 
 
+MASKED_MESSAGE = "Internal server error."
+# graphql-core and strawberry's limiters report these as plain validation/syntax errors; a
+# client needs to tell "refused by a limit" from "malformed" without parsing English.
+_LIMIT_CODES = (
+    ("tokens. Parsing aborted", "QUERY_TOO_LARGE"),
+    ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
+    ("aliases found. Allowed", "TOO_MANY_ALIASES"),
+)
+
+
+def with_code(error: GraphQLError) -> GraphQLError:
+    """Give every error a stable ``extensions.code`` (and the offending ``field`` when a
+    ``DomainError`` names one), whichever layer raised it."""
+    ext = dict(error.extensions or {})
+    if isinstance(ext.get("code"), str):
+        return error
+    original = error.original_error
+    if isinstance(original, DomainError):
+        ext["code"] = original.code
+        if original.field:
+            ext["field"] = original.field
+    elif error.message == MASKED_MESSAGE:
+        ext["code"] = "INTERNAL_SERVER_ERROR"
+    else:
+        code = next((c for text, c in _LIMIT_CODES if text in error.message), None)
+        if code is None:
+            syntax = error.message.startswith("Syntax Error")
+            code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+        ext["code"] = code
+    error.extensions = ext
+    return error
+
+
 def build_schema(query: type, mutation: type, subscription: type | None = None) -> Schema:
     # The validation cache is keyed by the rule classes, and every limiter instance creates
     # new ones: built per request, they made every request validate again. Build the rules
@@ -145,9 +180,7 @@ def build_schema(query: type, mutation: type, subscription: type | None = None) 
             lambda: AddValidationRules(depth_rules),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules(alias_rules),
-            lambda: MaskErrors(
-                should_mask_error=_should_mask, error_message="Internal server error."
-            ),
+            lambda: MaskErrors(should_mask_error=_should_mask, error_message=MASKED_MESSAGE),
             OperationMetrics,
             RequestTransaction,
         ],
@@ -204,6 +237,13 @@ class GraphQLApp(GraphQL[Context, None]):
         if scope["state"].get(DB_UNAVAILABLE):
             response = unavailable_response()
         await response(scope, receive, send)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        for error in getattr(result, "errors", None) or ():
+            with_code(error)
+        return await super().process_result(request, result)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aforo.services.spec_import import graphql_sdl, openapi
-from aforo.services.spec_import.loader import Problem, SpecInvalid, decode_text, load
+from aforo.services.spec_import.loader import Problem, SpecInvalid, decode_text, load, too_deep
 from aforo.services.spec_import.model import ParsedSpec
 
 FORMATS = ("OPENAPI_3", "GRAPHQL")
@@ -12,8 +12,13 @@ __all__ = ["FORMATS", "ParsedSpec", "Problem", "SpecInvalid", "parse"]
 
 
 def parse(format: str, content: bytes | str) -> ParsedSpec:
-    if format == "OPENAPI_3":
-        return openapi.parse(load(content))
-    if format == "GRAPHQL":
+    if format not in FORMATS:
+        raise SpecInvalid([Problem("", f"unknown format {format!r}")], field="format")
+    try:
+        if format == "OPENAPI_3":
+            return openapi.parse(load(content))
         return graphql_sdl.parse(decode_text(content))
-    raise SpecInvalid([Problem("", f"unknown format {format!r}")], field="format")
+    except RecursionError as e:
+        # Every walk (YAML, $ref resolution, GraphQL type references) recurses along the
+        # document; one nested past the stack is refused, whichever walk hit the bottom.
+        raise too_deep() from e

@@ -28,7 +28,7 @@ from graphql import (
 from graphql import parse as parse_sdl
 from graphql.language import SchemaDefinitionNode
 
-from aforo.services.spec_import.loader import Problem, SpecInvalid
+from aforo.services.spec_import.loader import Expansion, Problem, SpecInvalid, loads_json
 from aforo.services.spec_import.model import ParsedSpec
 
 MAX_DEPTH = 3
@@ -45,7 +45,7 @@ def _schema_from(text: str) -> GraphQLSchema:
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
-            data = json.loads(text)
+            data = loads_json(text)
         except json.JSONDecodeError as e:
             raise SpecInvalid([Problem("", f"invalid JSON: {e.msg}", e.lineno)]) from e
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
@@ -53,9 +53,15 @@ def _schema_from(text: str) -> GraphQLSchema:
         if not isinstance(data, dict) or "__schema" not in data:
             raise SpecInvalid([Problem("/__schema", "an introspection result needs __schema")])
         try:
-            return build_client_schema(data)  # type: ignore[arg-type]
-        except (TypeError, KeyError, GraphQLError) as e:
+            schema = build_client_schema(data)  # type: ignore[arg-type]
+            # Field maps are built lazily: validating forces them, so a malformed entry is
+            # refused here rather than met later.
+            errors = validate_schema(schema)
+        except (TypeError, KeyError, AttributeError, ValueError, IndexError, GraphQLError) as e:
             raise SpecInvalid([Problem("/__schema", f"invalid introspection result: {e}")]) from e
+        if errors:
+            raise SpecInvalid([Problem("/__schema", e.message) for e in errors])
+        return schema
     try:
         document = parse_sdl(text, no_location=False)
     except GraphQLError as e:
@@ -63,9 +69,11 @@ def _schema_from(text: str) -> GraphQLSchema:
         raise SpecInvalid([Problem("", f"invalid SDL: {e.message}", line)]) from e
     try:
         schema = build_ast_schema(document)
-    except (TypeError, GraphQLError) as e:
+        errors = validate_schema(schema)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError, GraphQLError) as e:
+        # graphql-core reports some malformed schemas (an object type as a default's
+        # type, say) by raising instead of returning a validation error.
         raise SpecInvalid([Problem("", f"invalid schema: {e}")]) from e
-    errors = validate_schema(schema)
     if errors:
         raise SpecInvalid(
             [Problem("", e.message, e.locations[0].line if e.locations else None) for e in errors]
@@ -77,6 +85,12 @@ def _schema_from(text: str) -> GraphQLSchema:
     return schema
 
 
+def plain(value: object) -> str:
+    """A description as stored: PostgreSQL text and JSON cannot hold NUL characters, and an
+    introspection result may carry anything (build_client_schema does not check)."""
+    return value.replace("\x00", "") if isinstance(value, str) else ""
+
+
 def _has_default(arg: Any) -> bool:
     """graphql-core 3.3 keeps an SDL default as ``default`` (a literal); 3.2 as ``default_value``"""
     default = getattr(arg, "default", None)
@@ -85,13 +99,18 @@ def _has_default(arg: Any) -> bool:
     ) is not Undefined
 
 
-def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A GraphQL type as JSON Schema; object types nest ``MAX_DEPTH`` deep, cycles are marked."""
+def type_schema(
+    t: Any, depth: int = 0, seen: tuple[str, ...] = (), budget: Expansion | None = None
+) -> dict[str, Any]:
+    """A GraphQL type as JSON Schema; object types nest ``MAX_DEPTH`` deep, cycles are marked.
+    ``budget`` is shared by all operations: wide types nested three deep multiply."""
+    budget = budget if budget is not None else Expansion()
+    budget.take()
     if isinstance(t, GraphQLNonNull):
-        inner = type_schema(t.of_type, depth, seen)
+        inner = type_schema(t.of_type, depth, seen, budget)
         return {**inner, "x-graphql-type": f"{inner['x-graphql-type']}!"}
     if isinstance(t, GraphQLList):
-        inner = type_schema(t.of_type, depth, seen)
+        inner = type_schema(t.of_type, depth, seen, budget)
         return {"type": "array", "items": inner, "x-graphql-type": f"[{inner['x-graphql-type']}]"}
     name = t.name
     if isinstance(t, GraphQLScalarType):
@@ -100,7 +119,7 @@ def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str,
         return {"type": "string", "enum": list(t.values), "x-graphql-type": name}
     if isinstance(t, GraphQLUnionType):
         return {
-            "oneOf": [type_schema(m, depth + 1, seen) for m in t.types],
+            "oneOf": [type_schema(m, depth + 1, seen, budget) for m in t.types],
             "x-graphql-type": name,
             "title": name,
         }
@@ -110,9 +129,9 @@ def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str,
     props: dict[str, Any] = {}
     required: list[str] = []
     for fname, f in fields.items():
-        props[fname] = type_schema(f.type, depth + 1, (*seen, name))
+        props[fname] = type_schema(f.type, depth + 1, (*seen, name), budget)
         if f.description:
-            props[fname]["description"] = f.description
+            props[fname]["description"] = plain(f.description)
         if isinstance(f.type, GraphQLNonNull) and (
             not isinstance(t, GraphQLInputObjectType) or not _has_default(f)
         ):
@@ -131,6 +150,7 @@ def type_schema(t: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str,
 def parse(text: str) -> ParsedSpec:
     schema = _schema_from(text)
     operations: list[dict[str, Any]] = []
+    budget = Expansion()
     for kind, root in (
         ("query", schema.query_type),
         ("mutation", schema.mutation_type),
@@ -147,21 +167,21 @@ def parse(text: str) -> ParsedSpec:
                         "name": arg_name,
                         "in": "argument",
                         "required": isinstance(arg.type, GraphQLNonNull) and not has_default,
-                        "description": arg.description or "",
+                        "description": plain(arg.description),
                         "deprecated": bool(arg.deprecation_reason),
-                        "schema": type_schema(arg.type),
+                        "schema": type_schema(arg.type, budget=budget),
                         "example": None,
                     }
                 )
-            result = type_schema(f.type)
+            result = type_schema(f.type, budget=budget)
             operations.append(
                 {
                     "key": f"{kind} {name}",
                     "method": kind.upper(),
                     "path": name,
                     "operationId": name,
-                    "summary": (f.description or "").split("\n", 1)[0],
-                    "description": f.description or "",
+                    "summary": plain(f.description).split("\n", 1)[0],
+                    "description": plain(f.description),
                     "tags": [kind.capitalize()],
                     "deprecated": bool(f.deprecation_reason),
                     "parameters": params,
@@ -183,9 +203,9 @@ def parse(text: str) -> ParsedSpec:
         raise SpecInvalid([Problem("", "the schema defines no query, mutation or subscription")])
     return ParsedSpec(
         format="GRAPHQL",
-        title=schema.description or "GraphQL API",
+        title=plain(schema.description) or "GraphQL API",
         version="",
-        description=schema.description or "",
+        description=plain(schema.description),
         servers=[],
         security_schemes={},
         tags=[

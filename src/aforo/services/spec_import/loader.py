@@ -19,6 +19,7 @@ from aforo.errors import DomainError
 MAX_SPEC_BYTES = 8 * 1024 * 1024
 MAX_ALIASES = 10_000
 MAX_PROBLEMS = 50
+MAX_EXPANDED_NODES = 1_000_000  # of all resolved schemas of one version, as stored
 
 try:  # pragma: no branch - which loader is a property of the PyYAML build
     _Loader: Any = yaml.CSafeLoader
@@ -132,7 +133,7 @@ def load(content: bytes | str) -> Document:
         raise SpecInvalid([Problem("", "the document is empty")])
     if stripped[0] in "{[":
         try:
-            return Document(text, json.loads(text), is_yaml=False)
+            return Document(text, loads_json(text), is_yaml=False)
         except json.JSONDecodeError as e:
             if stripped[0] == "[":
                 raise SpecInvalid([Problem("", f"invalid JSON: {e.msg}", e.lineno)]) from e
@@ -148,4 +149,41 @@ def load(content: bytes | str) -> Document:
         raise SpecInvalid([Problem("", f"invalid YAML: {e.problem or e}", line)]) from e
     except yaml.YAMLError as e:
         raise SpecInvalid([Problem("", f"invalid YAML: {e}")]) from e
+    except ValueError as e:  # an integer past Python's digit limit
+        raise SpecInvalid([Problem("", f"invalid YAML: {e}")]) from e
     return Document(text, data, is_yaml=True)
+
+
+class Expansion:
+    """Counts the nodes resolved schemas have once stored: a subtree shared by reference is
+    stored again wherever it is used, so a few kilobytes of references fanning out (each
+    schema using the next one twice) would otherwise expand to billions of nodes."""
+
+    def __init__(self, limit: int = MAX_EXPANDED_NODES) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, n: int = 1) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise SpecInvalid(
+                [Problem("", f"the schemas expand to more than {self.limit} nodes")],
+                code="SPEC_TOO_LARGE",
+            )
+
+
+def too_deep() -> SpecInvalid:
+    return SpecInvalid([Problem("", "the document is nested too deeply")], code="SPEC_TOO_DEEP")
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads``, with the two ways hostile JSON breaks it turned into refusals: nesting
+    deeper than the interpreter's stack, and integers past Python's digit limit."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as e:
+        raise too_deep() from e
+    except ValueError as e:
+        raise SpecInvalid([Problem("", f"invalid JSON: {e}")]) from e

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
-from aforo.services.spec_import.loader import Document, Problem, SpecInvalid, pointer
+from aforo.services.spec_import.loader import Document, Expansion, Problem, SpecInvalid, pointer
 from aforo.services.spec_import.model import ParsedSpec
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -29,14 +30,19 @@ def jsonable(value: Any, budget: list[int] | None = None) -> Any:
             [Problem("", f"the document expands to more than {MAX_NODES} nodes")],
             code="SPEC_TOO_LARGE",
         )
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # PostgreSQL text and JSON cannot hold NUL
     if isinstance(value, dict):
-        return {str(k): jsonable(v, budget) for k, v in value.items()}
+        return {str(k).replace("\x00", ""): jsonable(v, budget) for k, v in value.items()}
     if isinstance(value, list):
         return [jsonable(v, budget) for v in value]
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", "replace").replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML .inf/.nan, JSON NaN or 1e999: valid to the parsers, not storable as JSON.
+        raise SpecInvalid([Problem("", f"numbers must be finite, found {value}")])
     return value
 
 
@@ -49,6 +55,8 @@ class Resolver:
         self.done: dict[str, Any] = {}
         self.stack: list[str] = []
         self.problems: list[Problem] = []
+        self.expansion = Expansion()
+        self.sizes: dict[str, int] = {}  # expanded nodes of each resolved reference
 
     def target(self, ref: str, at: str) -> Any:
         if not ref.startswith("#"):
@@ -69,6 +77,7 @@ class Resolver:
         return node
 
     def resolve(self, node: Any, at: str) -> Any:
+        self.expansion.take()
         if isinstance(node, list):
             return [self.resolve(v, f"{at}/{i}") for i, v in enumerate(node)]
         if not isinstance(node, dict):
@@ -83,10 +92,14 @@ class Resolver:
                 if target is None:
                     return siblings
                 self.stack.append(ref)
+                before = self.expansion.left
                 try:
                     self.done[ref] = self.resolve(target, ref[1:])
                 finally:
                     self.stack.pop()
+                self.sizes[ref] = before - self.expansion.left
+            else:
+                self.expansion.take(self.sizes[ref])
             resolved = self.done[ref]
             if siblings and isinstance(resolved, dict):  # 3.1 allows siblings next to $ref
                 return {**resolved, **self.resolve(siblings, at)}
@@ -146,7 +159,8 @@ def _check_servers(servers: Any, at: str, problems: list[Problem]) -> list[dict[
             problems.append(Problem(f"{at}/{i}/url", "a server needs a url string"))
             continue
         url = s["url"]
-        for name, var in (s.get("variables") or {}).items():
+        variables = s.get("variables")
+        for name, var in variables.items() if isinstance(variables, dict) else ():
             if isinstance(var, dict) and "default" in var:
                 url = url.replace("{" + str(name) + "}", str(var["default"]))
         out.append({"url": url, "description": str(s.get("description") or "")})
@@ -202,7 +216,8 @@ def _params(raw: Any, at: str, problems: list[Problem]) -> dict[tuple[str, str],
             problems.append(Problem(f"{here}/required", "path parameters must be required: true"))
         schema = p.get("schema")
         if schema is None and isinstance(p.get("content"), dict) and p["content"]:
-            schema = next(iter(p["content"].values())).get("schema")
+            first_media = next(iter(p["content"].values()))
+            schema = first_media.get("schema") if isinstance(first_media, dict) else None
         example = p.get("example")
         if example is None and isinstance(p.get("examples"), dict) and p["examples"]:
             first = next(iter(p["examples"].values()))
@@ -236,10 +251,11 @@ def _media(raw: Any) -> list[dict[str, Any]]:
 
 def _security(raw: Any) -> list[dict[str, Any]]:
     out = []
-    for requirement in raw or []:
+    for requirement in raw if isinstance(raw, list) else ():
         if isinstance(requirement, dict):
             for name, scopes in requirement.items():
-                out.append({"scheme": str(name), "scopes": [str(s) for s in scopes or []]})
+                listed = scopes if isinstance(scopes, list) else []
+                out.append({"scheme": str(name), "scopes": [str(s) for s in listed]})
     return out
 
 
@@ -348,7 +364,7 @@ def parse(doc: Document) -> ParsedSpec:
     info = data["info"]
     tags = [
         {"name": str(t["name"]), "description": str(t.get("description") or "")}
-        for t in data.get("tags") or []
+        for t in (data.get("tags") if isinstance(data.get("tags"), list) else [])
         if isinstance(t, dict) and "name" in t
     ]
     return ParsedSpec(
