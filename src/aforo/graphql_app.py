@@ -136,6 +136,7 @@ _LIMIT_CODES = (
     ("tokens. Parsing aborted", "QUERY_TOO_LARGE"),
     ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
     ("aliases found. Allowed", "TOO_MANY_ALIASES"),
+    ("Maximum introspection depth exceeded", "INTROSPECTION_TOO_DEEP"),
 )
 
 
@@ -237,6 +238,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if scope["state"].get(DB_UNAVAILABLE):
             response = unavailable_response()
         await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):  # strawberry assumes one or the other
+            raise HTTPException(400, "the body must be a JSON object: {query, variables}")
+        return parsed
 
     async def process_result(
         self, request: Request, result: ExecutionResult

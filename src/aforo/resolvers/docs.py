@@ -3,7 +3,16 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.schema.base import STAFF_ADMIN, AppInfo, HasTenant, guarded, parse_id, read
+from aforo.errors import DomainError
+from aforo.schema.base import (
+    STAFF_ADMIN,
+    AppInfo,
+    HasTenant,
+    graphql_error,
+    guarded,
+    parse_id,
+    read,
+)
 from aforo.schema.docs import (
     CreateDocPageInput,
     DocPage,
@@ -60,6 +69,10 @@ class Query:
     async def search_docs(
         self, info: AppInfo, product_id: strawberry.ID, query: str, first: int = 20
     ) -> list[DocSearchHit]:
+        if not 1 <= first <= docs.MAX_SEARCH_RESULTS:  # refused, not silently clamped
+            raise graphql_error(
+                DomainError(f"first must be between 1 and {docs.MAX_SEARCH_RESULTS}", field="first")
+            )
         pid = parse_id(product_id, "productId")
         hits = await read(info, lambda s: docs.search(s, pid, query, limit=first))
         return [DocSearchHit(page=DocPage.of(h.page), rank=h.rank, snippet=h.snippet) for h in hits]
