@@ -6,12 +6,14 @@ whose field is gone fails it too."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tests.test_playground_support import openapi
-from tests.world import World
+from tests.world import Served, World, document
 
 Args = Callable[[World, World], list[dict[str, Any]]]
 ANY = None  # B's admin may succeed (acting on B's own data) or get a typed error
@@ -259,3 +261,45 @@ CASES: dict[str, Case] = {
     "RootSubscription.playgroundRun": c(_try),
     "RootSubscription.playgroundRunEvents": c(lambda a, b: [{"runId": a.run}]),
 }
+
+
+# -- A's world, as A reads it ------------------------------------------------------------------
+# Read-side counters and clocks A's own snapshot reads move (they are not B's doing).
+VOLATILE = {"viewCount", "lastUsedAt", "Thread_viewCount"}
+
+
+def kind(key: str) -> str:
+    return key.split(".")[0]
+
+
+async def call(s: Served, who: World, role: str, key: str, args: dict[str, Any]) -> Any:
+    r = await s.api.raw(document(key, args), args, **who.caller(role))
+    assert r.status_code in (200, 400), (key, role, r.status_code, r.text)
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+async def snapshot(s: Served, a: World) -> dict[str, Any]:
+    """A's world as A's admin and developer read it, through every query case."""
+    b_like = a  # the argument sets name A's ids; run by A they read A's own data
+    calls = {
+        f"{key}#{i}@{role}": call(s, a, role, key, args)
+        for key, case in sorted(CASES.items())
+        if kind(key) == "Query"
+        for i, args in enumerate(case.args(a, b_like))
+        for role in ("admin", "developer")
+    }
+    bodies = await asyncio.gather(*calls.values())
+    return {k: _strip(body) for k, body in zip(calls, bodies, strict=True)}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [k for k in before if json.dumps(before[k]) != json.dumps(after.get(k))]

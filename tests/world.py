@@ -102,6 +102,7 @@ class World:
     dev_refresh: str
     gateway: str
     key_secret: str
+    cc_secret: str
     ids: dict[str, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> str:
@@ -125,6 +126,7 @@ class World:
             self.tenant.storefront_key,
             self.gateway,
             self.key_secret,
+            self.cc_secret,
             *self.ids.values(),
         ]
 
@@ -177,6 +179,7 @@ async def build_world(s: Served, name: str, *, full: bool) -> World:
         dev["refreshToken"],
         gateway,
         key["secret"],
+        cc["secret"],
         {
             "admin_id": me,
             "dev_id": dev["user"]["id"],
