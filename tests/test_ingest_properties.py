@@ -232,3 +232,56 @@ def test_json_array_stream_matches_json_loads(items: list[Any], cuts: list[int])
         partial, ok = _stream(streaming.JsonArrayStream(), data[: len(data) // 2], cuts)
         assert not ok
         assert len(partial) <= len(items)
+
+
+CONTENT_TYPES = ["application/json", "application/x-ndjson", "text/csv", "", "application/json; x"]
+
+
+@PROFILE
+@given(st.binary(max_size=300), st.sampled_from(CONTENT_TYPES))
+def test_arbitrary_bytes_under_every_content_type(body: bytes, content_type: str) -> None:
+    """The parsers that branch on the content type, through each branch."""
+    for parse in (
+        lambda b: canonical.parse_batch(b, content_type),
+        lambda b: apigee.parse(b, content_type),
+        lambda b: mulesoft.parse(b, content_type),
+    ):
+        with contextlib.suppress(Unusable):
+            check(parse(body))
+
+
+def _event(**over: Any) -> bytes:
+    return json.dumps([{"event_id": "e1", "metric": "calls", **over}]).encode()
+
+
+HOSTILE_BODIES = [
+    b"[" * 100_000 + b"]" * 100_000,  # nesting past the interpreter's stack
+    b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    _event(properties="@").replace(b'"@"', b'{"a":' * 5000 + b"1" + b"}" * 5000),
+    _event(quantity=1).replace(b": 1}", b": " + b"9" * 100_000 + b"}"),  # past int digit limit
+    _event(quantity=1).replace(b": 1}", b": 1e999}"),  # infinity
+    _event(quantity=1).replace(b": 1}", b": NaN}"),
+    _event(occurred_at=1).replace(b": 1}", b": 1e400}"),
+]
+
+
+def test_hostile_json_shapes_are_complete_or_refused() -> None:
+    for body in HOSTILE_BODIES:
+        wrapped = base64.b64encode(gzip.compress(body)).decode()
+        for parse in (
+            lambda b: canonical.parse_batch(b, "application/json"),
+            lambda b: canonical.parse_batch(b, "application/x-ndjson"),
+            kong.parse,
+            azure.parse,
+            apigee.parse,
+            lambda b: apigee.parse(b, "application/x-ndjson"),
+            mulesoft.parse,
+            lambda b: mulesoft.parse(b, "application/x-ndjson"),
+            mcp.parse,
+            lambda b: aws.parse(b)[1],
+            lambda _, w=wrapped: aws.parse(json.dumps({"records": [{"data": w}]}).encode())[1],
+        ):
+            with contextlib.suppress(Unusable):
+                check(parse(body))
+        for make in (streaming.CsvStream, streaming.NdjsonStream, streaming.JsonArrayStream):
+            _check_rows(_stream(make(), body, [7, 4096])[0])
