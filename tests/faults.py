@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 
 from aforo.config import Settings
+from tests.services import RedisServer, wait_port
 from tests.test_usage_helpers import fetch
 
 BATCH = 500
@@ -139,3 +142,41 @@ async def stored(settings: Settings, tenant_id: str) -> dict[str, int]:
                   (select coalesce(sum(quantity), 0)::bigint from usage_rollups) as rolled_up""",
     )
     return {k: int(v) for k, v in row.items()}
+
+
+class DurableRedis(RedisServer):
+    """A redis-server that keeps its data across a kill (append-only file, fsync on every
+    write), as production Redis does: a restart brings back every entry still within its TTL."""
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to the clients."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None

@@ -21,6 +21,7 @@ class Cache(Protocol):
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, ttl_s: float) -> int: ...
+    async def purge(self, prefix: str) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -62,6 +63,11 @@ class MemoryCache:
                 del self._data[k]
         self._data[key] = (item[0], str(count).encode())
         return count
+
+    async def purge(self, prefix: str) -> bool:
+        for k in [k for k in self._data if k.startswith(prefix)]:
+            del self._data[k]
+        return True
 
     async def close(self) -> None:
         self._data.clear()
@@ -106,6 +112,22 @@ class RedisCache:
         except (RedisError, OSError) as e:
             log.warning("redis incr failed, counting in-process: %s", type(e).__name__)
             return await self._fallback.incr(key, ttl_s)
+
+    async def purge(self, prefix: str) -> bool:
+        """Delete every key under ``prefix``; False when Redis could not be reached."""
+        try:
+            batch: list[bytes] = []
+            async for name in self.client.scan_iter(match=f"{prefix}*", count=1000):
+                batch.append(name)
+                if len(batch) >= 1000:
+                    await self.client.unlink(*batch)
+                    batch = []
+            if batch:
+                await self.client.unlink(*batch)
+            return True
+        except (RedisError, OSError) as e:
+            log.warning("redis purge failed: %s", type(e).__name__)
+            return False
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -58,6 +58,8 @@ _UNKNOWN = b"-"
 EXTRA_KEY = "key_verifier"
 HEARTBEAT_S = 0.5
 HEARTBEAT_WINDOW_S = 1.5
+# Who-may-call entries: API keys here, gateway tokens and storefront keys in the Authenticator.
+PURGED_PREFIXES = ("aforo:apikey:", "aforo:cred:")
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (a verdict code)
 
 
@@ -131,6 +133,7 @@ class KeyVerifier:
             defaultdict(dict)
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._purging: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
         runtime.auth.on_forget.append(self._forget_gateway)
 
@@ -148,6 +151,8 @@ class KeyVerifier:
                 await asyncio.wait_for(self.subscribed.wait(), 2.0)
             yield self
         finally:
+            if self._purging is not None:
+                self._tasks.append(self._purging)
             for t in self._tasks:
                 t.cancel()
             for t in self._tasks:
@@ -172,8 +177,23 @@ class KeyVerifier:
         now = time.monotonic()
         if now - self._last_beat >= HEARTBEAT_WINDOW_S:
             self._drop_all_local()  # invalidations may have been missed meanwhile
+            if self.subscribed.is_set():
+                # Back from an outage: a revocation made meanwhile could not delete its shared
+                # entry, and a restarted Redis reloads old ones. Purge them (everywhere, and
+                # every instance's L1) before trusting the caches again.
+                if self._purging is None or self._purging.done():
+                    self._purging = asyncio.create_task(self._purge_shared())
+                return
         self._last_beat = now
         self.subscribed.set()
+
+    async def _purge_shared(self) -> None:
+        for prefix in PURGED_PREFIXES:
+            if not await self.runtime.cache.purge(prefix):
+                return  # still unreachable: the next heartbeat tries again
+        await self.runtime.bus.publish(CHANNEL, json.dumps({"purged": self._id}).encode())
+        self._drop_all_local()
+        self._last_beat = time.monotonic()
 
     async def _listen(self) -> None:
         while True:
@@ -184,6 +204,8 @@ class KeyVerifier:
                         if isinstance(msg, dict):
                             if msg.get("hb") == self._id:
                                 self._beat()
+                            elif "purged" in msg:
+                                self._drop_all_local()
                         else:
                             self._drop_local(msg)
             except asyncio.CancelledError:
@@ -240,7 +262,10 @@ class KeyVerifier:
             if hit is not None and hit[0] > now:
                 return hit[1], hit[2]
         epoch = self._epoch
-        raw = await self.runtime.cache.get(name)
+        # The shared cache only while invalidations provably arrive (and it was purged after
+        # an outage): otherwise it may hold a verdict from before a revocation.
+        shared = self.l1_on
+        raw = await self.runtime.cache.get(name) if shared else None
         if raw is not None:
             state = None if raw == _UNKNOWN else KeyState.loads(raw)
         else:
@@ -250,7 +275,7 @@ class KeyVerifier:
                 async with self.runtime.maker() as session:
                     session.info["tenant_id"] = tenant_id
                     state = await load(session)
-            if self._epoch == epoch:
+            if shared and self._epoch == epoch:
                 await self.runtime.cache.set(
                     name, state.dumps() if state else _UNKNOWN, _ttl(state)
                 )
