@@ -2,7 +2,7 @@
 
 Tenant A gets data in every domain, made through the public API only (GraphQL as its admin,
 a developer and a moderator; the REST ingestion endpoints with its gateway token; a try-it
-run against a local upstream). Tenant B gets a smaller world of its own, so B's callers hold
+run against a local upstream). Tenant B gets the same world of its own, so B's callers hold
 valid credentials and ids to mix with A's. Every name A chooses carries a marker string, so a
 response leaking A's data is found by searching it for A's ids and markers.
 
@@ -135,8 +135,8 @@ async def _pay(api: Api, query: str, variables: dict[str, Any], name: str, token
     return await ok(api, query, variables, name, token=token)
 
 
-async def build_world(s: Served, name: str, *, full: bool) -> World:
-    """``full``: data in every domain (tenant A); otherwise the basics a caller needs (B)."""
+async def build_world(s: Served, name: str) -> World:
+    """A tenant with data in every domain, each name carrying the tenant's marker."""
     api = s.api
     m = name.lower() + "mark"  # the marker in every name this tenant chooses
     t = await make_tenant(s.settings, name, slug=f"{m}-co")
@@ -197,9 +197,8 @@ async def build_world(s: Served, name: str, *, full: bool) -> World:
     await _forum(api, w)
     await _docs(api, w)
     await _specs(api, s, w)
-    if full:
-        await _usage(api, w)
-        await _playground(api, w)
+    await _usage(api, w)
+    await _playground(api, w)
     return w
 
 
@@ -406,8 +405,8 @@ class Worlds:
 
 @pytest.fixture(scope="module")
 async def worlds(served: Served) -> Worlds:
-    a = await build_world(served, "Alpha", full=True)
-    b = await build_world(served, "Bravo", full=False)
+    a = await build_world(served, "Alpha")
+    b = await build_world(served, "Bravo")
     return Worlds(a, b)
 
 
