@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -467,6 +468,8 @@ async def main() -> None:
             print(f"cluster kept: port {pg.port}, data in {root}")
         else:
             pg.stop()
+            if not args.reuse:
+                shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
