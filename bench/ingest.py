@@ -8,7 +8,10 @@
    claim, no rollups, no validation.
 
 Each of 1 and 2 goes to its own tenant, so every event is new. Prints events/s for each and the
-ratios to raw COPY (aims: REST ≥ 30 %, CSV ≥ 50 %), then checks the counts.
+ratios to raw COPY (aims: REST ≥ 30 %, CSV ≥ 50 %), then checks the counts. For each phase it
+also prints where the time went: CPU microseconds per event used by the server process(es), by
+PostgreSQL (all its processes) and by this client (Linux ``/proc``; omitted elsewhere). On a
+machine with few cores the sum of those, not any one of them, is what bounds the rate.
 
 Run: ``python bench/ingest.py`` (``--events 100000`` for a quick one).
 """
@@ -40,6 +43,81 @@ from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
 from aforo.services import gateway_tokens, tenants
 
 BATCH = 1000
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == ppid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+class CpuMeter:
+    """Where the time went: CPU seconds of the server (its workers too), of PostgreSQL (the
+    postmaster's children, i.e. the backends and the WAL writer) and of this client, between
+    ``start()`` and ``stop()``. Backends come and go, so they are sampled while it runs."""
+
+    def __init__(self, pg: EmbeddedPostgres, server: subprocess.Popen[bytes] | None) -> None:
+        pid_file = pg.datadir / "postmaster.pid"
+        self.postmaster = int(pid_file.read_text().split()[0]) if pid_file.exists() else 0
+        self.server = server.pid if server is not None else 0
+        self.peak: dict[int, float] = {}
+        self.base: dict[int, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _sample(self) -> None:
+        pids = [os.getpid()]
+        if self.server:
+            pids += [self.server, *_children(self.server)]
+        if self.postmaster:
+            pids += [self.postmaster, *_children(self.postmaster)]
+        for p in pids:
+            c = _cpu(p)
+            self.base.setdefault(p, c)
+            self.peak[p] = max(self.peak.get(p, 0.0), c)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.to_thread(self._sample)
+            await asyncio.sleep(0.25)
+
+    def start(self) -> None:
+        if Path("/proc/self/stat").exists():
+            self._sample()
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict[str, float]:
+        if self._task is None:
+            return {}
+        self._task.cancel()
+        self._sample()
+        server = {self.server, *_children(self.server)} if self.server else set()
+        out = {"server": 0.0, "postgres": 0.0, "client": 0.0}
+        for p, c in self.peak.items():
+            used = c - self.base[p]
+            kind = "client" if p == os.getpid() else "server" if p in server else "postgres"
+            out[kind] += used
+        return out
+
+
+def report(name: str, n: int, seconds: float, cpu: dict[str, float]) -> None:
+    per = "  ".join(f"{k} {v / n * 1e6:5.1f}" for k, v in cpu.items())
+    print(f"  {name:5s} {n / seconds:>10,.0f} events/s  ({seconds:.1f} s)   CPU us/event: {per}")
 
 
 def rows(n: int) -> list[dict[str, Any]]:
@@ -137,10 +215,13 @@ def start_server(
     raise RuntimeError("the server did not start")
 
 
-async def bench_rest(base: str, token: str, data: list[dict[str, Any]], clients: int) -> float:
-    bodies = [
+def rest_bodies(data: list[dict[str, Any]]) -> list[bytes]:
+    return [
         json.dumps({"events": data[i : i + BATCH]}).encode() for i in range(0, len(data), BATCH)
     ]
+
+
+async def bench_rest(base: str, token: str, bodies: list[bytes], n: int, clients: int) -> float:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for b in bodies:
         queue.put_nowait(b)
@@ -162,7 +243,7 @@ async def bench_rest(base: str, token: str, data: list[dict[str, Any]], clients:
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - t0
-    assert accepted == len(data), accepted
+    assert accepted == n, accepted
     return elapsed
 
 
@@ -185,7 +266,7 @@ async def bench_csv(base: str, token: str, blob: bytes, n: int) -> float:
 
 
 async def bench_copy(
-    pg: EmbeddedPostgres, tenant_id: uuid.UUID, data: list[dict[str, Any]]
+    pg: EmbeddedPostgres, tenant_id: uuid.UUID, data: list[dict[str, Any]], meter: CpuMeter
 ) -> float:
     creds = pg.credentials()
     conn = await asyncpg.connect(
@@ -228,6 +309,7 @@ async def bench_copy(
             )
             for r in data
         ]
+        meter.start()
         t0 = time.perf_counter()
         await conn.copy_records_to_table("bench_raw_copy", records=records, columns=cols)
         elapsed = time.perf_counter() - t0
@@ -277,12 +359,18 @@ async def main() -> None:
                 f"CSV {len(blob) / 1e6:.0f} MB streamed",
                 flush=True,
             )
-            rest_s = await bench_rest(base, rest_token, data, args.clients)
-            print(f"  REST  {n / rest_s:>10,.0f} events/s  ({rest_s:.1f} s)", flush=True)
+            bodies = rest_bodies(data)
+            meter = CpuMeter(pg, server)
+            meter.start()
+            rest_s = await bench_rest(base, rest_token, bodies, n, args.clients)
+            report("REST", n, rest_s, await meter.stop())
+            meter = CpuMeter(pg, server)
+            meter.start()
             csv_s = await bench_csv(base, csv_token, blob, n)
-            print(f"  CSV   {n / csv_s:>10,.0f} events/s  ({csv_s:.1f} s)", flush=True)
-            copy_s = await bench_copy(pg, copy_tenant, data)
-            print(f"  COPY  {n / copy_s:>10,.0f} events/s  ({copy_s:.1f} s)  raw baseline")
+            report("CSV", n, csv_s, await meter.stop())
+            meter = CpuMeter(pg, None)
+            copy_s = await bench_copy(pg, copy_tenant, data, meter)
+            report("COPY", n, copy_s, await meter.stop())
             print(f"REST / COPY = {copy_s / rest_s:.0%}   (aim >= 30%)")
             print(f"CSV  / COPY = {copy_s / csv_s:.0%}   (aim >= 50%)")
             assert await count(pg, rest_tenant) == n

@@ -158,8 +158,10 @@ def quantity(v: Any, field: str = "quantity") -> Decimal:
 
 
 def _bounded(t: datetime, field: str, now: datetime | None) -> datetime:
-    t = t.astimezone(UTC)
-    t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms precision, truncated
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    if t.microsecond % 1000:
+        t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms precision, truncated
     if t < EARLIEST:
         raise RecordInvalid("INVALID_TIMESTAMP", field, f"{field} is before 2000-01-01")
     if t > (now or datetime.now(UTC)) + FUTURE_SLACK:

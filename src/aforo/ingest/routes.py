@@ -36,7 +36,8 @@ async def _ingest(
 ) -> JSONResponse:
     try:
         body = await http.read(request, limit)
-        parsed = parse(body, request.headers.get("content-type", "application/json").lower())
+        with canonical.gc_paused():
+            parsed = parse(body, request.headers.get("content-type", "application/json").lower())
     except Unusable as e:
         return JSONResponse(pipeline.unusable(e.code, e.message), status_code=e.status)
     except DomainError as e:

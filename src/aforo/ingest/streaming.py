@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from aforo.ingest.canonical import KNOWN, REQUIRED
+from aforo.ingest.canonical import KNOWN, REQUIRED, decode
 from aforo.ingest.fields import RecordInvalid
 
 MAX_RECORD = 1024 * 1024  # bytes of one CSV record / JSON element / NDJSON line
@@ -92,8 +92,17 @@ class CsvStream:
         except csv.Error:
             return self._parse_slowly(data)
         out: list[Row] = []
+        header = self._header or []
+        width = len(header) or -1  # a header has ≥ 3 columns; none yet: never the fast path
         for cells in rows:
-            out.extend(self._row_of(cells, None))
+            # The usual row, checked inline: as many cells as the header, all ASCII.
+            if len(cells) == width and "".join(cells).isascii():
+                self._row += 1
+                out.append((self._row, dict(zip(header, cells, strict=True)), None))
+            else:
+                out.extend(self._row_of(cells, None))
+                header = self._header or []
+                width = len(header) or -1
         return out
 
     def _parse_slowly(self, data: bytes) -> list[Row]:
@@ -224,11 +233,9 @@ class NdjsonStream:
                 None,
             )
         try:
-            text = line.decode("utf-8")
+            return self._row, decode(line), None
         except UnicodeDecodeError:
             return self._row, RecordInvalid("INVALID_UTF8", None, "not valid UTF-8"), _raw(line)
-        try:
-            return self._row, json.loads(text), None
         except (ValueError, RecursionError):
             return self._row, RecordInvalid("INVALID_JSON", None, "not valid JSON"), _raw(line)
 
@@ -364,10 +371,8 @@ class JsonArrayStream:
     def _element(self, data: bytes) -> Row:
         self._row += 1
         try:
-            text = data.decode("utf-8")
+            return self._row, decode(data), None
         except UnicodeDecodeError:
             return self._row, RecordInvalid("INVALID_UTF8", None, "not valid UTF-8"), _raw(data)
-        try:
-            return self._row, json.loads(text), None
         except (ValueError, RecursionError):
             return self._row, RecordInvalid("INVALID_JSON", None, "not valid JSON"), _raw(data)

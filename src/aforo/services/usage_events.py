@@ -15,6 +15,8 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
+import orjson
+
 SOURCES = (
     "rest",
     "kong",
@@ -63,15 +65,22 @@ class Event:
         before the consumer is mapped to our subscription/key (the mapping may change between
         two retries); never includes the upload the event came in."""
         if self._hash is None:
-            # NUL-separated: no accepted string contains NUL, and an absent value ("") can't
-            # be confused with a present one (blank strings are stored as absent).
-            parts = [v if type(v) is str else "" if v is None else str(v) for v in _HASHED(self)]
-            parts[1] = self.occurred_at.isoformat(timespec="milliseconds")
-            parts[4] = format(self.quantity.normalize(), "f")
-            if self.properties:
-                parts[-1] = json.dumps(self.properties, sort_keys=True, separators=(",", ":"))
-            blob = "\x00".join(parts)
-            self._hash = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).digest()
+            # The values in a fixed order as one JSON array: one C call, unambiguous (an absent
+            # value is null, never confused with a string), deterministic (object keys sorted;
+            # times are UTC, truncated to milliseconds). Quantities compare by value: 1 = 1.0.
+            values = _HASHED(self)
+            q = self.quantity
+            qtext = "1" if q == 1 else format(q.normalize(), "f")
+            try:
+                blob = orjson.dumps((*values[:4], qtext, *values[5:]), option=_SORTED)
+            except TypeError:  # integers beyond 64 bits in properties: the exact slow form
+                blob = json.dumps(
+                    [qtext if i == 4 else _plain(v) for i, v in enumerate(values)],
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                ).encode("utf-8", "surrogatepass")
+            self._hash = hashlib.sha256(blob).digest()
         return self._hash
 
     # -- the Kafka wire form ---------------------------------------------------------------
@@ -100,6 +109,18 @@ class Event:
 
 
 WIRE_FIELDS = tuple(n for n in Event.__dataclass_fields__ if not n.startswith("_"))
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _plain(v: Any) -> Any:
+    """A value as ``orjson`` would write it, for the slow path of ``content_hash``."""
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    return v
+
+
 # The sender's content, in a fixed order (occurred_at 2nd, quantity 5th, properties last).
 _HASHED = attrgetter(*(n for n in WIRE_FIELDS if n != "upload_id"))
 assert WIRE_FIELDS[1] == "occurred_at" and WIRE_FIELDS[4] == "quantity"

@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, Uuid, and_, any_, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from aforo.models.api_keys import ApiKey, KeySubscriptionBinding
 from aforo.models.billing import Subscription
 from aforo.services.usage_events import Event, Rejection
+
+
+def _array(values: set[Any], item: TypeEngine[Any]) -> Any:
+    """One array parameter, not one parameter per value (``IN`` would be recompiled for every
+    batch size, and a batch names hundreds of consumers)."""
+    return literal(list(values), ARRAY(item))
 
 
 def _uuid(s: str | None) -> uuid.UUID | None:
@@ -78,9 +87,9 @@ async def map_consumers(
     if wanted_keys or names:
         conds = []
         if wanted_keys:
-            conds.append(ApiKey.id.in_(wanted_keys))
+            conds.append(ApiKey.id == any_(_array(wanted_keys, Uuid())))
         if names:
-            conds.append(ApiKey.client_id.in_(names))
+            conds.append(ApiKey.client_id == any_(_array(names, Text())))
         for kid, client_id in await session.execute(
             select(ApiKey.id, ApiKey.client_id).where(or_(*conds))
         ):
@@ -91,7 +100,9 @@ async def map_consumers(
     wanted_subs = as_ids | explicit_subs
     if wanted_subs:
         subs = set(
-            await session.scalars(select(Subscription.id).where(Subscription.id.in_(wanted_subs)))
+            await session.scalars(
+                select(Subscription.id).where(Subscription.id == any_(_array(wanted_subs, Uuid())))
+            )
         )
     key_sub = await key_subscriptions(session, list(key_by_id))
 

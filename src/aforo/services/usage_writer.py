@@ -1,18 +1,28 @@
 """The bulk write path: events in, counted exactly once, refused ones dead-lettered.
 
-One batch costs a handful of statements whatever its size:
+One batch costs a handful of statements whatever its size. The batch travels as one array per
+column (asyncpg encodes them in binary, in C) and is read with ``unnest``: no staging table to
+create, fill and empty, no type lookup before a ``COPY``.
 
-1. ``COPY`` the batch into a session-local staging table (binary, the fastest way in);
-2. one statement that claims the ids in ``usage_event_ids`` (``ON CONFLICT DO NOTHING``), inserts
-   only the claimed events into ``usage_events`` and upserts their hourly rollups. Claim, event
-   and rollup commit or roll back together, so an id can never be claimed for an event that was
-   not counted (the failure mode of claiming first and writing later);
-3. for the ids someone already claimed: same content hash → a duplicate (a retry, counted once);
-   another hash → a ``CONFLICT`` rejection;
+1. The usual case, no id of the batch claimed before: one statement claims every id in
+   ``usage_event_ids``, inserts every event into ``usage_events`` and upserts the hourly rollups,
+   all straight from the arrays. A plain insert of the claims, not ``ON CONFLICT``: half the cost
+   of speculative insertion, and no anti-join against the tenant's claims (whose plan, on a
+   table growing by the batch, is easily a scan of every claim the tenant ever made);
+2. when an id is already claimed (a retry, a conflict, or a concurrent writer that just
+   committed the same id), that statement fails on the claim's unique index and is rolled back
+   to a savepoint: nothing of it remains. The batch is then written by the careful statement:
+   ``ON CONFLICT DO NOTHING`` claims, only the claimed events inserted and rolled up, and the
+   ids claimed by someone else returned with the hash staged for them;
+3. for those ids: same content hash → a duplicate (a retry, counted once); another hash → a
+   ``CONFLICT`` rejection;
 4. the rejections go to the dead-letter table in the same transaction.
 
-A concurrent writer inserting the same id waits on the claim's unique index until the first
-commits, then sees the claim: exact under concurrency, no read-then-write race.
+Claim, event and rollup are in one statement, so they commit or roll back together: an id can
+never be claimed for an event that was not counted (the failure mode of claiming first and
+writing later). A concurrent writer inserting the same id waits on the claim's unique index
+until the first commits, then sees the claim: exact under concurrency, no read-then-write race.
+Claims and rollup buckets are written in a fixed order, so two writers never deadlock.
 """
 
 from __future__ import annotations
@@ -24,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import asyncpg
 from sqlalchemy import insert, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
 from aforo.services import outbox
-from aforo.services.usage_events import COLUMNS, VALUES, Event, Rejection
+from aforo.services.usage_events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
 from aforo.services.usage_mapping import map_consumers
 
 TOPIC = "aforo.usage.events"
@@ -39,62 +49,75 @@ RECORD_KEEP = 4096  # characters of a refused record kept in the dead-letter tab
 # Months whose partition is known to exist (the ensure function said so): skips a round trip.
 _known_months: set[date] = set()
 
-_STAGE_DDL = """
-create temp table if not exists usage_stage (
-    ord integer, content_hash bytea, tenant_id uuid, event_id text collate "C",
-    occurred_at timestamptz,
-    source text, metric text, quantity numeric, consumer text, subscription_id uuid,
-    key_id uuid, source_account text, method text, path text, route text, status integer,
-    latency_ms double precision, request_bytes bigint, response_bytes bigint, request_id text,
-    client_ip text, tool text, agent text, session text, outcome text, properties jsonb,
-    upload_id uuid
-) on commit delete rows"""
-
+# Each event column's SQL type, for its array parameter. properties travels as JSON text.
+_TYPES = {
+    "event_id": "text",
+    "occurred_at": "timestamptz",
+    "quantity": "numeric",
+    "subscription_id": "uuid",
+    "key_id": "uuid",
+    "status": "int4",
+    "latency_ms": "float8",
+    "request_bytes": "int8",
+    "response_bytes": "int8",
+    "properties": "text",
+    "upload_id": "uuid",
+}
+_PROPS = WIRE_FIELDS.index("properties")
+# $1 the tenant, $2 the content hashes, then one array per event column.
+_ARRAYS = ", ".join(
+    f"${i}::{_TYPES.get(name, 'text')}[]" for i, name in enumerate(WIRE_FIELDS, start=3)
+)
+_BATCH = f"""
+s as materialized (
+    select (ord - 1)::int as ord, content_hash, {", ".join(WIRE_FIELDS)}
+    from unnest($2::bytea[], {_ARRAYS})
+         with ordinality as u(content_hash, {", ".join(WIRE_FIELDS)}, ord)
+)"""
 _EVENT_COLS = ", ".join(COLUMNS)
-_STAGE_COLS = ("ord", "content_hash", *COLUMNS)
-
-_REST_OF_WRITE = f"""
-ins as (
-    insert into usage_events ({_EVENT_COLS})
-    select {", ".join("s." + c for c in COLUMNS)}
-    from usage_stage s join claimed c on c.event_id = s.event_id
-    returning tenant_id, occurred_at, metric, subscription_id, key_id, tool, agent, quantity
-), roll as (
+_EVENT_VALUES = ", ".join(
+    "$1" if c == "tenant_id" else "s.properties::jsonb" if c == "properties" else f"s.{c}"
+    for c in COLUMNS
+)
+_ROLLUP = """
     insert into usage_rollups
         (tenant_id, hour, metric, subscription_id, key_id, tool, agent, quantity, events)
-    select tenant_id, date_trunc('hour', occurred_at, 'UTC'), metric, subscription_id, key_id,
+    select $1, date_trunc('hour', occurred_at, 'UTC'), metric, subscription_id, key_id,
            tool, agent, sum(quantity), count(*)
-    from ins group by 1, 2, 3, 4, 5, 6, 7 order by 2, 3, 4, 5, 6, 7
+    from {src} group by 2, 3, 4, 5, 6, 7 order by 2, 3, 4, 5, 6, 7
     on conflict (tenant_id, hour, metric, subscription_id, key_id, tool, agent)
     do update set quantity = usage_rollups.quantity + excluded.quantity,
                   events = usage_rollups.events + excluded.events
-    returning 1
-)
--- Every data-modifying CTE runs to completion whether or not it is read.
-select s.ord, s.event_id, s.content_hash from usage_stage s
-where not exists (select 1 from claimed c where c.event_id = s.event_id)
 """
-# The usual case, no id claimed by a transaction still in flight: a plain insert of the ids not
-# claimed yet (half the cost of ON CONFLICT's speculative insertion). A concurrent claim of the
-# same id makes it fail with a unique violation; the batch is then redone with ON CONFLICT.
-_WRITE_OPTIMISTIC = f"""
-with claimed as (
+# Every data-modifying CTE runs to completion whether or not it is read.
+_WRITE_FRESH = f"""
+with {_BATCH}, claimed as (
     insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
-    select s.tenant_id, s.event_id, s.content_hash, s.occurred_at from usage_stage s
-    where not exists (select 1 from usage_event_ids c where c.event_id = s.event_id)
-    order by s.event_id
-    returning event_id
-), {_REST_OF_WRITE}"""
+    select $1, event_id, content_hash, occurred_at from s order by event_id collate "C"
+), ins as (
+    insert into usage_events ({_EVENT_COLS}) select {_EVENT_VALUES} from s
+), roll as ({_ROLLUP.format(src="s")})
+select 1
+"""
 _WRITE = f"""
-with claimed as (
+with {_BATCH}, claimed as (
     insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
-    select tenant_id, event_id, content_hash, occurred_at from usage_stage order by event_id
+    select $1, event_id, content_hash, occurred_at from s order by event_id collate "C"
     on conflict do nothing
     returning event_id
-), {_REST_OF_WRITE}"""
+), ins as (
+    insert into usage_events ({_EVENT_COLS})
+    select {_EVENT_VALUES} from s join claimed c on c.event_id = s.event_id collate "C"
+    returning occurred_at, metric, subscription_id, key_id, tool, agent, quantity
+), roll as ({_ROLLUP.format(src="ins")}
+    returning 1
+)
+select s.ord, s.event_id, s.content_hash from s
+where not exists (select 1 from claimed c where c.event_id = s.event_id collate "C")
+"""
 
 _CLAIMS = """
-select event_id, content_hash from usage_event_ids where event_id = any(:ids)
+select event_id, content_hash from usage_event_ids where event_id = any($1::text[])
 """
 
 
@@ -175,25 +198,26 @@ async def write(
         conn = await session.connection()
         raw = (await conn.get_raw_connection()).driver_connection
         assert raw is not None
-        await raw.execute(_STAGE_DDL)
-        await raw.copy_records_to_table(
-            "usage_stage", records=_records(tenant_id, unique), columns=_STAGE_COLS
-        )
+        args = (tenant_id, *_columns(unique))
+        # A savepoint of our own, on the connection the statement runs on (the session's
+        # begin_nested would only emit it with the session's next statement).
+        await raw.execute("savepoint usage_fresh")
         try:
-            async with session.begin_nested():
-                taken = (await session.execute(text(_WRITE_OPTIMISTIC))).all()
-        except IntegrityError:  # a concurrent writer claimed one of these ids meanwhile
-            taken = (await session.execute(text(_WRITE))).all()
-        await session.execute(text("truncate usage_stage"))
+            await raw.execute(_WRITE_FRESH, *args)
+            taken: list[Any] = []
+        except asyncpg.UniqueViolationError:  # an id is claimed already (or just now)
+            await raw.execute("rollback to savepoint usage_fresh")
+            taken = await raw.fetch(_WRITE, *args)
+        await raw.execute("release savepoint usage_fresh")
         result.accepted += len(unique) - len(taken)
         if taken:
-            rows = await session.execute(text(_CLAIMS), {"ids": [t.event_id for t in taken]})
-            claims = {r.event_id: r.content_hash for r in rows}
+            rows = await raw.fetch(_CLAIMS, [t["event_id"] for t in taken])
+            claims = {r["event_id"]: r["content_hash"] for r in rows}
             for t in taken:
-                if claims.get(t.event_id) == t.content_hash:
+                if claims.get(t["event_id"]) == t["content_hash"]:
                     result.duplicates += 1
                 else:
-                    i, e = unique[t.ord]
+                    i, e = unique[t["ord"]]
                     result.rejected.append(_conflict(e, i))
     for r in result.rejected:  # positions in ``events`` → positions in the request / file
         if indexes is not None and r.index is not None:
@@ -220,15 +244,24 @@ async def write(
     return result
 
 
-def _records(tenant_id: uuid.UUID, unique: list[tuple[int, Event]]) -> list[tuple[Any, ...]]:
-    props = COLUMNS.index("properties") + 2  # after ord and content_hash
-    out = []
-    for ord_, (_, e) in enumerate(unique):
-        row = (ord_, e.content_hash(), tenant_id, *VALUES(e))
-        if e.properties:
-            row = (*row[:props], json.dumps(e.properties, separators=(",", ":")), *row[props + 1 :])
-        out.append(row)
-    return out
+def _columns(unique: list[tuple[int, Event]]) -> list[Sequence[Any] | None]:
+    """The batch as one sequence per column: the content hashes, then ``WIRE_FIELDS``.
+
+    A column with no value in the whole batch (most of them: an HTTP call has no tool, an MCP
+    call no status) is sent as NULL instead of an array of NULLs: ``unnest`` of several arrays
+    pads the shorter ones, a NULL one included, with NULLs, and asyncpg then has nothing to
+    encode for it (it inspects every element of an array it encodes).
+    """
+    n = len(unique)
+    cols: list[Sequence[Any] | None] = [[e.content_hash() for _, e in unique]]
+    for col in zip(*(VALUES(e) for _, e in unique), strict=True):
+        cols.append(None if col.count(None) == n else col)
+    props = cols[_PROPS + 1]
+    if props is not None:
+        cols[_PROPS + 1] = [
+            None if p is None else json.dumps(p, separators=(",", ":")) for p in props
+        ]
+    return cols
 
 
 async def dead_letter(
