@@ -1,0 +1,278 @@
+"""A GraphQL list of 100 items with nested fields against the same data from a hand-written
+Starlette JSON endpoint, in one run.
+
+Seeds a private PostgreSQL cluster with one tenant's forum (threads, authors, categories), then
+asks, interleaved in rounds so drift hits both alike, over in-process ASGI (no sockets):
+
+1. ``starlette``: one SQL query joining threads, authors and categories (tenant-bound, under
+   row-level security like the app), rows turned into JSON by hand: the baseline;
+2. ``graphql``: ``threads(first: 100)`` with ``author`` and ``category`` resolved by the
+   schema's dataloaders, through the whole app (storefront-key auth, parsing, validation,
+   permissions, serialisation).
+
+Checks both return the same 100 threads, counts the SQL statements of one GraphQL request (a
+constant, not 100+), and prints p50 / p95 and the ratios graphql / starlette.
+
+Run: ``python bench/graphql_list.py`` (``--rounds`` for more samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import event, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aforo import migrate
+from aforo.app import create_app
+from aforo.config import Settings
+from aforo.db import create_engine, sessionmaker, tenant_session
+from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
+from aforo.services import tenants
+
+QUERY = """{ threads(first: 100) { edges { node {
+  id title status pinned tags score replyCount viewCount createdAt lastActivityAt
+  author { id name } category { id name slug } } } } }"""
+
+SQL = text(
+    """select t.id, t.title, t.status, t.pinned, t.tags, t.score, t.reply_count,
+              t.view_count, t.created_at, t.last_activity_at,
+              u.id as author_id, u.name as author_name,
+              c.id as category_id, c.name as category_name, c.slug as category_slug
+         from community_threads t
+         join users u on u.tenant_id = t.tenant_id and u.id = t.author_id
+         join community_categories c on c.tenant_id = t.tenant_id and c.id = t.category_id
+        where t.deleted_at is null
+        order by t.pinned desc, t.last_activity_at desc, t.id desc
+        limit 100"""
+)
+
+
+async def seed(pg: EmbeddedPostgres, tenant_id: uuid.UUID, n_threads: int) -> None:
+    creds = pg.credentials()
+    conn = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg.port,
+        user=OWNER_ROLE,
+        password=creds[OWNER_ROLE],
+        database="aforo",
+    )
+    try:
+        users = [uuid.uuid4() for _ in range(50)]
+        await conn.copy_records_to_table(
+            "users",
+            records=[
+                (tenant_id, u, f"u{i}@bench.example", f"User {i}", "x") for i, u in enumerate(users)
+            ],
+            columns=["tenant_id", "id", "email", "name", "password_hash"],
+        )
+        cats = [uuid.uuid4() for _ in range(8)]
+        await conn.copy_records_to_table(
+            "community_categories",
+            records=[
+                (tenant_id, c, f"Category {i}", f"category-{i}", i) for i, c in enumerate(cats)
+            ],
+            columns=["tenant_id", "id", "name", "slug", "position"],
+        )
+        start = datetime.now(UTC) - timedelta(days=30)
+        recs = []
+        for i in range(n_threads):
+            at = start + timedelta(minutes=i)
+            body = f"Body of thread {i} with a few words of text."
+            recs.append(
+                (
+                    tenant_id,
+                    uuid.uuid4(),
+                    cats[i % len(cats)],
+                    users[i % len(users)],
+                    f"Question number {i} about the API",
+                    body,
+                    f"<p>{body}</p>",
+                    ["api", f"tag{i % 7}"],
+                    i % 13,
+                    at,
+                    at,
+                )
+            )
+        await conn.copy_records_to_table(
+            "community_threads",
+            records=recs,
+            columns=[
+                "tenant_id",
+                "id",
+                "category_id",
+                "author_id",
+                "title",
+                "body",
+                "body_html",
+                "tags",
+                "reply_count",
+                "created_at",
+                "last_activity_at",
+            ],
+        )
+        await conn.execute("vacuum (analyze) community_threads, users, community_categories")
+    finally:
+        await conn.close()
+
+
+def _iso(d: datetime) -> str:
+    return d.isoformat()
+
+
+def baseline_app(settings: Settings, tenant_id: uuid.UUID) -> tuple[Starlette, Any]:
+    """The hand-written endpoint: same pool size as the app, same RLS-bound transaction."""
+    engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
+    maker = sessionmaker(engine)
+
+    async def threads(_: Request) -> Response:
+        async with tenant_session(maker, tenant_id) as s:
+            rows = (await s.execute(SQL)).all()
+        edges = [
+            {
+                "node": {
+                    "id": str(r.id),
+                    "title": r.title,
+                    "status": r.status.upper() if isinstance(r.status, str) else str(r.status),
+                    "pinned": r.pinned,
+                    "tags": list(r.tags),
+                    "score": r.score,
+                    "replyCount": r.reply_count,
+                    "viewCount": r.view_count,
+                    "createdAt": _iso(r.created_at),
+                    "lastActivityAt": _iso(r.last_activity_at),
+                    "author": {"id": str(r.author_id), "name": r.author_name},
+                    "category": {
+                        "id": str(r.category_id),
+                        "name": r.category_name,
+                        "slug": r.category_slug,
+                    },
+                }
+            }
+            for r in rows
+        ]
+        body = json.dumps({"data": {"threads": {"edges": edges}}}, separators=(",", ":"))
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route("/threads", threads)]), engine
+
+
+def pct(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
+    settings = Settings(
+        home=work / "home",
+        database_url=pg.url("aforo_app", "aforo"),
+        migration_database_url=pg.url(OWNER_ROLE, "aforo"),
+        redis_url=None,
+        kafka_bootstrap=None,
+        jwt_keys_dir=work / "jwt",
+    )
+    owner = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
+    async with sessionmaker(owner)() as s, s.begin():
+        p = await tenants.provision_tenant(s, "Bench", slug="bench")
+    await owner.dispose()
+    tenant_id, storefront = p.tenant.id, p.storefront_key
+    await seed(pg, tenant_id, args.threads)
+
+    app = create_app(settings)
+    base, base_engine = baseline_app(settings, tenant_id)
+    headers = {"X-Storefront-Key": storefront}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as gql,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=base), base_url="http://b") as raw,
+    ):
+
+        async def graphql() -> Any:
+            r = await gql.post("/graphql", json={"query": QUERY}, headers=headers)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
+            return r.json()
+
+        async def starlette() -> Any:
+            r = await raw.get("/threads")
+            assert r.status_code == 200
+            return r.json()
+
+        a, b = await graphql(), await starlette()
+        ids_a = [e["node"]["id"] for e in a["data"]["threads"]["edges"]]
+        ids_b = [e["node"]["id"] for e in b["data"]["threads"]["edges"]]
+        assert len(ids_a) == 100 and set(ids_a) == set(ids_b), "not the same 100 threads"
+        names_a = {e["node"]["author"]["name"] for e in a["data"]["threads"]["edges"]}
+        assert names_a == {e["node"]["author"]["name"] for e in b["data"]["threads"]["edges"]}
+
+        seen: list[str] = []
+        sync_engine = app.state.runtime.maker.kw["bind"].sync_engine
+
+        def hook(*a: Any) -> None:
+            seen.append(a[2])
+
+        event.listen(sync_engine, "before_cursor_execute", hook)
+        await graphql()
+        event.remove(sync_engine, "before_cursor_execute", hook)
+
+        for _ in range(args.warmup):
+            await graphql()
+            await starlette()
+        times: dict[str, list[float]] = {"graphql": [], "starlette": []}
+        for _ in range(args.rounds):
+            for name, fn in (("starlette", starlette), ("graphql", graphql)):
+                for _ in range(args.per_round):
+                    t0 = time.perf_counter()
+                    await fn()
+                    times[name].append((time.perf_counter() - t0) * 1000)
+    await base_engine.dispose()
+
+    size = len(json.dumps(a))
+    print(f"cores {os.cpu_count()}, 100 threads with author and category, {size // 1024} KiB")
+    print(f"SQL statements per GraphQL request: {len(seen)} (the tenant binding included)")
+    print(f"{'variant':<12}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>9}")
+    for name, ms in times.items():
+        print(
+            f"{name:<12}{pct(ms, 0.5):>9.2f}{pct(ms, 0.95):>9.2f}{1000 / statistics.mean(ms):>9.0f}"
+        )
+    g, s = times["graphql"], times["starlette"]
+    print(f"graphql / starlette p50 = {pct(g, 0.5) / pct(s, 0.5):.2f}x")
+    print(f"graphql / starlette p95 = {pct(g, 0.95) / pct(s, 0.95):.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=1000, help="threads seeded (100 listed)")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--per-round", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=20)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
+    work.chmod(0o755)
+    pg = EmbeddedPostgres(work / "pg")
+    try:
+        pg.start()
+        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+        asyncio.run(main_async(args, pg, work))
+    finally:
+        pg.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
