@@ -92,6 +92,8 @@ def check_json(v: Any, field: str, depth: int = 0) -> None:
 def integer(v: Any, field: str, *, lo: int = 0, hi: int = 2**63 - 1) -> int | None:
     if type(v) is int and lo <= v <= hi:
         return v
+    if type(v) is str and v.isascii() and v.isdigit() and len(v) < 19 and lo <= int(v) <= hi:
+        return int(v)  # a CSV cell or a gateway's numeric string
     if blank(v):
         return None
     if isinstance(v, bool):

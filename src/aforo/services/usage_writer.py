@@ -64,16 +64,32 @@ _TYPES = {
     "upload_id": "uuid",
 }
 _PROPS = WIRE_FIELDS.index("properties")
-# $1 the tenant, $2 the content hashes, then one array per event column.
-_ARRAYS = ", ".join(
-    f"${i}::{_TYPES.get(name, 'text')}[]" for i, name in enumerate(WIRE_FIELDS, start=3)
-)
-_BATCH = f"""
+
+
+def _batch_sql() -> str:
+    """``s``: the batch as rows. $1 is the tenant, $2 the content hashes; then each column is an
+    array, except a column with one value for the whole batch (the source, the metric, the
+    upload, often the quantity), sent once as a scalar beside a NULL array (see ``_columns``).
+    The ids are always an array: they are what makes the rows."""
+    arrays, values, n = [], [], 3
+    for name in WIRE_FIELDS:
+        sql_type = _TYPES.get(name, "text")
+        arrays.append(f"${n}::{sql_type}[]")
+        if name == "event_id":
+            values.append('u.event_id collate "C" as event_id')
+            n += 1
+        else:
+            values.append(f"coalesce(u.{name}, ${n + 1}::{sql_type}) as {name}")
+            n += 2
+    return f"""
 s as materialized (
-    select (ord - 1)::int as ord, content_hash, {", ".join(WIRE_FIELDS)}
-    from unnest($2::bytea[], {_ARRAYS})
+    select (u.ord - 1)::int as ord, u.content_hash, {", ".join(values)}
+    from unnest($2::bytea[], {", ".join(arrays)})
          with ordinality as u(content_hash, {", ".join(WIRE_FIELDS)}, ord)
 )"""
+
+
+_BATCH = _batch_sql()
 _EVENT_COLS = ", ".join(COLUMNS)
 _EVENT_VALUES = ", ".join(
     "$1" if c == "tenant_id" else "s.properties::jsonb" if c == "properties" else f"s.{c}"
@@ -244,24 +260,38 @@ async def write(
     return result
 
 
-def _columns(unique: list[tuple[int, Event]]) -> list[Sequence[Any] | None]:
-    """The batch as one sequence per column: the content hashes, then ``WIRE_FIELDS``.
+def _columns(unique: list[tuple[int, Event]]) -> list[Any]:
+    """The query's parameters after the tenant: the content hashes, then for each of
+    ``WIRE_FIELDS`` its values as an array and, but for the id, a scalar.
 
-    A column with no value in the whole batch (most of them: an HTTP call has no tool, an MCP
-    call no status) is sent as NULL instead of an array of NULLs: ``unnest`` of several arrays
-    pads the shorter ones, a NULL one included, with NULLs, and asyncpg then has nothing to
-    encode for it (it inspects every element of an array it encodes).
+    asyncpg inspects every element of an array it encodes, which costs more than the rest of
+    the write in Python. So a column with the same value throughout the batch (an HTTP call has
+    no tool, an MCP call no status; a batch has one source and usually one metric) is sent as
+    a NULL array and the value once: ``unnest`` of several arrays pads the shorter ones, a NULL
+    one included, with NULLs, which ``coalesce`` turns into that value. A column that varies is
+    sent whole, with a NULL scalar, so its own NULLs stay NULL.
     """
     n = len(unique)
-    cols: list[Sequence[Any] | None] = [[e.content_hash() for _, e in unique]]
-    for col in zip(*(VALUES(e) for _, e in unique), strict=True):
-        cols.append(None if col.count(None) == n else col)
-    props = cols[_PROPS + 1]
-    if props is not None:
-        cols[_PROPS + 1] = [
-            None if p is None else json.dumps(p, separators=(",", ":")) for p in props
-        ]
-    return cols
+    params: list[Any] = [[e.content_hash() for _, e in unique]]
+    for name, col in zip(
+        WIRE_FIELDS, zip(*(VALUES(e) for _, e in unique), strict=True), strict=True
+    ):
+        if name == "properties" and col.count(None) != n:
+            col = tuple(None if p is None else json.dumps(p, separators=(",", ":")) for p in col)
+        if name == "event_id":
+            params.append(col)
+        elif col.count(col[0]) == n and _identical(name, col):
+            params += [None, col[0]]
+        else:
+            params += [col, None]
+    return params
+
+
+def _identical(name: str, col: Sequence[Any]) -> bool:
+    """Equal values that would be stored differently: 1 and 1.0 as numeric, 0.0 and -0.0."""
+    if name == "quantity":
+        return len({str(q) for q in col}) == 1
+    return name != "latency_ms"
 
 
 async def dead_letter(
