@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,3 +105,12 @@ async def in_worker(run: Callable[[Callable[[Awaitable[Any]], Any]], None]) -> N
         return asyncio.run_coroutine_threadsafe(coro, loop).result(60)  # type: ignore[arg-type]
 
     await asyncio.to_thread(run, call)
+
+
+@asynccontextmanager
+async def as_served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sees what a server would send: an unhandled exception is a 500 to
+    count and report, not an exception that ends the run."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+        yield c

@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.fuzzing import Tally, describe, in_worker, profile
+from tests.fuzzing import Tally, as_served, describe, in_worker, profile
 from tests.gateway import make_key_world
 from tests.support import Api
 
@@ -44,7 +45,7 @@ def unclear_errors(body: Any) -> list[Any]:
     ]
 
 
-async def test_graphql_fuzz_no_5xx_and_coded_errors(api: Api, client: httpx.AsyncClient) -> None:
+async def test_graphql_fuzz_no_5xx_and_coded_errors(api: Api, app: FastAPI) -> None:
     world = await make_key_world(api)
     introspection = await api.data(INTROSPECTION, storefront=world.tenant.storefront_key)
     schema = schemathesis.graphql.from_dict(introspection)
@@ -78,7 +79,8 @@ async def test_graphql_fuzz_no_5xx_and_coded_errors(api: Api, client: httpx.Asyn
 
             fuzz()
 
-    await in_worker(run)
+    async with as_served(app) as client:
+        await in_worker(run)
     print(tally.report("GraphQL"), f"over {len(operations)} root fields")
     assert tally.requests >= 5 * len(operations)
     assert not tally.problems, tally.failures()

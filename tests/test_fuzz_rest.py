@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from aforo.ingest import canonical
-from tests.fuzzing import Tally, describe, in_worker, profile
+from tests.fuzzing import Tally, as_served, describe, in_worker, profile
 from tests.gateway import make_key_world
 from tests.support import Api
 
@@ -200,9 +201,9 @@ def _multipart(case: Any, kwargs: dict[str, Any], headers: dict[str, str]) -> ht
     )
 
 
-async def test_rest_fuzz_no_5xx_and_clear_errors(api: Api, client: httpx.AsyncClient) -> None:
+async def test_rest_fuzz_no_5xx_and_clear_errors(api: Api, app: FastAPI) -> None:
     world = await make_key_world(api)
-    doc = (await client.get("/api/openapi.json")).json()
+    doc = (await api.client.get("/api/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(fuzz_document(doc))
     operations = [r.ok() for r in schema.get_all_operations()]
     assert {op.path for op in operations} >= {
@@ -230,7 +231,8 @@ async def test_rest_fuzz_no_5xx_and_clear_errors(api: Api, client: httpx.AsyncCl
 
             fuzz()
 
-    await in_worker(run)
+    async with as_served(app) as client:
+        await in_worker(run)
     print(tally.report("REST"))
     # Operations without inputs run out of distinct examples early; the others use the budget.
     assert tally.requests >= 50 * sum(op.method == "post" for op in operations)
@@ -251,3 +253,38 @@ async def test_framework_parameter_checks_answer_with_a_coded_error(api: Api) ->
     assert error["code"] == "INVALID"
     assert error["field"] == "filename"
     assert "300" in error["message"]
+    r = await api.client.post(  # found by the fuzzer: a NUL in the name was a 500
+        "/v1/usage/upload",
+        params={"format": "csv", "filename": "a\x00b.csv"},
+        content=b"event_id\n",
+        headers={"Authorization": f"Bearer {world.gateway}"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"] == {
+        "code": "INVALID",
+        "message": "filename must not contain control characters",
+        "field": "filename",
+    }
+
+
+async def test_upload_with_a_nul_in_a_csv_header_is_refused_cleanly(api: Api) -> None:
+    """Found by the fuzzer: the unknown column's name, NUL included, went into the stored
+    error and PostgreSQL refused it (a 500)."""
+    world = await make_key_world(api)
+    r = await api.client.post(
+        "/v1/usage/upload",
+        params={"format": "csv"},
+        content=b"event_id,metric,x\x00y\ne1,calls,1\n",
+        headers={"Authorization": f"Bearer {world.gateway}"},
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["status"] == "failed" and body["error"].startswith("UNKNOWN_COLUMN")
+    assert body["errors"] == [
+        {
+            "row": 1,
+            "column": "xy",
+            "code": "UNKNOWN_COLUMN",
+            "message": "unknown column 'x\\x00y'",
+        }
+    ]

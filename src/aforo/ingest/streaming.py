@@ -157,7 +157,9 @@ class CsvStream:
             if not _utf8(n):
                 raise Fatal("INVALID_UTF8", "the header row is not valid UTF-8", 1)
             if n not in KNOWN:
-                raise Fatal("UNKNOWN_COLUMN", f"unknown column {n[:100]!r}", 1, n[:200])
+                # The name is stored with the error: PostgreSQL text cannot hold NUL.
+                field = n[:200].replace("\x00", "")
+                raise Fatal("UNKNOWN_COLUMN", f"unknown column {n[:100]!r}", 1, field)
         if len(set(names)) != len(names):
             raise Fatal("INVALID_CSV", "the header names a column twice", 1)
         for r in REQUIRED:

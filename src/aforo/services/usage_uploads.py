@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
-from aforo.errors import NotFound
+from aforo.errors import NotFound, ValidationFailed
 from aforo.models.usage import UsageRejection, UsageUpload
 from aforo.services.usage_writer import WriteResult
 
@@ -18,6 +18,9 @@ FORMATS = ("csv", "json", "ndjson")
 async def start(
     session: AsyncSession, fmt: str, filename: str | None, token_id: uuid.UUID | None
 ) -> UsageUpload:
+    if filename and any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        # Shown back in the console and in job listings; PostgreSQL refuses NUL outright.
+        raise ValidationFailed("filename must not contain control characters", field="filename")
     upload = UsageUpload(
         tenant_id=session.info["tenant_id"],
         format=fmt,
