@@ -136,6 +136,7 @@ class Prepared:
     allowed_hosts: frozenset[str]
     guard: Guard
     token: str = field(repr=False)
+    issued: api_keys.IssuedToken = field(repr=False)
     credential_headers: frozenset[str] = frozenset()
 
     @property
@@ -330,8 +331,10 @@ async def prepare(
     *,
     user_id: uuid.UUID,
     inp: TryInput,
+    minted: api_keys.IssuedToken | None = None,
 ) -> Prepared:
-    """Validate the input, check the key and mint its token; in the caller's tenant."""
+    """Validate the input, check the key and mint its token (unless ``minted``: a token of
+    this caller's key, checked by the caller); in the caller's tenant."""
     # One statement for the operation, what it needs of its version and spec (never the
     # spec's source text), and the tenant's allow-list.
     allow = func.array(select(OutboundAllow.entry).scalar_subquery())
@@ -397,7 +400,7 @@ async def prepare(
             headers["Content-Type"] = _content_type(op, inp.body)
 
     try:
-        minted = await api_keys.mint_key_token(
+        minted = minted or await api_keys.mint_key_token(
             session, ring, issuer, key_id=inp.key_id, user_id=user_id
         )
     except NotFound as e:
@@ -442,6 +445,7 @@ async def prepare(
         allowed_hosts=frozenset(hosts - {""}),
         guard=Guard(Allowlist.parse(t.allow)),  # as specs.guard, from the same statement
         token=minted.token,
+        issued=minted,
         credential_headers=frozenset(credential_headers),
     )
 

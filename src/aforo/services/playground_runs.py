@@ -27,7 +27,8 @@ from typing import Any
 from aforo.errors import DomainError, NotFound
 from aforo.runtime.outbound import ClientPool, OutboundError
 from aforo.runtime.state import Runtime
-from aforo.services import playground, usage_quota
+from aforo.services import key_verify, playground, usage_quota
+from aforo.services.api_keys import IssuedToken
 from aforo.services.playground import Prepared, Result, TryInput
 from aforo.tenancy.context import Role, TenantContext
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 EXTRA_KEY = "playground"
 LOG_TTL_S = 300.0
 TERMINAL = ("COMPLETED", "ERROR")
+TOKEN_REUSE_MIN_S = 30.0  # a token handed to the API has at least this long to live
+TOKEN_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ class Executor:
     limits: Limits = field(default_factory=Limits)
     pool: ClientPool = field(default_factory=ClientPool)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Tokens minted per (tenant, user, key), reused while they have time left: minting
+    # checks ownership in the database, the verifier's check of a known token usually not.
+    tokens: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], tuple[IssuedToken, float]] = field(
+        default_factory=dict
+    )
     _recorder: Recorder | None = None
 
     def recorder(self, runtime: Runtime) -> Recorder:
@@ -194,13 +202,45 @@ def _caller(caller: TenantContext) -> uuid.UUID:
     return caller.user_id
 
 
+async def _reusable(
+    runtime: Runtime, ex: Executor, slot: tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+) -> IssuedToken | None:
+    """A token minted for this user's key a moment ago, if it has time left and the key
+    verifier (whose cache every instance drops on revocation) still accepts it."""
+    cached = ex.tokens.get(slot)
+    if cached is None:
+        return None
+    issued, expires_at = cached
+    if expires_at - time.monotonic() < TOKEN_REUSE_MIN_S:
+        ex.tokens.pop(slot, None)
+        return None
+    verdict = await key_verify.verifier(runtime).check(slot[0], issued.token)
+    if not verdict.valid:
+        ex.tokens.pop(slot, None)  # minting again gives the authoritative refusal
+        return None
+    return issued
+
+
 async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Prepared:
     user_id = _caller(caller)
     await check_rate(runtime, caller.tenant_id, user_id)
+    ex = executor(runtime)
+    slot = (caller.tenant_id, user_id, inp.key_id)
+    reused = await _reusable(runtime, ex, slot)
     async with runtime.transaction(caller.tenant_id) as session:
-        return await playground.prepare(
-            session, runtime.auth.ring, runtime.auth.issuer, user_id=user_id, inp=inp
+        p = await playground.prepare(
+            session,
+            runtime.auth.ring,
+            runtime.auth.issuer,
+            user_id=user_id,
+            inp=inp,
+            minted=reused,
         )
+    if reused is None:
+        if len(ex.tokens) >= TOKEN_CACHE_MAX:
+            ex.tokens.clear()  # crude but bounded: a miss only costs a mint
+        ex.tokens[slot] = (p.issued, time.monotonic() + p.issued.expires_in)
+    return p
 
 
 async def execute(
