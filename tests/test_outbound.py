@@ -224,3 +224,15 @@ def test_allowlist_entries_are_validated() -> None:
     for bad in ("", "not a host!", "-x.com", "a" * 300):
         with pytest.raises(ValueError):
             validate_entry(bad)
+
+
+async def test_an_allow_listed_range_never_opens_a_metadata_address() -> None:
+    wide = Guard(allowlist=Allowlist.parse(["169.254.0.0/16"]))
+    _, ip = await wide.vet("http://169.254.10.1/")  # the range itself is open
+    assert str(ip) == "169.254.10.1"
+    with pytest.raises(OutboundError) as refused:
+        await wide.vet("http://169.254.169.254/latest/meta-data/")
+    assert refused.value.code == "OUTBOUND_BLOCKED_ADDRESS"
+    exact = Guard(allowlist=Allowlist.parse(["169.254.169.254"]))
+    _, ip = await exact.vet("http://169.254.169.254/")
+    assert str(ip) == "169.254.169.254"

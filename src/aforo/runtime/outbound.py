@@ -103,6 +103,8 @@ class Allowlist:
         return False
 
     def covers_ip(self, ip: IPAddress) -> bool:
+        if ip in METADATA_ADDRESSES:  # a range never opens these; only the address itself
+            return any(n.num_addresses == 1 and ip in n for n in self.networks)
         return any(ip.version == n.version and ip in n for n in self.networks)
 
 
