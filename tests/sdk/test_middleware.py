@@ -175,6 +175,7 @@ def mounted_app(client: AsyncClient) -> FastAPI:
 
     app.include_router(admin, prefix="/api")
     app.mount("/v2", v2)
+    app.mount("/tenants/{tenant}", v2)
     app.add_middleware(MeteringMiddleware, client=client)
     return app
 
@@ -186,9 +187,15 @@ async def test_asgi_route_templates_keep_mount_and_router_prefixes(console: Cons
     ) as http:
         statuses = [
             (await http.get(p)).status_code
-            for p in ("/items/1", "/v2/items/2", "/api/admin/users/3", "/v2/missing")
+            for p in (
+                "/items/1",
+                "/v2/items/2",
+                "/api/admin/users/3",
+                "/tenants/acme/items/4",
+                "/v2/missing",
+            )
         ]
-    assert statuses == [200, 200, 200, 404]
+    assert statuses == [200, 200, 200, 200, 404]
     assert await client.flush(20)
     await client.aclose()
 
@@ -198,6 +205,8 @@ async def test_asgi_route_templates_keep_mount_and_router_prefixes(console: Cons
         # the sub-application's own route is /items/{item_id}: the mount keeps them apart
         "/v2/items/2": "/v2/items/{item_id}",
         "/api/admin/users/3": "/api/admin/users/{user_id}",
+        # one route per tenant would make the template useless for grouping
+        "/tenants/acme/items/4": "/tenants/{tenant}/items/{item_id}",
         "/v2/missing": None,
     }
 
