@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -108,9 +109,17 @@ async def in_worker(run: Callable[[Callable[[Awaitable[Any]], Any]], None]) -> N
 
 
 @asynccontextmanager
-async def as_served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def as_served(app: Any, crashes: list[str]) -> AsyncIterator[httpx.AsyncClient]:
     """A client that sees what a server would send: an unhandled exception is a 500 to
-    count and report, not an exception that ends the run."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    count and report (its traceback kept in ``crashes``), not an exception ending the run."""
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception:
+            crashes.append(traceback.format_exc())
+            raise
+
+    transport = httpx.ASGITransport(app=recording, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
         yield c

@@ -79,11 +79,12 @@ async def test_graphql_fuzz_no_5xx_and_coded_errors(api: Api, app: FastAPI) -> N
 
             fuzz()
 
-    async with as_served(app) as client:
+    crashes: list[str] = []
+    async with as_served(app, crashes) as client:
         await in_worker(run)
     print(tally.report("GraphQL"), f"over {len(operations)} root fields")
     assert tally.requests >= 5 * len(operations)
-    assert not tally.problems, tally.failures()
+    assert not tally.problems, tally.failures() + "\n" + "\n".join(crashes[:3])
     assert not unclear, "\n".join(f"{k}: {v[0]}\n    {v[1]}" for k, v in list(unclear.items())[:15])
 
 

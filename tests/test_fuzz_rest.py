@@ -10,6 +10,7 @@ schemathesis generates bodies for them too (valid-looking ones and arbitrary JSO
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -231,12 +232,13 @@ async def test_rest_fuzz_no_5xx_and_clear_errors(api: Api, app: FastAPI) -> None
 
             fuzz()
 
-    async with as_served(app) as client:
+    crashes: list[str] = []
+    async with as_served(app, crashes) as client:
         await in_worker(run)
     print(tally.report("REST"))
     # Operations without inputs run out of distinct examples early; the others use the budget.
     assert tally.requests >= 50 * sum(op.method == "post" for op in operations)
-    assert not tally.problems, tally.failures()
+    assert not tally.problems, tally.failures() + "\n" + "\n".join(crashes[:3])
 
 
 async def test_framework_parameter_checks_answer_with_a_coded_error(api: Api) -> None:
@@ -288,3 +290,28 @@ async def test_upload_with_a_nul_in_a_csv_header_is_refused_cleanly(api: Api) ->
             "message": "unknown column 'x\\x00y'",
         }
     ]
+
+
+async def test_refused_records_with_nul_characters_are_kept_not_crashed_on(api: Api) -> None:
+    """Found by the fuzzer: a refused record's event id (or unknown field name) with a NUL
+    in it went into the dead-letter table as is, and PostgreSQL refused it (a 500)."""
+    world = await make_key_world(api)
+    auth = {"Authorization": f"Bearer {world.gateway}"}
+    records = [
+        {"event_id": "a\u0000"},
+        {"event_id": "b", "metric": "m", "occurred_at": "2026-11-27T10:00:00Z", "x\u0000": 1},
+    ]
+    body = "\n".join(json.dumps(r) for r in records).encode()
+    r = await api.client.post(
+        "/v1/usage/upload", params={"format": "ndjson"}, content=body, headers=auth
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rejected"] == 2
+    assert [(e["code"], e["column"]) for e in r.json()["errors"]] == [
+        ("MISSING_FIELD", "metric"),
+        ("UNKNOWN_FIELD", "x\\x00"),
+    ]
+    r = await api.client.post("/v1/usage/events", json=records, headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 0
+    assert [x["event_id"] for x in r.json()["rejected"]] == ["a\u0000", "b"]

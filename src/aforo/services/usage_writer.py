@@ -308,12 +308,13 @@ async def dead_letter(
             {
                 "tenant_id": tenant_id,
                 "source": source,
-                "event_id": (r.event_id or "")[:200] or None,
+                # Refused input is stored as the client sent it, NUL and lone surrogates aside.
+                "event_id": _safe((r.event_id or "")[:200]) or None,
                 "upload_id": upload_id,
                 "row_number": r.row,
                 "code": r.code,
-                "field": (r.field or "")[:200] or None,
-                "message": r.message,
+                "field": _safe((r.field or "")[:200]) or None,
+                "message": _safe(r.message),
                 "record": _safe(r.record[:RECORD_KEEP]) if r.record else None,
             }
             for r in rejected
