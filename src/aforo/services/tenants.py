@@ -50,7 +50,8 @@ async def create_tenant(session: AsyncSession, name: str, slug: str | None = Non
 
 
 async def current_tenant(session: AsyncSession) -> Tenant:
-    tenant: Tenant | None = await session.scalar(select(Tenant))  # RLS: only the bound tenant is visible
+    # RLS: only the bound tenant's row is visible.
+    tenant: Tenant | None = await session.scalar(select(Tenant))
     if tenant is None:
         raise NotFound("tenant not found")
     return tenant
