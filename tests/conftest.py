@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import hypothesis
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -25,6 +27,12 @@ from tests.services import KafkaBroker, RedisServer
 from tests.support import Api
 
 _counter = itertools.count()
+
+# CI replays the same examples every run, so a red CI means a regression in the change, not a
+# new random draw; runs by hand (no CI variable) keep exploring new examples.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
