@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
-import hypothesis
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
 
