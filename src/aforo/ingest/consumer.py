@@ -24,6 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aforo.db import bind_tenant, tenant_session
+from aforo.runtime.tasks import stop_tasks
 from aforo.services import usage_writer
 from aforo.services.usage_events import Event
 
@@ -132,9 +133,7 @@ class UsageConsumer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
         consumer, self._consumer = self._consumer, None
         if consumer is not None:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from aforo.errors import ValidationFailed
 from aforo.rest.deps import JwtAdmin, RuntimeDep
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
 from aforo.services import spec_sync, specs
 from aforo.services.spec_import import FORMATS, SpecInvalid
 from aforo.services.spec_import.loader import MAX_SPEC_BYTES
@@ -134,6 +135,4 @@ async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_tasks([task])

@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aforo.runtime.tasks import stop_tasks
+
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +48,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
         await self._close_producer()
 
     async def _close_producer(self) -> None:

@@ -31,6 +31,7 @@ from aforo.errors import Unauthenticated
 from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
 from aforo.services import api_keys, usage_quota
 from aforo.services.key_state import (
     GATEWAY_AUDIENCE,
@@ -153,11 +154,7 @@ class KeyVerifier:
         finally:
             if self._purging is not None:
                 self._tasks.append(self._purging)
-            for t in self._tasks:
-                t.cancel()
-            for t in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            await stop_tasks(self._tasks)
             self._tasks = []
             await self.flush()
 

@@ -27,6 +27,7 @@ from typing import Any
 from aforo.errors import DomainError, NotFound
 from aforo.runtime.outbound import ClientPool, OutboundError
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
 from aforo.services import key_verify, playground, usage_quota
 from aforo.services.api_keys import IssuedToken
 from aforo.services.playground import Prepared, Result, TryInput
@@ -117,9 +118,7 @@ class Recorder:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(10):
                         await self.flush()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
 
 
 @dataclass
@@ -143,11 +142,7 @@ class Executor:
         return self._recorder
 
     async def aclose(self) -> None:
-        for t in list(self.tasks):
-            t.cancel()
-        for t in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(list(self.tasks))
         if self._recorder is not None:
             await self._recorder.aclose()
         await self.pool.aclose()
