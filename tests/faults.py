@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from aforo.config import Settings
-from tests.services import RedisServer, wait_port
+from tests.services import RedisServer
 from tests.test_usage_helpers import fetch
 
 BATCH = 500
@@ -148,31 +146,7 @@ class DurableRedis(RedisServer):
     """A redis-server that keeps its data across a kill (append-only file, fsync on every
     write), as production Redis does: a restart brings back every entry still within its TTL."""
 
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_port(self.port)
+    persistence: ClassVar[tuple[str, ...]] = ("--appendonly", "yes", "--appendfsync", "always")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no goodbye to the clients."""

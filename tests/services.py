@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from aforo.runtime.postgres import free_port
 
@@ -34,6 +35,9 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    # Extra redis-server options (e.g. an append-only file for a durable server).
+    persistence: ClassVar[tuple[str, ...]] = ("--appendonly", "no")
+
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -48,8 +52,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self.persistence,
                 "--dir",
                 str(self.workdir),
             ],
