@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -65,15 +66,24 @@ async def _running_app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def _consume(bootstrap: str, want: int, within: float = 30.0) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-    )
-    await consumer.start()
+    # A broker that has just (re)started may accept connections before it can bootstrap.
+    for attempt in range(20):
+        consumer = AIOKafkaConsumer(
+            TOPIC,
+            bootstrap_servers=bootstrap,
+            group_id=f"test-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=300,
+        )
+        try:
+            await consumer.start()
+            break
+        except KafkaConnectionError:
+            await consumer.stop()
+            if attempt == 19:
+                raise
+            await asyncio.sleep(0.5)
     got: list[Any] = []
     try:
         deadline = asyncio.get_running_loop().time() + within

@@ -50,20 +50,35 @@ class UsageProducer:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Connect if the broker is there. A broker that is down must not stop the service
+        from starting: ``send`` connects on demand and, until it can, refuses (retryably)."""
         with contextlib.suppress(KafkaError):
-            await ensure_topic(self.bootstrap)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            enable_idempotence=False,  # at-least-once; the id claims dedupe
-            linger_ms=2,
-            max_request_size=16 * 1024 * 1024,
-            request_timeout_ms=10000,
-        )
-        await producer.start()
-        self._producer = producer
+            await self._connected()
+
+    async def _connected(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                with contextlib.suppress(KafkaError):
+                    await ensure_topic(self.bootstrap)
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap,
+                    acks="all",
+                    enable_idempotence=False,  # at-least-once; the id claims dedupe
+                    linger_ms=2,
+                    max_request_size=16 * 1024 * 1024,
+                    request_timeout_ms=10000,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
@@ -74,7 +89,7 @@ class UsageProducer:
         """Returns once the broker holds every event (the request may then be acknowledged)."""
         if not events:
             return
-        assert self._producer is not None, "producer not started"
+        producer = await self._connected()
         key = str(tenant_id).encode()
         futures = []
         for i in range(0, len(events), CHUNK):
@@ -84,7 +99,7 @@ class UsageProducer:
                 "events": [e.to_wire() for e in events[i : i + CHUNK]],
             }
             futures.append(
-                await self._producer.send(
+                await producer.send(
                     TOPIC, json.dumps(value, separators=(",", ":")).encode(), key=key
                 )
             )

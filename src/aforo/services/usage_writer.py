@@ -188,6 +188,33 @@ def _conflict(e: Event, i: int) -> Rejection:
     )
 
 
+async def _write_batch(raw: Any, args: tuple[Any, ...]) -> list[Any]:
+    """Claim, insert and roll up one batch; returns the rows whose ids were taken already.
+
+    Savepoints of our own, on the connection the statement runs on (the session's
+    begin_nested would only emit them with the session's next statement).
+    """
+    for attempt in range(3):
+        await raw.execute("savepoint usage_fresh")
+        try:
+            try:
+                await raw.execute(_WRITE_FRESH, *args)
+                taken: list[Any] = []
+            except asyncpg.UniqueViolationError:  # an id is claimed already (or just now)
+                await raw.execute("rollback to savepoint usage_fresh")
+                taken = await raw.fetch(_WRITE, *args)
+        except asyncpg.DeadlockDetectedError:
+            # Rollup rows shared with a concurrent batch: PostgreSQL chose us as the victim
+            # and the other batch goes on, so ours can simply run again.
+            await raw.execute("rollback to savepoint usage_fresh")
+            if attempt == 2:
+                raise
+            continue
+        await raw.execute("release savepoint usage_fresh")
+        return taken
+    raise AssertionError("unreachable")
+
+
 async def write(
     session: AsyncSession,
     events: Sequence[Event],
@@ -214,17 +241,9 @@ async def write(
         conn = await session.connection()
         raw = (await conn.get_raw_connection()).driver_connection
         assert raw is not None
-        args = (tenant_id, *_columns(unique))
-        # A savepoint of our own, on the connection the statement runs on (the session's
-        # begin_nested would only emit it with the session's next statement).
-        await raw.execute("savepoint usage_fresh")
-        try:
-            await raw.execute(_WRITE_FRESH, *args)
-            taken: list[Any] = []
-        except asyncpg.UniqueViolationError:  # an id is claimed already (or just now)
-            await raw.execute("rollback to savepoint usage_fresh")
-            taken = await raw.fetch(_WRITE, *args)
-        await raw.execute("release savepoint usage_fresh")
+        # One lock order for every writer: concurrent batches sharing ids wait, not deadlock.
+        unique.sort(key=lambda pair: pair[1].event_id)
+        taken = await _write_batch(raw, (tenant_id, *_columns(unique)))
         result.accepted += len(unique) - len(taken)
         if taken:
             rows = await raw.fetch(_CLAIMS, [t["event_id"] for t in taken])
