@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -77,27 +78,111 @@ def tansu_binary() -> str:
     return str(path)
 
 
+class TcpGate:
+    """A loopback TCP forwarder that can be cut: closed, it refuses new connections and resets
+    the open ones, as a host that went down does; opened again, it listens on the same port.
+
+    The Kafka broker sits behind one so a test can take the broker away from its clients and
+    give it back with its log intact, as a real broker restart does (Tansu keeps its log in
+    memory, so restarting its process would also empty every topic and consumer group)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would not.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+            c.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:  # closed meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
 @dataclass
 class KafkaBroker:
-    """The Tansu broker (Kafka protocol), in-memory storage."""
+    """The Tansu broker (Kafka protocol), in-memory storage, reached through a ``TcpGate``:
+    ``disconnect`` and ``reconnect`` take it away from every client and give it back."""
 
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    gate: TcpGate | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        assert self.gate is not None
+        return f"127.0.0.1:{self.gate.port}"
 
     def start(self) -> None:
-        url = f"tcp://127.0.0.1:{self.port}"
+        self.gate = TcpGate(self.port)
+        listen = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.gate.port}"  # clients always come through the gate
+        argv = ["broker", "--listener-url", listen, "--advertised-listener-url", advertised]
         self.proc = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [tansu_binary(), *argv],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
+        self.gate.open()
+
+    def disconnect(self) -> None:
+        assert self.gate is not None
+        self.gate.close()
+
+    def reconnect(self) -> None:
+        assert self.gate is not None
+        self.gate.open()
 
     def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)

@@ -58,7 +58,6 @@ async def test_concurrent_clients_with_retries_and_duplicates_store_each_event_o
     assert load.accepted <= n and (load.accepted == n or load.abandoned > 0)
 
 
-@pytest.mark.restarts_postgres
 async def test_postgres_restart_mid_load_is_a_retryable_503_and_loses_nothing(
     server: AppServer, settings: Settings, pg: EmbeddedPostgres
 ) -> None:

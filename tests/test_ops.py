@@ -137,7 +137,6 @@ async def test_oversized_malformed_and_batched_requests_get_clear_4xx(api: Api) 
     assert r.status_code == 400 and "batching" in r.json()["errors"][0]["message"].lower()
 
 
-@pytest.mark.restarts_postgres
 async def test_database_restart_is_a_retryable_503_then_recovers(
     api: Api, pg: EmbeddedPostgres
 ) -> None:

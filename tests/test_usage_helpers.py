@@ -39,15 +39,21 @@ async def fetch(settings: Settings, tenant_id: str, sql: str, *args: Any) -> lis
 
 
 async def count_events(settings: Settings, tenant_id: str, rows: bool = False) -> Any:
-    got = await fetch(settings, tenant_id, "select * from usage_events order by event_id")
     if rows:
+        got = await fetch(settings, tenant_id, "select * from usage_events order by event_id")
         for r in got:
             r["quantity"] = float(r["quantity"])
         return got
-    claims = await fetch(settings, tenant_id, "select count(*) as n from usage_event_ids")
+    # One statement, one snapshot: a writer committing meanwhile is seen by both counts or none.
+    (n,) = await fetch(
+        settings,
+        tenant_id,
+        """select (select count(*) from usage_events) as events,
+                  (select count(*) from usage_event_ids) as claims""",
+    )
     # Every stored event has exactly one claim and every claim one event.
-    assert claims[0]["n"] == len(got)
-    return len(got)
+    assert n["claims"] == n["events"]
+    return n["events"]
 
 
 async def rollup_total(settings: Settings, tenant_id: str) -> Decimal:
