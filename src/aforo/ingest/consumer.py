@@ -30,7 +30,7 @@ from aforo.services.usage_events import Event
 
 log = logging.getLogger(__name__)
 
-TOPIC = "aforo.usage.ingest"  # the queue; domain events go to aforo.usage.events
+TOPIC = "aforo.usage.events"
 GROUP = "aforo-usage-writer"
 CHUNK = 1000  # events per message
 

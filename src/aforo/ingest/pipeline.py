@@ -2,7 +2,7 @@
 
 Direct: one tenant-bound transaction per request (events, claims, rollups, dead letters).
 Kafka: refused records are dead-lettered at once (the caller must see them), the valid events
-are produced to ``aforo.usage.ingest`` keyed by tenant, and the request is acknowledged once the
+are produced to ``aforo.usage.events`` keyed by tenant, and the request is acknowledged once the
 broker has them; the consumer group (``ingest.consumer``) writes them, and reports duplicates and
 conflicts in the dead-letter table.
 """

@@ -43,7 +43,9 @@ from aforo.services import outbox
 from aforo.services.usage_events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
 from aforo.services.usage_mapping import map_consumers
 
-TOPIC = "aforo.usage.events"
+# Domain events of usage (batch accepted). Not aforo.usage.events: that topic is the ingestion
+# queue itself (ingest/consumer.py), read by the writer group.
+TOPIC = "aforo.usage.batches"
 RECORD_KEEP = 4096  # characters of a refused record kept in the dead-letter table
 
 # Months whose partition is known to exist (the ensure function said so): skips a round trip.
