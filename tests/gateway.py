@@ -217,18 +217,22 @@ async def serving(settings: Settings) -> AsyncIterator[Api]:
 
 @contextmanager
 def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs inside the block."""
+    """Every SQL statement the app runs inside the block: through its engine, and through the
+    key verifier's bare lookup pool."""
     engine = app.state.runtime.maker.kw["bind"].sync_engine
+    lookups = app.state.key_verifier.lookups.observers
     seen: list[str] = []
 
     def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", hook)
+    lookups.append(seen.append)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", hook)
+        lookups.remove(seen.append)
 
 
 def queries(seen: list[str]) -> list[str]:

@@ -8,11 +8,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from aforo.config import Settings
+from aforo.runtime.postgres import EmbeddedPostgres
 from aforo.services.api_keys import new_key_secret
 from aforo.services.key_state import Binding, KeyState, PlanInfo, evaluate
 from aforo.services.key_verify import hash_cache_key
@@ -179,6 +181,31 @@ async def test_typos_and_repeats_are_answered_without_the_database(api: Api) -> 
             for _ in range(5):
                 assert (await verify(api, w.gateway, key))[1]["code"] == code
     assert len(_key_reads(seen)) == 2  # one load each; negatives are cached too
+
+
+async def test_lookups_survive_database_restarts_and_say_503_while_it_is_down(
+    api: Api, pg: EmbeddedPostgres
+) -> None:
+    w = await make_key_world(api)
+
+    async def miss() -> tuple[int, dict[str, Any]]:
+        return await verify(api, w.gateway, new_key_secret())  # never seen: a database read
+
+    assert (await miss())[1]["code"] == "NOT_FOUND"  # the lookup pool holds a connection now
+    pg.stop()
+    pg.start()
+    # That connection died with the old server: found on use, replaced, the call run again.
+    with statements(_app(api)) as seen:
+        assert (await miss())[1]["code"] == "NOT_FOUND"
+    assert len(_key_reads(seen)) == 1
+    pg.stop()
+    try:
+        status, body = await miss()
+        assert status == 503 and body["error"]["code"] == "UNAVAILABLE"
+    finally:
+        pg.start()
+    assert (await miss())[1]["code"] == "NOT_FOUND"
+    assert (await verify(api, w.gateway, w.key))[1]["code"] == "VALID"
 
 
 async def test_last_used_is_batched(api: Api) -> None:

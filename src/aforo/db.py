@@ -8,12 +8,14 @@ cannot take bind parameters under asyncpg, hence ``set_config``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -66,6 +68,55 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+class LookupPool:
+    """A bare asyncpg pool beside the engine's, for the verify hot path's one cross-tenant read
+    (no tenant to bind, no transaction): one round trip, where the engine's checkout adds a
+    pre-ping and SQLAlchemy's own work (about 0.8 ms against 0.3 ms per lookup).
+
+    Without a pre-ping, connections that died with a database restart are found by the call
+    that uses one: the pool then replaces all of them and the call runs once more. Connections
+    are opened on demand, so a database that is down at start-up does not stop the service.
+    """
+
+    RETRY = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError)
+
+    def __init__(self, engine: AsyncEngine, size: int) -> None:
+        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.size = size
+        # Told every statement before it runs (instrumentation: the engine's statements can be
+        # watched through SQLAlchemy's events, these cannot).
+        self.observers: list[Callable[[str], None]] = []
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _opened(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=0,
+                    max_size=self.size,
+                    server_settings={"application_name": "aforo"},
+                )
+            return self._pool
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        for observe in self.observers:
+            observe(sql)
+        pool = self._pool or await self._opened()
+        try:
+            rows: list[Any] = await pool.fetch(sql, *args)
+        except self.RETRY:
+            await pool.expire_connections()
+            rows = await pool.fetch(sql, *args)
+        return rows
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
@@ -102,7 +153,6 @@ async def bind_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 def is_unavailable(exc: BaseException | None) -> bool:
     """True when ``exc`` means the database is unreachable or restarting (retryable), as
     opposed to a bug or a constraint violation."""
-    import asyncpg
     from sqlalchemy import exc as sa_exc
 
     while exc is not None:

@@ -520,7 +520,7 @@ async def key_state_by_id(session: AsyncSession, key_id: uuid.UUID) -> KeyState 
         .where(ApiKey.id == key_id)
         .order_by(Subscription.created_at)
     )
-    return KeyState.from_rows(list(rows.all()))
+    return KeyState.from_rows(list(rows.mappings().all()))
 
 
 async def record_use(

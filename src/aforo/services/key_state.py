@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,29 +65,38 @@ class KeyState:
     bindings: tuple[Binding, ...] = ()
 
     @classmethod
-    def from_rows(cls, rows: list[Any]) -> KeyState | None:
-        """From ``ops.api_key_state`` rows (or the same columns by id): one per binding."""
+    def from_rows(cls, rows: Sequence[Any]) -> KeyState | None:
+        """From ``ops.api_key_state`` rows (or the same columns by id), as mappings (or
+        asyncpg records): one per binding."""
         if not rows:
             return None
         r = rows[0]
         bindings = tuple(
             Binding(
-                x.subscription_id,
-                bool(x.active),
+                x["subscription_id"],
+                bool(x["active"]),
                 PlanInfo(
-                    x.plan_id,
-                    x.plan_slug,
-                    x.plan_name,
-                    x.monthly_quota,
-                    x.rate_limit_per_minute,
-                    bool(x.hard_quota),
+                    x["plan_id"],
+                    x["plan_slug"],
+                    x["plan_name"],
+                    x["monthly_quota"],
+                    x["rate_limit_per_minute"],
+                    bool(x["hard_quota"]),
                 ),
             )
             for x in rows
-            if x.subscription_id is not None
+            if x["subscription_id"] is not None
         )
-        expires = r.expires_at.astimezone(UTC) if r.expires_at is not None else None
-        return cls(r.tenant_id, r.key_id, r.format, r.client_id, expires, bool(r.revoked), bindings)
+        expires = r["expires_at"].astimezone(UTC) if r["expires_at"] is not None else None
+        return cls(
+            r["tenant_id"],
+            r["key_id"],
+            r["format"],
+            r["client_id"],
+            expires,
+            bool(r["revoked"]),
+            bindings,
+        )
 
     def dumps(self) -> bytes:
         return json.dumps(

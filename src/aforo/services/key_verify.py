@@ -26,7 +26,7 @@ import jwt
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import LookupPool, utcnow
 from aforo.errors import Unauthenticated
 from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
@@ -136,6 +136,8 @@ class KeyVerifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._purging: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
+        engine: AsyncEngine = runtime.maker.kw["bind"]
+        self.lookups = LookupPool(engine, runtime.settings.db_pool_size)
         runtime.auth.on_forget.append(self._forget_gateway)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -157,6 +159,7 @@ class KeyVerifier:
             await stop_tasks(self._tasks)
             self._tasks = []
             await self.flush()
+            await self.lookups.close()
 
     @property
     def l1_on(self) -> bool:
@@ -327,11 +330,8 @@ class KeyVerifier:
             return _MALFORMED  # a typo: no database read
 
         async def load(_: AsyncSession | None) -> KeyState | None:
-            # No tenant to bind and one read: an autocommit connection, a single round trip.
-            engine: AsyncEngine = self.runtime.maker.kw["bind"]
-            async with engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                return KeyState.from_rows(await ops.api_key_state(conn, key_hash))
+            # No tenant to bind and one read: a bare pooled connection, a single round trip.
+            return KeyState.from_rows(await ops.api_key_state_raw(self.lookups, key_hash))
 
         state, memo = await self._state(name, load, None)
         return await self._finish(_verdict(state, memo, tenant_id))

@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.db import LookupPool
 
 
 async def storefront_key_tenant(session: AsyncSession, key_hash: bytes) -> uuid.UUID | None:
@@ -41,16 +43,20 @@ async def gateway_token_owner(
     return row.tenant_id, row.token_id
 
 
-async def api_key_state(session: AsyncSession | AsyncConnection, key_hash: bytes) -> list[Row[Any]]:
+_KEY_STATE = (
+    "select tenant_id, key_id, format, client_id, expires_at, revoked, subscription_id,"
+    " active, plan_id, plan_slug, plan_name, monthly_quota, rate_limit_per_minute,"
+    " hard_quota from ops.api_key_state({})"
+)
+
+
+async def api_key_state(session: AsyncSession, key_hash: bytes) -> list[RowMapping]:
     """An API key (any tenant) by the hash of its secret, one row per subscription binding
-    (one row with null subscription columns when it has none); empty when unknown. Works on
-    an autocommit connection (no tenant is bound: one round trip on the verify path)."""
-    result = await session.execute(
-        text(
-            "select tenant_id, key_id, format, client_id, expires_at, revoked, subscription_id,"
-            " active, plan_id, plan_slug, plan_name, monthly_quota, rate_limit_per_minute,"
-            " hard_quota from ops.api_key_state(:h)"
-        ),
-        {"h": key_hash},
-    )
-    return list(result.all())
+    (one row with null subscription columns when it has none); empty when unknown."""
+    result = await session.execute(text(_KEY_STATE.format(":h")), {"h": key_hash})
+    return list(result.mappings().all())
+
+
+async def api_key_state_raw(pool: LookupPool, key_hash: bytes) -> list[Any]:
+    """``api_key_state`` on the verify path: one round trip on a bare pooled connection."""
+    return await pool.fetch(_KEY_STATE.format("$1"), key_hash)
