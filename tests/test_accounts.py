@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -215,6 +216,30 @@ async def test_bad_tokens_get_clear_errors(api: Api) -> None:
         assert _code(r.json()) == code
     r = await api.raw("{ me { id } }", headers={"Authorization": "Basic abc"})
     assert r.status_code == 401 and _code(r.json()) == "INVALID_TOKEN"
+
+
+def test_a_token_verified_once_is_remembered_only_as_far_as_its_checks_go(
+    tmp_path: Path,
+) -> None:
+    ring = KeyRing.load(tmp_path)
+    claims = {"sub": "u", "aud": CONSOLE_AUDIENCE, "iss": "aforo"}
+    token, _ = ring.sign(claims, ttl_s=2)  # exp is whole seconds: 1 to 2 s from now
+    assert ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="aforo")["sub"] == "u"
+    # Remembered for the audience and issuer it was checked against, not for others.
+    with pytest.raises(jwt.InvalidAudienceError):
+        ring.decode(token, audience="elsewhere", issuer="aforo")
+    with pytest.raises(jwt.InvalidIssuerError):
+        ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="someone")
+    # A caller changing the claims it got changes nothing for the next caller.
+    ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="aforo")["sub"] = "admin"
+    assert ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="aforo")["sub"] == "u"
+    # And never past its expiry.
+    time.sleep(
+        max(0.0, ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="aforo")["exp"] - time.time())
+        + 0.05
+    )
+    with pytest.raises(jwt.ExpiredSignatureError):
+        ring.decode(token, audience=CONSOLE_AUDIENCE, issuer="aforo")
 
 
 async def test_anonymous_and_missing_credentials(api: Api) -> None:

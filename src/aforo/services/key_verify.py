@@ -349,13 +349,26 @@ class KeyVerifier:
             return _constant(INVALID_TOKEN)
         if token_tenant != tenant_id:
             return _constant(NOT_FOUND)
+        return await self._finish(await self._by_id(tenant_id, key_id, sub_id))
 
+    async def _by_id(
+        self, tenant_id: uuid.UUID, key_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> tuple[VerifyResult, bytes]:
         async def load(session: AsyncSession | None) -> KeyState | None:
             assert session is not None
             return await api_keys.key_state_by_id(session, key_id)
 
         state, memo = await self._state(id_cache_key(tenant_id, key_id), load, tenant_id)
-        return await self._finish(_verdict(state, memo, tenant_id, sub_id))
+        return _verdict(state, memo, tenant_id, subscription_id)
+
+    async def key_verdict(
+        self, tenant_id: uuid.UUID, key_id: uuid.UUID, subscription_id: uuid.UUID
+    ) -> VerifyResult:
+        """What a token standing in for the key would get, for a token this service minted
+        itself (try-it): no signature to check, and no quota, as when minting."""
+        result = (await self._by_id(tenant_id, key_id, subscription_id))[0]
+        self._note(result)
+        return result
 
     async def _finish(self, out: tuple[VerifyResult, bytes]) -> tuple[VerifyResult, bytes]:
         """Attach the subscription's quota (it changes by the minute, so it is never memoised;

@@ -209,7 +209,9 @@ async def _reusable(
     if expires_at - time.monotonic() < TOKEN_REUSE_MIN_S:
         ex.tokens.pop(slot, None)
         return None
-    verdict = await key_verify.verifier(runtime).check(slot[0], issued.token)
+    verdict = await key_verify.verifier(runtime).key_verdict(
+        slot[0], issued.key_id, issued.subscription_id
+    )
     if not verdict.valid:
         ex.tokens.pop(slot, None)  # minting again gives the authoritative refusal
         return None

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ALGORITHM = "ES256"
+VERIFIED_MAX = 50_000
 
 
 def _b64(data: bytes) -> str:
@@ -59,6 +60,11 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         self.keys = sorted(keys, key=lambda k: k.created)
         self.by_kid = {k.kid: k for k in self.keys}
+        self._public = {k.kid: k.private.public_key() for k in self.keys}
+        # Tokens verified already: SHA-256 of (token, audience, issuer) → claims, until the
+        # token's expiry. A caller sends the same access token with every request; checking
+        # its signature once is enough (the ring never changes under a running service).
+        self._verified: dict[bytes, dict[str, Any]] = {}
 
     @property
     def current(self) -> SigningKey:
@@ -105,18 +111,25 @@ class KeyRing:
 
     def decode(self, token: str, *, audience: str, issuer: str) -> dict[str, Any]:
         """Verify signature, expiry, audience and issuer; raises ``jwt.InvalidTokenError``."""
+        seen = hashlib.sha256(f"{token}\0{audience}\0{issuer}".encode()).digest()
+        hit = self._verified.get(seen)
+        if hit is not None and hit["exp"] > time.time():
+            return dict(hit)
         header = jwt.get_unverified_header(token)
-        key = self.by_kid.get(str(header.get("kid")))
+        key = self._public.get(str(header.get("kid")))
         if key is None:
             raise jwt.InvalidTokenError("unknown key id")
         claims: dict[str, Any] = jwt.decode(
             token,
-            key.private.public_key(),
+            key,
             algorithms=[ALGORITHM],
             audience=audience,
             issuer=issuer,
             options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
         )
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()  # crude but bounded: a miss only costs a verification
+        self._verified[seen] = dict(claims)
         return claims
 
 
