@@ -24,6 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aforo.db import bind_tenant, tenant_session
+from aforo.runtime.kafka import start_producer
 from aforo.runtime.tasks import stop_tasks
 from aforo.services import usage_writer
 from aforo.services.usage_events import Event
@@ -63,21 +64,12 @@ class UsageProducer:
             if self._producer is None:
                 with contextlib.suppress(KafkaError):
                     await ensure_topic(self.bootstrap)
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
-                    enable_idempotence=False,  # at-least-once; the id claims dedupe
+                self._producer = await start_producer(  # the id claims dedupe redeliveries
+                    self.bootstrap,
                     linger_ms=2,
                     max_request_size=16 * 1024 * 1024,
                     request_timeout_ms=10000,
                 )
-                try:
-                    await producer.start()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await producer.stop()
-                    raise
-                self._producer = producer
             return self._producer
 
     async def stop(self) -> None:

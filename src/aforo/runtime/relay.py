@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aforo.runtime.kafka import start_producer
 from aforo.runtime.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
@@ -58,21 +59,10 @@ class OutboxRelay:
                 await producer.stop()
 
     async def _producer_ready(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                acks="all",
-                enable_idempotence=False,  # at-least-once; consumers dedupe by event id
-                request_timeout_ms=5000,
-                linger_ms=5,
+        if self._producer is None:  # consumers dedupe redeliveries by event id
+            self._producer = await start_producer(
+                self.bootstrap, request_timeout_ms=5000, linger_ms=5
             )
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                raise
-            self._producer = producer
         return self._producer
 
     async def _run(self) -> None:
