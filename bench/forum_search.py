@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,13 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from common import app_settings, owner_connection, provision, seed_people, workdir
 from sqlalchemy import text
 
 from aforo import migrate
 from aforo.app import create_app
-from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker, tenant_session
 from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
 from aforo.services import forum_search, tenants
@@ -114,14 +111,7 @@ async def seed(
     pg: EmbeddedPostgres, tenant_id: uuid.UUID, n_threads: int, n_replies: int, gen: TextGen
 ) -> list[tuple[uuid.UUID, str]]:
     """Returns a sample of (thread id, title) to draft near-duplicate questions from."""
-    creds = pg.credentials()
-    conn = await asyncpg.connect(
-        host="127.0.0.1",
-        port=pg.port,
-        user=OWNER_ROLE,
-        password=creds[OWNER_ROLE],
-        database="aforo",
-    )
+    conn = await owner_connection(pg)
     rng = gen.rng
     try:
         await conn.execute("set maintenance_work_mem = '512MB'")
@@ -129,22 +119,7 @@ async def seed(
         await conn.execute("set session_replication_role = replica")
         for name in GIN_INDEXES:
             await conn.execute(f"drop index {name}")
-        users = [uuid.uuid4() for _ in range(2000)]
-        await conn.copy_records_to_table(
-            "users",
-            records=[
-                (tenant_id, u, f"u{i}@bench.example", f"user {i}", "x") for i, u in enumerate(users)
-            ],
-            columns=["tenant_id", "id", "email", "name", "password_hash"],
-        )
-        cats = [uuid.uuid4() for _ in range(20)]
-        await conn.copy_records_to_table(
-            "community_categories",
-            records=[
-                (tenant_id, c, f"Category {i}", f"category-{i}", i) for i, c in enumerate(cats)
-            ],
-            columns=["tenant_id", "id", "name", "slug", "position"],
-        )
+        users, cats = await seed_people(conn, tenant_id, 2000, 20, user_name="user")
         start = datetime(2024, 1, 1, tzinfo=UTC)
         threads = [uuid.uuid4() for _ in range(n_threads)]
         sample: list[tuple[uuid.UUID, str]] = []
@@ -310,25 +285,20 @@ async def main() -> None:
     rng = random.Random(7)
     gen = TextGen(vocabulary(20_000, rng), rng)
 
-    if args.reuse:
-        root = args.reuse
-    else:
-        root = Path(tempfile.mkdtemp(prefix="aforo-bench-forum-"))
-        os.chmod(root, 0o755)  # noqa: S103 - the postgres OS user must reach the cluster
+    root = args.reuse or workdir("aforo-bench-forum-")
     pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
     pg.start()
     try:
         if not args.reuse:
             migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
-        owner = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
         if args.reuse:
+            owner = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
             tenant_id, storefront, sample = await reuse(owner)
+            await owner.dispose()
         else:
-            async with sessionmaker(owner)() as s, s.begin():
-                p = await tenants.provision_tenant(s, "Bench", slug="bench")
+            p = await provision(pg, slug="bench")
             tenant_id, storefront = p.tenant.id, p.storefront_key
             sample = await seed(pg, tenant_id, args.threads, args.replies, gen)
-        await owner.dispose()
 
         # Query words from the data itself: the most frequent title words, stemmed.
         words = await frequent_lexemes(pg.url(OWNER_ROLE, "aforo"))
@@ -373,15 +343,7 @@ async def main() -> None:
             async with tenant_session(maker, tenant_id) as s:
                 await s.execute(UNCAPPED, {"q": q})
 
-        settings = Settings(
-            home=root / "home",
-            database_url=app_url,
-            migration_database_url=pg.url(OWNER_ROLE, "aforo"),
-            redis_url=None,
-            kafka_bootstrap=None,
-            jwt_keys_dir=root / "jwt",
-        )
-        app = create_app(settings)
+        app = create_app(app_settings(pg, root))
         headers = {"X-Storefront-Key": storefront}
         async with (
             app.router.lifespan_context(app),
@@ -434,13 +396,7 @@ async def main() -> None:
 
         # The same search when @@ is not LEAKPROOF: RLS keeps the index out of the plan. New
         # connections, so no plan prepared before the change is reused.
-        conn = await asyncpg.connect(
-            host="127.0.0.1",
-            port=pg.port,
-            user=OWNER_ROLE,
-            password=pg.credentials()[OWNER_ROLE],
-            database="aforo",
-        )
+        conn = await owner_connection(pg)
         engine = create_engine(app_url, pool_size=2)
         maker = sessionmaker(engine)
         try:

@@ -24,27 +24,24 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from common import app_settings, owner_connection, pct, private_postgres, provision, seed_people
 from sqlalchemy import event, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aforo import migrate
 from aforo.app import create_app
 from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker, tenant_session
-from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
-from aforo.services import tenants
+from aforo.runtime.postgres import EmbeddedPostgres
 
 QUERY = """{ threads(first: 100) { edges { node {
   id title status pinned tags score replyCount viewCount createdAt lastActivityAt
@@ -65,31 +62,9 @@ SQL = text(
 
 
 async def seed(pg: EmbeddedPostgres, tenant_id: uuid.UUID, n_threads: int) -> None:
-    creds = pg.credentials()
-    conn = await asyncpg.connect(
-        host="127.0.0.1",
-        port=pg.port,
-        user=OWNER_ROLE,
-        password=creds[OWNER_ROLE],
-        database="aforo",
-    )
+    conn = await owner_connection(pg)
     try:
-        users = [uuid.uuid4() for _ in range(50)]
-        await conn.copy_records_to_table(
-            "users",
-            records=[
-                (tenant_id, u, f"u{i}@bench.example", f"User {i}", "x") for i, u in enumerate(users)
-            ],
-            columns=["tenant_id", "id", "email", "name", "password_hash"],
-        )
-        cats = [uuid.uuid4() for _ in range(8)]
-        await conn.copy_records_to_table(
-            "community_categories",
-            records=[
-                (tenant_id, c, f"Category {i}", f"category-{i}", i) for i, c in enumerate(cats)
-            ],
-            columns=["tenant_id", "id", "name", "slug", "position"],
-        )
+        users, cats = await seed_people(conn, tenant_id, 50, 8)
         start = datetime.now(UTC) - timedelta(days=30)
         recs = []
         for i in range(n_threads):
@@ -173,24 +148,9 @@ def baseline_app(settings: Settings, tenant_id: uuid.UUID) -> tuple[Starlette, A
     return Starlette(routes=[Route("/threads", threads)]), engine
 
 
-def pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(len(s) * p))]
-
-
 async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
-    settings = Settings(
-        home=work / "home",
-        database_url=pg.url("aforo_app", "aforo"),
-        migration_database_url=pg.url(OWNER_ROLE, "aforo"),
-        redis_url=None,
-        kafka_bootstrap=None,
-        jwt_keys_dir=work / "jwt",
-    )
-    owner = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
-    async with sessionmaker(owner)() as s, s.begin():
-        p = await tenants.provision_tenant(s, "Bench", slug="bench")
-    await owner.dispose()
+    settings = app_settings(pg, work)
+    p = await provision(pg, slug="bench")
     tenant_id, storefront = p.tenant.id, p.storefront_key
     await seed(pg, tenant_id, args.threads)
 
@@ -262,15 +222,8 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
-    work.chmod(0o755)
-    pg = EmbeddedPostgres(work / "pg")
-    try:
-        pg.start()
-        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+    with private_postgres() as (pg, work):
         asyncio.run(main_async(args, pg, work))
-    finally:
-        pg.stop()
     sys.exit(0)
 
 

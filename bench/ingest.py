@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,11 +34,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from common import owner_connection, private_postgres, server_env
 
-from aforo import migrate
 from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker, tenant_session
-from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
+from aforo.runtime.postgres import EmbeddedPostgres, free_port
 from aforo.services import gateway_tokens, tenants
 
 BATCH = 1000
@@ -176,14 +175,7 @@ def start_server(
     pg: EmbeddedPostgres, home: Path, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "AFORO_DATABASE_URL": pg.url("aforo_app"),
-        "AFORO_MIGRATION_DATABASE_URL": pg.owner_url,
-        "AFORO_HOME": str(home),
-        "AFORO_DB_POOL_SIZE": "8",
-        "AFORO_LOG_LEVEL": "warning",
-    }
+    env = {**os.environ, **server_env(pg, home), "AFORO_DB_POOL_SIZE": "8"}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -268,14 +260,7 @@ async def bench_csv(base: str, token: str, blob: bytes, n: int) -> float:
 async def bench_copy(
     pg: EmbeddedPostgres, tenant_id: uuid.UUID, data: list[dict[str, Any]], meter: CpuMeter
 ) -> tuple[float, dict[str, float]]:
-    creds = pg.credentials()
-    conn = await asyncpg.connect(
-        host="127.0.0.1",
-        port=pg.port,
-        user=OWNER_ROLE,
-        password=creds[OWNER_ROLE],
-        database="aforo",
-    )
+    conn = await owner_connection(pg)
     try:
         await conn.execute("drop table if exists bench_raw_copy")
         # Same columns, defaults, constraints and primary key as usage_events.
@@ -339,14 +324,9 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     n = args.events
-    with tempfile.TemporaryDirectory(prefix="aforo-bench-") as d:
-        root = Path(d)
-        await asyncio.to_thread(root.chmod, 0o755)
-        pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
-        pg.start()
+    with private_postgres(fast_unsafe=True) as (pg, root):
         server = None
         try:
-            migrate.upgrade(pg.owner_url)
             Settings()  # fail early on a broken environment
             rest_tenant, rest_token = await provision(pg.owner_url, "Bench REST")
             csv_tenant, csv_token = await provision(pg.owner_url, "Bench CSV")
@@ -380,7 +360,6 @@ async def main() -> None:
             if server is not None:
                 server.terminate()
                 server.wait(30)
-            pg.stop()
 
 
 if __name__ == "__main__":

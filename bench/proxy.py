@@ -25,7 +25,6 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,16 +32,15 @@ from pathlib import Path
 
 import httpx
 
-from aforo import migrate
 from aforo.app import create_app
-from aforo.config import Settings
-from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
+from aforo.runtime.postgres import EmbeddedPostgres, free_port
 from aforo.services import playground_runs
 from aforo.services.playground import TryInput
 from aforo.tenancy.context import PrincipalKind, TenantContext
 
 # The world (tenant, plan, key, spec) is built with the test suite's factories.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import app_settings, pct, private_postgres
 from tests.support import Api
 from tests.test_playground_support import TRY, make_world
 
@@ -83,21 +81,13 @@ def serve_upstream(work: Path, port: int) -> subprocess.Popen[bytes]:
 
 def summary(samples: list[float]) -> tuple[float, float]:
     s = sorted(samples)
-    return statistics.median(s) * 1000, s[min(len(s) - 1, int(len(s) * 0.99))] * 1000
+    return statistics.median(s) * 1000, pct(s, 0.99) * 1000
 
 
 async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
     port = free_port()
     upstream = serve_upstream(work, port)
-    settings = Settings(
-        home=work / "home",
-        database_url=pg.url("aforo_app", "aforo"),
-        migration_database_url=pg.url(OWNER_ROLE, "aforo"),
-        redis_url=None,
-        kafka_bootstrap=None,
-        jwt_keys_dir=work / "jwt",
-        spec_sync_interval_s=0,
-    )
+    settings = app_settings(pg, work, spec_sync_interval_s=0)
     app = create_app(settings)
     try:
         async with (
@@ -196,15 +186,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--requests", type=int, default=1000)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
-    work.chmod(0o755)
-    pg = EmbeddedPostgres(work / "pg")
-    try:
-        pg.start()
-        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+    with private_postgres() as (pg, work):
         asyncio.run(main_async(args, pg, work))
-    finally:
-        pg.stop()
 
 
 if __name__ == "__main__":

@@ -17,19 +17,17 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml
+from common import private_postgres
 
-from aforo import migrate
 from aforo.db import create_engine, sessionmaker, tenant_session
 from aforo.models.billing import Product
-from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
+from aforo.runtime.postgres import OWNER_ROLE
 from aforo.services import codesamples, specs, tenants
 from aforo.services.spec_import import parse
 
@@ -134,14 +132,6 @@ def timed(fn: Callable[[], Any], runs: int = 5) -> float:
     return statistics.median(samples)
 
 
-def start_cluster() -> EmbeddedPostgres:
-    root = Path(tempfile.mkdtemp(prefix="aforo-bench-specs-"))
-    root.chmod(0o755)
-    pg = EmbeddedPostgres(root / "pg", fast_unsafe=True)
-    pg.start()
-    return pg
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ops", type=int, default=600)
@@ -159,9 +149,7 @@ async def main() -> None:
     json_parse = timed(lambda: parse("OPENAPI_3", as_json))
     yaml_parse = timed(lambda: parse("OPENAPI_3", as_yaml))
 
-    pg = start_cluster()
-    try:
-        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
+    with private_postgres("aforo-bench-specs-", fast_unsafe=True) as (pg, _):
         engine = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=2)
         maker = sessionmaker(engine)
         async with maker() as s, s.begin():
@@ -199,8 +187,6 @@ async def main() -> None:
                 codesamples.render(lang, req)
         samples = time.perf_counter() - start
         await engine.dispose()
-    finally:
-        pg.stop()
 
     def row(label: str, seconds: float, ratio: float | None = None, of: str = "") -> None:
         tail = f"  {ratio:6.2f}x {of}" if ratio is not None else ""

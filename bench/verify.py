@@ -27,17 +27,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from common import pct, private_postgres, provision, server_env
 
-from aforo import migrate
-from aforo.db import create_engine, sessionmaker
-from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres, free_port
-from aforo.services import tenants
+from aforo.runtime.postgres import EmbeddedPostgres, free_port
 from aforo.services.api_keys import new_key_secret
 
 BARE_APP = """
@@ -128,15 +125,7 @@ def gql(url: str, query: str, variables: dict[str, Any], **headers: str) -> dict
 def setup_world(pg: EmbeddedPostgres, url: str) -> tuple[str, str]:
     """A tenant, a plan, a subscribed developer with a key, a gateway token."""
 
-    async def provision() -> tenants.ProvisionedTenant:
-        engine = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=1)
-        try:
-            async with sessionmaker(engine)() as s, s.begin():
-                return await tenants.provision_tenant(s, "Bench")
-        finally:
-            await engine.dispose()
-
-    p = asyncio.run(provision())
+    p = asyncio.run(provision(pg))
     sf = {"X-Storefront-Key": p.storefront_key}
     login = gql(
         url,
@@ -233,34 +222,13 @@ async def _httpx_load(
         start = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(conns)))
         elapsed = time.monotonic() - start
-    latencies.sort()
-    return (
-        len(latencies) / elapsed,
-        latencies[len(latencies) // 2] * 1000,
-        latencies[int(len(latencies) * 0.99)] * 1000,
-    )
+    return len(latencies) / elapsed, pct(latencies, 0.5) * 1000, pct(latencies, 0.99) * 1000
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--redis", action="store_true", help="run a redis-server behind the service")
-    args = ap.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="aforo-bench-"))
-    work.chmod(0o755)
-    pg = EmbeddedPostgres(work / "pg")
+def measure(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        pg.start()
-        migrate.upgrade(pg.url(OWNER_ROLE, "aforo"))
-        env = {
-            "AFORO_DATABASE_URL": pg.url("aforo_app", "aforo"),
-            "AFORO_MIGRATION_DATABASE_URL": pg.url(OWNER_ROLE, "aforo"),
-            "AFORO_HOME": str(work / "home"),
-            "AFORO_LOG_LEVEL": "warning",
-        }
+        env = server_env(pg, work / "home")
         if args.redis:
             rport = free_port()
             procs.append(
@@ -339,8 +307,17 @@ def main() -> None:
         for p in reversed(procs):  # the service before the redis-server it uses
             p.terminate()
             p.wait(10)
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--redis", action="store_true", help="run a redis-server behind the service")
+    args = ap.parse_args()
+
+    with private_postgres() as (pg, work):
+        measure(args, pg, work)
 
 
 if __name__ == "__main__":
