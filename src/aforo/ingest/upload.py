@@ -9,7 +9,6 @@ off: re-uploading the file is safe, the event ids make the second pass duplicate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from aforo.ingest import canonical, http, streaming
 from aforo.ingest.fields import RecordInvalid
 from aforo.rest.deps import GatewayCaller, RuntimeDep
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
 from aforo.services import usage_quota, usage_uploads, usage_writer
 from aforo.services.usage_events import Event, Rejection
 from aforo.tenancy.context import TenantContext
@@ -113,10 +113,8 @@ class _Job:
     async def abandon(self) -> None:
         """On an unexpected error: a batch still being written must not outlive the request."""
         pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        if pending is not None:
+            await stop_tasks([pending])
 
     async def _write(
         self, events: list[Event], rows: list[int], rejected: list[Rejection], count: int

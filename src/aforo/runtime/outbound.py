@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from aforo.errors import DomainError
+from aforo.runtime.tasks import stop_tasks
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -540,8 +541,7 @@ class ClientPool:
 
     async def aclose(self) -> None:
         retiring = list(self._retiring.values())
-        for task in list(self._retiring):
-            task.cancel()
+        await stop_tasks(list(self._retiring))
         clients = [*retiring, *self._tls.values(), *([self._plain] if self._plain else [])]
         self._tls.clear()
         self._plain = None

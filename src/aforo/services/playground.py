@@ -443,7 +443,7 @@ async def prepare(
         headers=headers,
         content=content,
         allowed_hosts=frozenset(hosts - {""}),
-        guard=Guard(Allowlist.parse(t.allow)),  # as specs.guard, from the same statement
+        guard=Guard(Allowlist.parse(t.allow)),  # limits are set per run (Executor.limits)
         token=minted.token,
         issued=minted,
         credential_headers=frozenset(credential_headers),

@@ -67,7 +67,8 @@ async def remove_allow(session: AsyncSession, allow_id: uuid.UUID) -> OutboundAl
 
 
 async def guard(session: AsyncSession) -> Guard:
-    """The outbound guard with this tenant's allow-list; reused by the try-it playground."""
+    """The outbound guard for fetching specs, with this tenant's allow-list (the try-it
+    playground builds its own from the same list, read with the operation it calls)."""
     entries = [a.entry for a in await allowlist(session)]
     return Guard(Allowlist.parse(entries), max_bytes=MAX_SPEC_BYTES)
 

@@ -65,7 +65,6 @@ _TYPES = {
     "properties": "text",
     "upload_id": "uuid",
 }
-_PROPS = WIRE_FIELDS.index("properties")
 
 
 def _batch_sql() -> str:
