@@ -235,6 +235,17 @@ def statements(app: FastAPI) -> Iterator[list[str]]:
         lookups.remove(seen.append)
 
 
+def app_of(api: Api) -> FastAPI:
+    """The app behind an in-process test client."""
+    app: FastAPI = api.client._transport.app  # type: ignore[attr-defined]
+    return app
+
+
+def key_reads(seen: list[str]) -> list[str]:
+    """The statements among ``seen`` that read an API key (by hash or by id)."""
+    return [s for s in seen if "api_key_state" in s or "FROM api_keys" in s]
+
+
 def queries(seen: list[str]) -> list[str]:
     """The statements that are not the per-transaction tenant binding."""
     return [s for s in seen if "set_config('app.tenant_id'" not in s]

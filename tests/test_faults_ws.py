@@ -119,14 +119,12 @@ async def test_a_client_that_never_reads_does_not_stall_others(
             got.append(msg["payload"]["data"]["threadActivity"]["eventId"])
 
     reader = asyncio.create_task(read_all())
-    queries = 0
     try:
         for i in range(REPLIES):
             r = await f.reply(bob, t["id"], f"{i} {BODY}")
             assert r["__typename"] == "Reply", r
             d = await f.data("query($t: ID!) { thread(id: $t) { id title } }", {"t": t["id"]})
-            assert d["thread"]["title"] == "A busy thread"
-            queries += 1
+            assert d["thread"]["title"] == "A busy thread"  # queries answered meanwhile
         # Every event reached the reading subscriber while the other one sat on its socket
         # (the server holds unsent bytes for it: the kernel's buffers are full).
         await asyncio.wait_for(reader, 60)  # a hang guard, not a timing assertion
@@ -145,5 +143,5 @@ async def test_a_client_that_never_reads_does_not_stall_others(
         slow.transport.abort()
     size = len(BODY) * 2 * REPLIES // 1024
     print(f"\nreplies {REPLIES} (~{size} KiB to the slow client, {unsent} B held unsent)")
-    print(f"fast subscriber got {len(got)}, queries answered {queries}")
-    assert len(set(got)) == REPLIES and queries == REPLIES
+    print(f"fast subscriber got {len(got)}, queries answered {REPLIES}")
+    assert len(set(got)) == REPLIES

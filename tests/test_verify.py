@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 
 from aforo.config import Settings
 from aforo.runtime.postgres import EmbeddedPostgres
@@ -21,8 +20,10 @@ from aforo.services.key_verify import hash_cache_key
 from aforo.tenancy.hashing import sha256
 from tests.conftest import with_settings
 from tests.gateway import (
+    app_of,
     create_gateway_token,
     create_key,
+    key_reads,
     make_key_world,
     queries,
     revoke_key,
@@ -33,15 +34,6 @@ from tests.gateway import (
 )
 from tests.services import RedisServer
 from tests.support import Api
-
-
-def _app(api: Api) -> FastAPI:
-    app: FastAPI = api.client._transport.app  # type: ignore[attr-defined]
-    return app
-
-
-def _key_reads(seen: list[str]) -> list[str]:
-    return [s for s in seen if "api_key_state" in s or "FROM api_keys" in s]
 
 
 async def test_a_valid_key_gets_its_subscription_plan_and_tenant(api: Api) -> None:
@@ -173,14 +165,14 @@ async def test_typos_and_repeats_are_answered_without_the_database(api: Api) -> 
     w = await make_key_world(api)
     typo = w.key[:-1] + ("A" if w.key[-1] != "A" else "B")
     unknown = new_key_secret()
-    with statements(_app(api)) as seen:
+    with statements(app_of(api)) as seen:
         assert (await verify(api, w.gateway, typo))[1]["code"] == "MALFORMED"
-    assert _key_reads(seen) == []
-    with statements(_app(api)) as seen:
+    assert key_reads(seen) == []
+    with statements(app_of(api)) as seen:
         for key, code in [(w.key, "VALID"), (unknown, "NOT_FOUND")]:
             for _ in range(5):
                 assert (await verify(api, w.gateway, key))[1]["code"] == code
-    assert len(_key_reads(seen)) == 2  # one load each; negatives are cached too
+    assert len(key_reads(seen)) == 2  # one load each; negatives are cached too
 
 
 async def test_lookups_survive_database_restarts_and_say_503_while_it_is_down(
@@ -195,9 +187,9 @@ async def test_lookups_survive_database_restarts_and_say_503_while_it_is_down(
     pg.stop()
     pg.start()
     # That connection died with the old server: found on use, replaced, the call run again.
-    with statements(_app(api)) as seen:
+    with statements(app_of(api)) as seen:
         assert (await miss())[1]["code"] == "NOT_FOUND"
-    assert len(_key_reads(seen)) == 1
+    assert len(key_reads(seen)) == 1
     pg.stop()
     try:
         status, body = await miss()
@@ -214,8 +206,8 @@ async def test_last_used_is_batched(api: Api) -> None:
         assert (await verify(api, w.gateway, w.key))[0] == 200
     listed = await api.data("{ apiKeys { lastUsedAt } }", token=w.dev)
     assert listed["apiKeys"][0]["lastUsedAt"] is None  # not written per verification
-    with statements(_app(api)) as seen:
-        await _app(api).state.key_verifier.flush()
+    with statements(app_of(api)) as seen:
+        await app_of(api).state.key_verifier.flush()
     updates = [s for s in queries(seen) if "update api_keys" in s.lower()]
     assert len(updates) == 1
     listed = await api.data("{ apiKeys { lastUsedAt } }", token=w.dev)
@@ -232,9 +224,9 @@ async def test_revocation_reaches_every_instance_through_redis(
         w = await make_key_world(a)
         for _ in range(2):  # loaded into B's L1 and the shared cache
             assert (await verify(b, w.gateway, w.key))[1]["code"] == "VALID"
-        with statements(_app(b)) as seen:
+        with statements(app_of(b)) as seen:
             assert (await verify(b, w.gateway, w.key))[1]["code"] == "VALID"
-        assert _key_reads(seen) == []  # an L1 hit
+        assert key_reads(seen) == []  # an L1 hit
         await revoke_key(a, w.dev, w.key_id)  # on instance A
         assert (await verify(b, w.gateway, w.key))[1]["code"] == "REVOKED"  # the very next call
         k2 = await create_key(a, w.dev, w.subscription_id)
@@ -272,7 +264,7 @@ async def test_verification_keeps_answering_when_redis_is_down(
             w = await make_key_world(a)
             k2 = await create_key(a, w.dev, w.subscription_id)
             assert (await verify(a, w.gateway, w.key))[1]["code"] == "VALID"
-            v = _app(a).state.key_verifier
+            v = app_of(a).state.key_verifier
             assert v.l1_on
             server.stop()
             # The L1 lapses once invalidations can no longer arrive...
@@ -281,10 +273,10 @@ async def test_verification_keeps_answering_when_redis_is_down(
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.1)
             # ...and every answer comes from the database, correct and at once.
-            with statements(_app(a)) as seen:
+            with statements(app_of(a)) as seen:
                 assert (await verify(a, w.gateway, w.key))[1]["code"] == "VALID"
                 assert (await verify(a, w.gateway, k2["secret"]))[1]["code"] == "VALID"
-            assert len(_key_reads(seen)) == 2
+            assert len(key_reads(seen)) == 2
             await revoke_key(a, w.dev, w.key_id)
             assert (await verify(a, w.gateway, w.key))[1]["code"] == "REVOKED"
             assert (await verify(a, w.gateway, k2["secret"]))[1]["code"] == "VALID"
