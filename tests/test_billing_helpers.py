@@ -9,9 +9,16 @@ from typing import Any
 
 from aforo.config import Settings
 from aforo.services.billing.periods import add_months
-from tests.gateway import create_key, create_plan, create_product, ok, subscribe
+from tests.gateway import (
+    create_gateway_token,
+    create_key,
+    create_plan,
+    create_product,
+    ok,
+    subscribe,
+)
 from tests.support import Api, TenantFixture, make_tenant
-from tests.test_usage_helpers import fetch, gateway_token
+from tests.test_usage_helpers import fetch
 
 # A plan priced every way at once: USD 19.00 a month, calls graduated (first 1,000 free,
 # then 0.002, above 10,000 0.001 plus a 1.00 flat fee), tokens per unit after 500 included.
@@ -63,7 +70,7 @@ async def make_billing(
     dev = await api.sign_up(t, email)
     sub = await subscribe(api, dev["accessToken"], plan_id)
     key = await create_key(api, dev["accessToken"], sub)
-    gateway = await gateway_token(api, t)
+    gateway = await create_gateway_token(api, admin)
     return Billing(
         t, admin, dev["accessToken"], dev["user"]["id"], product, plan_id, sub,
         key["apiKey"]["id"], key["secret"], gateway,
@@ -146,7 +153,7 @@ async def transition(
 ) -> dict[str, Any]:
     """Run finalizeInvoice / voidInvoice / markInvoicePaid; returns the payload (or error)."""
     extra = "".join(f", {k}: ${k}" for k in args)
-    decl = "".join(f", ${k}: String" for k in args)
+    decl = "".join(f", ${k}: String{'!' if k == 'reason' else ''}" for k in args)
     d = await api.data(
         f"""mutation($id: ID!{decl}) {{ {mutation}(id: $id{extra}) {{ __typename
               ... on Invoice {{ {INVOICE} }} ... on UserError {{ code message field }} }} }}""",

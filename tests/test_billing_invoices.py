@@ -3,7 +3,9 @@ reconciled line by line with the usage totals; late usage; transitions, numberin
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP
 from decimal import Decimal as D
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from aforo.services.billing.periods import add_months
 from aforo.services.billing.rollups import floor_hour
+from tests.gateway import verify
 from tests.support import Api
 from tests.test_billing_helpers import (
     INVOICE,
@@ -26,6 +29,7 @@ from tests.test_billing_helpers import (
     make_billing,
     past_anchor,
     set_settings,
+    transition,
 )
 from tests.test_usage_helpers import fetch
 
@@ -181,12 +185,17 @@ async def test_late_usage_is_an_adjustment_on_the_next_invoice_never_an_edit(api
         ("tokens", "600", "4", first["id"]),
     ]
 
-    # Cancelled at once: the final invoice carries the adjustments, its fee prorated.
+    # Cancelled at once: the keys stop at once and the final invoice carries the
+    # adjustments, its fee prorated, and the usage up to now (this hour's too).
+    recent = datetime.now(UTC) - timedelta(seconds=5)
+    await ingest(api, b.gateway, [event("now", "tokens", "1500", recent, b.key)])
+    assert (await verify(api, b.gateway, b.secret))[1]["code"] == "VALID"
     await api.data(
         "mutation($id: ID!) { cancelSubscription(id: $id) { __typename } }",
         {"id": b.sub},
         token=b.dev,
     )
+    assert (await verify(api, b.gateway, b.secret))[1]["code"] == "REVOKED"
     d = await api.data(
         f"query($s: ID!) {{ invoices(subscriptionId: $s) {{ {INVOICE} }} }}",
         {"s": b.sub},
@@ -196,6 +205,8 @@ async def test_late_usage_is_an_adjustment_on_the_next_invoice_never_an_edit(api
     assert again == first
     got = lines_by(final)
     assert got[("ADJUSTMENT", "api_calls")]["amount"]["minorUnits"] == "1850"
+    tokens = got[("USAGE", "tokens")]  # 1,000 billable at 0.0004
+    assert (tokens["quantity"], tokens["amount"]["minorUnits"]) == ("1500", "40")
     assert got[("ADJUSTMENT", "tokens")]["periodStart"] == floor_hour(start).isoformat()
     fee = got[("FIXED_FEE", None)]
     assert fee["prorated"] and fee["periodStart"] == end.isoformat()
@@ -215,3 +226,100 @@ def prorated(fee: int, used: timedelta, whole: timedelta) -> int:
     micros = timedelta(microseconds=1)
     exact = D(fee) * D(used // micros) / D(whole // micros)
     return int(exact.quantize(D(1), rounding=ROUND_HALF_UP))
+
+
+async def test_transitions_number_without_gaps_are_audited_and_emitted(api: Api) -> None:
+    b = await make_billing(api)
+    subs = [b.sub]
+    tokens = {b.sub: b.dev}
+    for n in range(2):
+        token, sub, _ = await another_subscriber(api, b, f"dev{n}@example.com")
+        subs.append(sub)
+        tokens[sub] = token
+    start = past_anchor(40)
+    for sub in subs:
+        await backdate(api.settings, b.tenant.id, sub, start)
+    await set_settings(api, b.admin, invoicePrefix="ACME-2026", paymentTermsDays=30)
+    drafted = {i["subscriptionId"]: i["id"] for i in await close_periods(api, b.admin)}
+    assert set(drafted) == set(subs)
+    a, bb, c = (drafted[s] for s in subs)
+
+    # Finalized at once, and one of them twice: numbers 1-3, each once, the repeat refused.
+    results = await asyncio.gather(
+        *(transition(api, b.admin, "finalizeInvoice", i) for i in (a, bb, c, a))
+    )
+    numbers = sorted(r["number"] for r in results if r["__typename"] == "Invoice")
+    assert numbers == ["ACME-2026-000001", "ACME-2026-000002", "ACME-2026-000003"]
+    refused = [r for r in results if r["__typename"] == "UserError"]
+    assert [(r["code"], r["field"]) for r in refused] == [("CONFLICT", "id")]
+    fin = next(r for r in results if r["__typename"] == "Invoice" and r["id"] == c)
+    due = datetime.fromisoformat(fin["dueAt"]) - datetime.fromisoformat(fin["finalizedAt"])
+    assert due == timedelta(days=30)
+
+    paid = await transition(api, b.admin, "markInvoicePaid", a, paymentReference="pi_3Kx")
+    assert (paid["status"], paid["paymentReference"]) == ("PAID", "pi_3Kx") and paid["paidAt"]
+    voided = await transition(api, b.admin, "voidInvoice", bb, reason="goodwill credit")
+    assert voided["status"] == "VOID" and voided["voidedAt"]
+    for mutation, invoice_id, args in (
+        ("markInvoicePaid", a, {}),  # paid already
+        ("voidInvoice", a, {"reason": "x"}),  # a paid invoice stays paid
+        ("finalizeInvoice", bb, {}),
+        ("markInvoicePaid", bb, {}),  # void
+    ):
+        got = await transition(api, b.admin, mutation, invoice_id, **args)
+        assert (got["__typename"], got["code"]) == ("UserError", "CONFLICT"), (mutation, got)
+    got = await transition(api, b.admin, "voidInvoice", c, reason=" ")
+    assert (got["code"], got["field"]) == ("INVALID", "reason")
+    got = await transition(api, b.admin, "finalizeInvoice", "00000000-0000-0000-0000-000000000000")
+    assert (got["code"], got["field"]) == ("NOT_FOUND", "id")
+
+    # Each transition is on the invoice's audit trail, with who did it.
+    admin_id = (await api.data("{ me { id } }", token=b.admin))["me"]["id"]
+    mine = await invoice(api, b.dev, a)
+    assert [(e["type"], e["actorId"]) for e in mine["events"]] == [
+        ("drafted", None),  # the billing job
+        ("finalized", admin_id),
+        ("paid", admin_id),
+    ]
+    # ... and on the outbox, topic aforo.billing.events, for a payment provider to consume.
+    rows = await fetch(
+        api.settings,
+        b.tenant.id,
+        """select type, payload from outbox where topic = 'aforo.billing.events'
+           and type like 'invoice.%' order by seq""",
+    )
+    kinds = [r["type"] for r in rows]
+    assert sorted(set(kinds)) == [
+        "invoice.drafted",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.voided",
+    ]
+    assert (kinds.count("invoice.drafted"), kinds.count("invoice.finalized")) == (3, 3)
+    finalized = [json.loads(r["payload"]) for r in rows if r["type"] == "invoice.finalized"]
+    event_c = next(p for p in finalized if p["invoice_id"] == c)
+    assert event_c["amount_due"] == fin["total"]["amount"] and event_c["currency"] == "USD"
+    assert event_c["number"] == fin["number"] and event_c["customer_email"] == "dev1@example.com"
+    assert not any(b.secret in r["payload"] or b.gateway in r["payload"] for r in rows)
+
+    # Who reads what: the admin every invoice, a developer their own only.
+    listed = await api.data("{ invoices { id status } }", token=b.admin)
+    assert {i["id"] for i in listed["invoices"]} == {a, bb, c}
+    assert [i["id"] for i in (await api.data("{ invoices { id } }", token=b.dev))["invoices"]] == [
+        a
+    ]
+    stranger = tokens[subs[1]]
+    body = await api.gql("query($id: ID!) { invoice(id: $id) { id } }", {"id": a}, token=stranger)
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    body = await api.gql(
+        "query($s: ID!) { upcomingInvoice(subscriptionId: $s) { total { amount } } }",
+        {"s": b.sub},
+        token=stranger,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    got = await api.data(
+        "query($s: ID!) { invoices(subscriptionId: $s) { id } }", {"s": b.sub}, token=stranger
+    )
+    assert got["invoices"] == []
+    d = await api.data("{ invoices(status: PAID) { id } }", token=b.admin)
+    assert [i["id"] for i in d["invoices"]] == [a]

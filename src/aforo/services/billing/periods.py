@@ -102,7 +102,9 @@ async def _lock(
     sub = await session.scalar(
         select(Subscription)
         .where(Subscription.id == sub_id)
-        .with_for_update()
+        # NO KEY UPDATE: rows referencing the subscription (keys, periods) may still be
+        # written meanwhile; every other closer, change or cancellation waits.
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if sub is None:
