@@ -282,7 +282,7 @@ class BillingSettingsInput:
     brand_name: str | None = None
     brand_color: str | None = strawberry.field(default=None, description='#rrggbb; "" clears.')
     logo_base64: str | None = strawberry.field(
-        default=None, description="A PNG or JPEG, base64, at most 256 KiB."
+        default=None, description="A PNG or JPEG, base64, at most 128 KiB."
     )
     clear_logo: bool = False
     address: str | None = None

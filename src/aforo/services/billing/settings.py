@@ -23,7 +23,7 @@ from aforo.models.tenants import Tenant
 from aforo.services import outbox
 from aforo.services.billing.states import TOPIC
 
-MAX_LOGO_BYTES = 256 * 1024
+MAX_LOGO_BYTES = 128 * 1024  # base64 in a GraphQL request (bodies are capped at 256 KiB)
 MAX_LOGO_PIXELS = 4096
 _PREFIX = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,11}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
