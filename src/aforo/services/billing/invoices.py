@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, func, insert, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -514,32 +514,32 @@ async def get_invoice(session: AsyncSession, viewer: Viewer, invoice_id: uuid.UU
     return inv
 
 
-async def lines_by_invoice_ids(
-    session: AsyncSession, ids: list[uuid.UUID]
-) -> list[list[InvoiceLine]]:
-    grouped: dict[uuid.UUID, list[InvoiceLine]] = {i: [] for i in ids}
+_Row = TypeVar("_Row", InvoiceLine, InvoiceEvent)
+
+
+async def _by_invoice(
+    session: AsyncSession, model: type[_Row], ids: list[uuid.UUID], *order: Any
+) -> list[list[_Row]]:
+    """Rows of several invoices in one statement, one list per id, in key order."""
+    grouped: dict[uuid.UUID, list[_Row]] = {i: [] for i in ids}
     rows = await session.scalars(
-        select(InvoiceLine)
-        .where(InvoiceLine.invoice_id.in_(ids))
-        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+        select(model).where(model.invoice_id.in_(ids)).order_by(model.invoice_id, *order)
     )
     for r in rows:
         grouped[r.invoice_id].append(r)
     return [grouped[i] for i in ids]
+
+
+async def lines_by_invoice_ids(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> list[list[InvoiceLine]]:
+    return await _by_invoice(session, InvoiceLine, ids, InvoiceLine.position)
 
 
 async def events_by_invoice_ids(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> list[list[InvoiceEvent]]:
-    grouped: dict[uuid.UUID, list[InvoiceEvent]] = {i: [] for i in ids}
-    rows = await session.scalars(
-        select(InvoiceEvent)
-        .where(InvoiceEvent.invoice_id.in_(ids))
-        .order_by(InvoiceEvent.invoice_id, InvoiceEvent.created_at, InvoiceEvent.id)
-    )
-    for r in rows:
-        grouped[r.invoice_id].append(r)
-    return [grouped[i] for i in ids]
+    return await _by_invoice(session, InvoiceEvent, ids, InvoiceEvent.created_at, InvoiceEvent.id)
 
 
 @dataclass(frozen=True)

@@ -59,16 +59,22 @@ def exponent(currency: str) -> int:
         ) from None
 
 
+def places(currency: str) -> int:
+    """The currency's exponent; 2 for a code no longer accepted (plans made before codes were
+    checked against ISO 4217 keep being billed, in hundredths)."""
+    return EXPONENTS.get(currency, 2)
+
+
 def round_minor(major: Decimal, currency: str) -> int:
     """An exact amount in major units -> whole minor units, half up (the one rounding rule)."""
-    scaled = major.scaleb(exponent(currency))
+    scaled = major.scaleb(places(currency))
     return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def to_major(minor: int, currency: str) -> Decimal:
     """Minor units -> major units at the currency's exponent (1234 USD -> Decimal('12.34'))."""
-    places = exponent(currency)
-    return Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+    n = places(currency)
+    return Decimal(minor).scaleb(-n).quantize(Decimal(1).scaleb(-n))
 
 
 def tax_minor(subtotal_minor: int, rate_percent: Decimal) -> int:
