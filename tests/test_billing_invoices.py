@@ -15,7 +15,7 @@ import pytest
 
 from aforo.services.billing.periods import add_months
 from aforo.services.billing.rollups import floor_hour
-from tests.gateway import verify
+from tests.gateway import app_of, queries, statements, verify
 from tests.support import Api
 from tests.test_billing_helpers import (
     INVOICE,
@@ -302,8 +302,14 @@ async def test_transitions_number_without_gaps_are_audited_and_emitted(api: Api)
     assert event_c["number"] == fin["number"] and event_c["customer_email"] == "dev1@example.com"
     assert not any(b.secret in r["payload"] or b.gateway in r["payload"] for r in rows)
 
-    # Who reads what: the admin every invoice, a developer their own only.
-    listed = await api.data("{ invoices { id status } }", token=b.admin)
+    # Who reads what: the admin every invoice, a developer their own only. A page of invoices
+    # with their lines and audit trails costs three statements, however many invoices.
+    with statements(app_of(api)) as seen:
+        listed = await api.data(
+            "{ invoices { id status lines { amount { amount } } events { type } } }",
+            token=b.admin,
+        )
+    assert len(queries(seen)) == 3, queries(seen)
     assert {i["id"] for i in listed["invoices"]} == {a, bb, c}
     assert [i["id"] for i in (await api.data("{ invoices { id } }", token=b.dev))["invoices"]] == [
         a

@@ -12,7 +12,7 @@ import pytest
 
 from aforo.errors import ValidationFailed
 from aforo.models.billing import BillingPeriod, Plan
-from aforo.services.billing.invoices import fixed_fee
+from aforo.services.billing.lines import fixed_fee
 from aforo.services.billing.money import exponent, round_minor, tax_minor, to_major
 from aforo.services.billing.periods import add_months, bounds
 from aforo.services.billing.pricing import (

@@ -15,7 +15,7 @@ from aforo.schema.base import AppInfo, UserError
 from aforo.schema.billing import Money, PricingModel
 from aforo.services import billing as svc
 from aforo.services.billing import pdf
-from aforo.services.billing.invoices import Line
+from aforo.services.billing.lines import Line
 
 
 @strawberry.enum(

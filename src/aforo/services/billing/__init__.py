@@ -3,9 +3,9 @@
 Cancelling a subscription revokes its keys in the same transaction: a key never outlives the
 subscription it draws on. The sub-modules hold the rest: ``money`` (currencies, rounding),
 ``pricing`` (charge models), ``charges`` (stored prices), ``periods`` (anchors, roll-over, plan
-changes, cancellation), ``rollups`` (the one read of usage), ``invoices`` (drafting,
-finalizing, visibility), ``settings`` (tax rate, brand), ``closing`` (the billing job) and
-``pdf`` (rendering). Their public functions are re-exported here.
+changes, cancellation), ``rollups`` (the one read of usage), ``lines`` (an invoice's lines),
+``invoices`` (drafting, finalizing, visibility), ``settings`` (tax rate, brand), ``closing``
+(the billing job) and ``pdf`` (rendering). Their public functions are re-exported here.
 """
 
 from __future__ import annotations
