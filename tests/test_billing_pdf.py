@@ -97,9 +97,11 @@ async def test_the_pdf_shows_the_invoice_under_the_tenants_brand(api: Api) -> No
         assert expected in text, (expected, text)
     assert inv["total"]["amount"] == "47.78"  # 39.82 (19.00 + 20.50 + 0.32) + 7.96 VAT
 
-    # Rendered: an A4 page that drew the brand band and the logo, not a blank sheet.
+    # Rendered to PNG: an A4 page that drew the brand band and the logo, not a blank sheet.
     page = pypdfium2.PdfDocument(r.content)[0]
-    image = page.render(scale=1).to_pil().convert("RGB")
+    png = io.BytesIO()
+    page.render(scale=1).to_pil().save(png, format="PNG")
+    image = Image.open(io.BytesIO(png.getvalue())).convert("RGB")
     assert image.size == (596, 842)  # A4, 595.3 x 841.9 points, whole pixels
     raw = image.tobytes()
     pixels = [tuple(raw[i : i + 3]) for i in range(0, len(raw), 3)]
@@ -186,3 +188,21 @@ async def test_billing_settings_are_validated_field_by_field(api: Api) -> None:
     assert (kept["taxRate"], kept["hasLogo"], kept["brandColor"]) == ("7.5", True, "#00aa00")
     cleared = await set_settings(api, b.admin, clearLogo=True, brandColor="")
     assert (cleared["hasLogo"], cleared["brandColor"]) == (False, None)
+    # A plan's charges are checked the same way, the field naming the charge and the tier.
+    q = """mutation($i: CreatePlanInput!) { createPlan(input: $i) { __typename
+             ... on UserError { code field } } }"""
+    plan = {"productId": b.product, "name": "Bad", "slug": "bad", "priceCents": 0}
+    plan |= {"currency": "USD", "interval": "MONTH"}
+    for charges, field in (
+        ([{"metric": "calls", "model": "PER_UNIT"}], "charges[0].unitPrice"),
+        (
+            [
+                {"metric": "calls", "model": "PER_UNIT", "unitPrice": "1"},
+                {"metric": "gb", "model": "VOLUME", "tiers": [{"upTo": "5", "unitPrice": "1"}]},
+            ],
+            "charges[1].tiers[0].upTo",
+        ),
+        ([{"metric": "calls", "model": "PER_UNIT", "unitPrice": 0.1}], "charges[0].unitPrice"),
+    ):
+        got = (await api.data(q, {"i": {**plan, "charges": charges}}, token=b.admin))["createPlan"]
+        assert (got["code"], got["field"]) == ("INVALID", field), charges
