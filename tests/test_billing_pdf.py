@@ -202,7 +202,15 @@ async def test_billing_settings_are_validated_field_by_field(api: Api) -> None:
             ],
             "charges[1].tiers[0].upTo",
         ),
-        ([{"metric": "calls", "model": "PER_UNIT", "unitPrice": 0.1}], "charges[0].unitPrice"),
+        ([{"metric": "calls", "model": "PER_UNIT", "unitPrice": "1e-13"}], "charges[0].unitPrice"),
     ):
         got = (await api.data(q, {"i": {**plan, "charges": charges}}, token=b.admin))["createPlan"]
-        assert (got["code"], got["field"]) == ("INVALID", field), charges
+        assert (got.get("code"), got.get("field")) == ("INVALID", field), (charges, got)
+    # A JSON number is read as written (its shortest decimal form), never as a binary float.
+    created = await api.data(
+        """mutation($i: CreatePlanInput!) { createPlan(input: $i) {
+             ... on Plan { charges { unitPrice } } } }""",
+        {"i": {**plan, "charges": [{"metric": "c", "model": "PER_UNIT", "unitPrice": 0.1}]}},
+        token=b.admin,
+    )
+    assert created["createPlan"]["charges"] == [{"unitPrice": "0.1"}]

@@ -186,7 +186,7 @@ BAD = [
     (Charge("m", "FLAT", unit_price=D(1)), "charges[0].model"),
     (Charge("m", PER_UNIT), "charges[0].unitPrice"),
     (Charge("m", PER_UNIT, unit_price=D(-1)), "charges[0].unitPrice"),
-    (Charge("m", PER_UNIT, unit_price=D(1 / 10)), "charges[0].unitPrice"),  # a float's expansion
+    (Charge("m", PER_UNIT, unit_price=D(1 / 10)), "charges[0].unitPrice"),  # 55 places
     (Charge("m", PER_UNIT, unit_price=D(1), tiers=TIERS), "charges[0].tiers"),
     (Charge("m", PER_UNIT, D(-5), unit_price=D(1)), "charges[0].includedUnits"),
     (Charge("m", PACKAGE, package_size=D(0), package_price=D(1)), "charges[0].packageSize"),

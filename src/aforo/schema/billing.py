@@ -245,7 +245,7 @@ class PriceTierInput:
     flat_fee: Decimal = Decimal(0)
 
 
-@strawberry.input(description='Decimal amounts are best sent as strings ("0.0004").')
+@strawberry.input(description='Decimal amounts as strings ("0.0004") or JSON numbers.')
 class PlanChargeInput:
     metric: str
     model: PricingModel
