@@ -16,6 +16,7 @@ from aforo.services.billing.pdf import LINK_AUDIENCE
 from tests.gateway import app_of
 from tests.support import Api
 from tests.test_billing_helpers import (
+    Billing,
     another_subscriber,
     backdate,
     close_periods,
@@ -45,6 +46,7 @@ def text_of(pdf: bytes) -> str:
 
 async def test_the_pdf_shows_the_invoice_under_the_tenants_brand(api: Api) -> None:
     b = await make_billing(api)
+    await settings_are_validated_field_by_field(api, b)  # (below) and charges likewise
     await set_settings(
         api,
         b.admin,
@@ -144,8 +146,7 @@ async def test_the_pdf_shows_the_invoice_under_the_tenants_brand(api: Api) -> No
         assert (r.status_code, r.json()["error"]["code"]) == (404, "NOT_FOUND")
 
 
-async def test_billing_settings_are_validated_field_by_field(api: Api) -> None:
-    b = await make_billing(api)
+async def settings_are_validated_field_by_field(api: Api, b: Billing) -> None:
     d = await api.data(
         "{ billingSettings { taxRate taxLabel invoicePrefix paymentTermsDays hasLogo brandName } }",
         token=b.admin,

@@ -14,6 +14,7 @@ from tests.conftest import with_settings
 from tests.gateway import create_plan, create_product, serving, verify
 from tests.support import Api
 from tests.test_billing_helpers import (
+    another_subscriber,
     backdate,
     close_periods,
     event,
@@ -108,68 +109,81 @@ async def test_a_plan_change_closes_the_old_charges_and_opens_new_ones(api: Api)
     assert (got["code"], got["field"]) == ("NOT_FOUND", "subscriptionId")
 
 
-async def test_cancel_at_period_end_keeps_the_keys_until_the_period_closes(api: Api) -> None:
-    b = await make_billing(api)
-    start = past_anchor(20)
-    end = await backdate(api.settings, b.tenant.id, b.sub, start)
-    scheduled = await cancel(api, b.dev, b.sub, at_period_end=True)
-    assert (scheduled["status"], scheduled["cancelAtPeriodEnd"]) == ("ACTIVE", True)
-    assert (await cancel(api, b.dev, b.sub, at_period_end=True))["code"] == "CONFLICT"
-    resumed = await api.data(
-        """mutation($s: ID!) { resumeSubscription(id: $s) {
-             ... on Subscription { cancelAtPeriodEnd } } }""",
-        {"s": b.sub},
-        token=b.dev,
-    )
-    assert resumed["resumeSubscription"]["cancelAtPeriodEnd"] is False
-    await cancel(api, b.dev, b.sub, at_period_end=True)
-    assert (await verify(api, b.gateway, b.secret))[1]["code"] == "VALID"
-    up = await api.data(
-        "query($s: ID!) { upcomingInvoice(subscriptionId: $s) { endsSubscription periodEnd } }",
-        {"s": b.sub},
-        token=b.dev,
-    )
-    assert up["upcomingInvoice"] == {"endsSubscription": True, "periodEnd": end.isoformat()}
-
-    # The period ends (moved into the past here); the job ends the subscription with it.
-    end = await backdate(api.settings, b.tenant.id, b.sub, past_anchor(40))
-    # Usage in the hour the period ends is billed too: there is no next period to take it.
-    last = end - timedelta(minutes=10)
-    await ingest(api, b.gateway, [event("last", "api_calls", "1200", last, b.key)])
-    (final,) = await close_periods(api, b.admin)
-    calls = next(x for x in final["lines"] if x["metric"] == "api_calls")
-    assert (calls["quantity"], calls["amount"]["minorUnits"]) == ("1200", "40")
-    d = await api.data(f"{{ mySubscriptions {{ {SUB} }} }}", token=b.dev)
-    (sub,) = d["mySubscriptions"]
-    assert (sub["status"], sub["cancelledAt"], sub["currentPeriod"]) == (
-        "CANCELLED",
-        end.isoformat(),
-        None,
-    )
-    assert (await verify(api, b.gateway, b.secret))[1]["code"] == "REVOKED"
-    assert await close_periods(api, b.admin) == []
-    rows = await fetch(
-        api.settings,
-        b.tenant.id,
-        "select payload from outbox where type = 'subscription.cancelled'",
-    )
-    payload = json.loads(rows[0]["payload"])
-    assert payload["at_period_end"] is True and payload["final_invoice_id"] == final["id"]
-
-
-async def test_the_billing_job_closes_due_periods_by_itself(settings: Settings) -> None:
+async def test_the_job_rolls_periods_over_and_ends_those_cancelled_at_period_end(
+    settings: Settings,
+) -> None:
     async with serving(with_settings(settings, billing_interval_s=0.1)) as api:
         b = await make_billing(api)
-        start = past_anchor(70)  # two periods behind: both are closed, in order
+        start = past_anchor(20)
+        end = await backdate(api.settings, b.tenant.id, b.sub, start)
+        scheduled = await cancel(api, b.dev, b.sub, at_period_end=True)
+        assert (scheduled["status"], scheduled["cancelAtPeriodEnd"]) == ("ACTIVE", True)
+        assert (await cancel(api, b.dev, b.sub, at_period_end=True))["code"] == "CONFLICT"
+        resumed = await api.data(
+            """mutation($s: ID!) { resumeSubscription(id: $s) {
+                 ... on Subscription { cancelAtPeriodEnd } } }""",
+            {"s": b.sub},
+            token=b.dev,
+        )
+        assert resumed["resumeSubscription"]["cancelAtPeriodEnd"] is False
+        await cancel(api, b.dev, b.sub, at_period_end=True)
+        assert (await verify(api, b.gateway, b.secret))[1]["code"] == "VALID"
+        up = await api.data(
+            """query($s: ID!) { upcomingInvoice(subscriptionId: $s) {
+                 endsSubscription periodEnd } }""",
+            {"s": b.sub},
+            token=b.dev,
+        )
+        assert up["upcomingInvoice"] == {"endsSubscription": True, "periodEnd": end.isoformat()}
+
+        # Usage in the hour the period ends is billed too: there is no next period to take it.
+        start = past_anchor(40)
+        end = add_months(start, 1)
+        await ingest(
+            api, b.gateway, [event("last", "api_calls", "1200", end - timedelta(minutes=10), b.key)]
+        )
+        # Both periods end (moved into the past here): the job acts on its own. Another
+        # subscriber two periods behind gets both closed.
+        _, other, _ = await another_subscriber(api, b, "other@example.com")
+        behind = past_anchor(70)
+        await backdate(api.settings, b.tenant.id, other, behind)
         await backdate(api.settings, b.tenant.id, b.sub, start)
-        for _ in range(100):
+        for _ in range(150):
             rows = await fetch(
-                settings, b.tenant.id, "select period_start from invoices order by period_start"
+                settings,
+                b.tenant.id,
+                "select subscription_id::text as sub, period_start from invoices order by 2",
             )
-            if len(rows) == 2:
+            if len(rows) == 3:
                 break
             await asyncio.sleep(0.1)
-        assert [r["period_start"] for r in rows] == [start, add_months(start, 1)]
-        d = await api.data("{ mySubscriptions { currentPeriod { periodStart } } }", token=b.dev)
-        current = d["mySubscriptions"][0]["currentPeriod"]["periodStart"]
-        assert current == add_months(start, 2).isoformat()
+        assert sorted((r["sub"], r["period_start"]) for r in rows) == sorted(
+            [(other, behind), (other, add_months(behind, 1)), (b.sub, start)]
+        )
+        d = await api.data(f"{{ subscriptions {{ {SUB} }} }}", token=b.admin)
+        subs = {x["id"]: x for x in d["subscriptions"]}
+        assert subs[other]["currentPeriod"]["periodStart"] == add_months(behind, 2).isoformat()
+        mine = subs[b.sub]
+        assert (mine["status"], mine["cancelledAt"], mine["currentPeriod"]) == (
+            "CANCELLED",
+            end.isoformat(),
+            None,
+        )
+        assert (await verify(api, b.gateway, b.secret))[1]["code"] == "REVOKED"
+        d = await api.data(
+            """query($s: ID!) { invoices(subscriptionId: $s) { id
+                 lines { metric quantity amount { minorUnits } } } }""",
+            {"s": b.sub},
+            token=b.dev,
+        )
+        (final,) = d["invoices"]
+        calls = next(x for x in final["lines"] if x["metric"] == "api_calls")
+        assert (calls["quantity"], calls["amount"]["minorUnits"]) == ("1200", "40")
+        assert await close_periods(api, b.admin) == []
+        rows = await fetch(
+            settings,
+            b.tenant.id,
+            "select payload from outbox where type = 'subscription.cancelled'",
+        )
+        payload = json.loads(rows[0]["payload"])
+        assert payload["at_period_end"] is True and payload["final_invoice_id"] == final["id"]
