@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Any
 
 import asyncpg
@@ -27,17 +26,14 @@ from tests.test_billing_helpers import (
     make_billing,
     past_anchor,
 )
+from tests.test_cli import _env
 from tests.test_usage_helpers import dsn, fetch
 
 
 def run_cli(api: Api, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
-    env.update(
-        AFORO_DATABASE_URL=api.settings.database_url or "",
-        AFORO_MIGRATION_DATABASE_URL=api.settings.migration_database_url or "",
-        AFORO_JWT_KEYS_DIR=str(api.settings.keys_dir),
-    )
-    result = CliRunner().invoke(cli, list(args), env=env)
+    """The command in this process (the CLI tests run it as a subprocess; this one runs it
+    beside other closers), with the environment a user would give it."""
+    result = CliRunner().invoke(cli, list(args), env=_env(api.settings))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
