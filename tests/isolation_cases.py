@@ -109,6 +109,18 @@ CASES: dict[str, Case] = {
     "Query.usageRejections": c(lambda a, b: [{}, {"uploadId": a.upload}]),
     "Query.usageUpload": c(lambda a, b: [{"id": a.upload}]),
     "Query.playgroundRuns": c(none),
+    "Query.invoices": c(
+        lambda a, b: [
+            {},
+            {"subscriptionId": a.subscription},
+            {"subscriptionId": a.closed_sub, "status": "FINALIZED"},
+        ]
+    ),
+    "Query.invoice": c(lambda a, b: [{"id": a.invoice}]),
+    "Query.upcomingInvoice": c(
+        lambda a, b: [{"subscriptionId": a.subscription}, {"subscriptionId": a.closed_sub}]
+    ),
+    "Query.billingSettings": c(none),
     # -- mutations ------------------------------------------------------------------------------
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
@@ -155,7 +167,23 @@ CASES: dict[str, Case] = {
     ),
     "Mutation.archivePlan": c(lambda a, b: [{"id": a.plan}]),
     "Mutation.subscribe": c(lambda a, b: [{"planId": a.plan}]),
-    "Mutation.cancelSubscription": c(lambda a, b: [{"id": a.subscription}]),
+    "Mutation.cancelSubscription": c(
+        lambda a, b: [{"id": a.subscription}, {"id": a.subscription, "atPeriodEnd": True}]
+    ),
+    "Mutation.resumeSubscription": c(lambda a, b: [{"id": a.subscription}]),
+    "Mutation.changeSubscriptionPlan": c(
+        lambda a, b: [
+            {"subscriptionId": a.subscription, "planId": a.metered_plan},
+            {"subscriptionId": b.subscription, "planId": a.metered_plan},
+        ]
+    ),
+    "Mutation.finalizeInvoice": c(lambda a, b: [{"id": a.invoice}]),
+    "Mutation.voidInvoice": c(lambda a, b: [{"id": a.invoice, "reason": "bravo"}]),
+    "Mutation.markInvoicePaid": c(lambda a, b: [{"id": a.invoice, "paymentReference": "x"}]),
+    "Mutation.closeBillingPeriods": c(none, any_outcome=True),  # B's own due periods
+    "Mutation.updateBillingSettings": c(
+        lambda a, b: [{"input": {"brandName": "Bravo brand", "taxRate": "5"}}], any_outcome=True
+    ),
     "Mutation.createApiKey": c(
         lambda a, b: [{"input": {"subscriptionId": a.subscription, "name": "hijack"}}]
     ),
@@ -265,7 +293,7 @@ CASES: dict[str, Case] = {
 
 # -- A's world, as A reads it ------------------------------------------------------------------
 # Read-side counters and clocks A's own snapshot reads move (they are not B's doing).
-VOLATILE = {"viewCount", "lastUsedAt", "Thread_viewCount"}
+VOLATILE = {"viewCount", "lastUsedAt", "Thread_viewCount", "pdfUrl"}  # pdfUrl: a fresh link
 
 
 def kind(key: str) -> str:

@@ -13,12 +13,24 @@ from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.graphql import nodes
 
 from tests.fuzzing import Tally, as_served, describe, in_worker, profile
 from tests.gateway import make_key_world
 from tests.support import Api
 
 INTROSPECTION = schemathesis.graphql.loaders.get_introspection_query()
+# Decimal inputs (prices, tax rates): exact strings as documented, numbers as JSON sends them,
+# and text that is no number at all.
+schemathesis.graphql.scalar(
+    "Decimal",
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: nodes.String(str(d))),
+        st.integers().map(nodes.Int),
+        st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+        st.text(max_size=20).map(nodes.String),
+    ),
+)
 CALLERS = ["admin", "admin", "developer", "storefront", "none", "garbage"]
 
 

@@ -232,6 +232,26 @@ async def specs(s: Served, w: Worlds) -> list[httpx.Response]:
     return [r1, r2]
 
 
+async def invoice_pdf(s: Served, w: Worlds) -> list[httpx.Response]:
+    """A's invoice PDF with B's sessions (not found) and with a signed link to B's own invoice
+    (a link opens the one invoice it names)."""
+    a, b = w.a, w.b
+    path = f"/v1/billing/invoices/{a.invoice}.pdf"
+    out = []
+    for token in (b.admin, b.dev):
+        r = await s.api.client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text
+        out.append(r)
+    d = await s.api.data(
+        "query($id: ID!) { invoice(id: $id) { pdfUrl } }", {"id": b.invoice}, token=b.admin
+    )
+    own = d["invoice"]["pdfUrl"]
+    assert (await s.api.client.get(own)).status_code == 200  # the control: B's own opens
+    r = await s.api.client.get(path + "?token=" + own.split("token=")[1])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "INVALID_TOKEN", r.text
+    return [*out, r]
+
+
 def public(path: str) -> Check:
     async def check(s: Served, w: Worlds) -> list[httpx.Response]:
         b = w.b
@@ -307,6 +327,7 @@ CASES: dict[str, Check] = {
     "POST /v1/usage/gateways/mulesoft": gateway_post("/v1/usage/gateways/mulesoft", mulesoft),
     "POST /v1/usage/gateways/aws": gateway_post("/v1/usage/gateways/aws", aws, firehose=True),
     "POST /api/v1/docs/api-specs": specs,
+    "GET /v1/billing/invoices/{invoice_id}.pdf": invoice_pdf,
     "GET /api/openapi.json": public("/api/openapi.json"),
     "GET /api/docs": public("/api/docs"),
     "GET /docs/oauth2-redirect": public("/docs/oauth2-redirect"),

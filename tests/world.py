@@ -199,6 +199,7 @@ async def build_world(s: Served, name: str) -> World:
     await _specs(api, s, w)
     await _usage(api, w)
     await _playground(api, w)
+    await _billing(api, w)
     return w
 
 
@@ -395,6 +396,47 @@ async def _playground(api: Api, w: World) -> None:
     )
     assert run["status"] == 200, run
     w.ids.update(run=run["runId"])
+
+
+async def _billing(api: Api, w: World) -> None:
+    """A metered plan, a second subscription to it cancelled at once (its final invoice,
+    finalized), and branded billing settings. The first subscription stays active."""
+    m = w.marker
+    plan = await create_plan(
+        api,
+        w.admin,
+        w.product,
+        name=f"Metered {m}",
+        slug=f"{m}-metered",
+        charges=[{"metric": "api_calls", "model": "PER_UNIT", "unitPrice": "0.001"}],
+    )
+    sub = await subscribe_plan(api, w.dev, plan)
+    await _pay(
+        api,
+        """mutation($i: BillingSettingsInput!) { updateBillingSettings(input: $i) { __typename
+             ... on BillingSettings { brandName } ... on UserError { code message field } } }""",
+        {"i": {"brandName": f"Brand {m}", "invoicePrefix": m.upper()[:12]}},
+        "updateBillingSettings",
+        w.admin,
+    )
+    await _pay(
+        api,
+        """mutation($id: ID!) { cancelSubscription(id: $id) { __typename
+             ... on Subscription { id } ... on UserError { code message field } } }""",
+        {"id": sub},
+        "cancelSubscription",
+        w.dev,
+    )
+    invoices = (await api.data("{ invoices { id } }", token=w.admin))["invoices"]
+    await _pay(
+        api,
+        """mutation($id: ID!) { finalizeInvoice(id: $id) { __typename
+             ... on Invoice { number } ... on UserError { code message field } } }""",
+        {"id": invoices[0]["id"]},
+        "finalizeInvoice",
+        w.admin,
+    )
+    w.ids.update(metered_plan=plan, closed_sub=sub, invoice=invoices[0]["id"])
 
 
 @dataclass

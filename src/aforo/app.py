@@ -32,12 +32,14 @@ from aforo.resolvers import (
     docs,
     forum,
     gateway_tokens,
+    invoices,
     moderation,
     playground,
     specs,
     tenants,
     usage,
 )
+from aforo.rest import billing as rest_billing
 from aforo.rest import keys
 from aforo.rest import specs as rest_specs
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
@@ -57,6 +59,7 @@ QUERIES: tuple[type, ...] = (
     accounts.Query,
     gateway_tokens.Query,
     billing.Query,
+    invoices.Query,
     api_keys.Query,
     forum.Query,
     moderation.Query,
@@ -70,6 +73,7 @@ MUTATIONS: tuple[type, ...] = (
     accounts.Mutation,
     gateway_tokens.Mutation,
     billing.Mutation,
+    invoices.Mutation,
     api_keys.Mutation,
     forum.Mutation,
     moderation.Mutation,
@@ -84,6 +88,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     usage_routes.router,
     usage_upload.router,
     rest_specs.router,
+    rest_billing.router,
 )
 # Hot paths as plain Starlette routes (no FastAPI dependency layer), one entry per module.
 STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
@@ -94,6 +99,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
     playground_runs.lifespan,
+    rest_billing.lifespan,
 )
 
 

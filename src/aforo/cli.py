@@ -26,6 +26,8 @@ T = TypeVar("T")
 app = typer.Typer(help="Aforo Console: a headless multi-tenant platform API.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+billing_app = typer.Typer(help="Billing periods and invoices.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
 
 
 @contextlib.contextmanager
@@ -207,6 +209,57 @@ def token(
         ttl_s=ttl,
     )
     typer.echo(jwt)
+
+
+async def _close_periods(settings: Settings, tenant_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """The billing job once, with a runtime like the service's (so revoked keys are dropped
+    from the shared cache and every instance's, through Redis when it is configured)."""
+    from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
+    from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
+    from aforo.runtime.state import Runtime
+    from aforo.services.billing import close_due_periods
+    from aforo.tenancy.auth import Authenticator
+    from aforo.tenancy.signing import KeyRing
+
+    engine = create_engine(settings.database_url or "", pool_size=2)
+    maker = sessionmaker(engine)
+    cache: Cache = (
+        RedisCache(redis_client(settings.redis_url)) if settings.redis_url else MemoryCache()
+    )
+    bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+    auth = Authenticator(KeyRing.load(settings.keys_dir), maker, cache, settings.issuer)
+    try:
+        runtime = Runtime(settings=settings, maker=maker, auth=auth, cache=cache, bus=bus)
+        return await close_due_periods(runtime, tenant_id=tenant_id)
+    finally:
+        await bus.close()
+        await cache.close()
+        await engine.dispose()
+
+
+@billing_app.command("close")
+def billing_close(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant (slug).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Close every billing period that has ended and draft its invoice (the service's billing
+    job does it every AFORO_BILLING_INTERVAL seconds). Safe to run any time, twice, or while
+    the service runs: nothing is closed twice."""
+    from aforo.services import tenants
+
+    with database(Settings()) as settings:
+        tenant_id = None
+        if tenant is not None:
+            try:
+                tenant_id = _owner(settings, lambda s: tenants.tenant_by_slug(s, tenant)).id
+            except DomainError as e:
+                _fail(e.message)
+                return
+        drafted = asyncio.run(_close_periods(settings, tenant_id))
+    if as_json:
+        typer.echo(json.dumps({"invoices": [str(i) for i in drafted]}))
+    else:
+        typer.echo(f"drafted {len(drafted)} invoice(s)")
 
 
 def main() -> None:

@@ -54,6 +54,11 @@ class Settings:
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")
     )
 
+    # Seconds between runs of the billing job (closing due periods); 0 turns it off.
+    billing_interval_s: float = field(
+        default_factory=lambda: float(_env("AFORO_BILLING_INTERVAL", "60") or "60")
+    )
+
     @property
     def keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.home / "jwt"

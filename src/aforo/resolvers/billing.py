@@ -107,6 +107,7 @@ class Mutation:
                 monthly_quota=input.monthly_quota,
                 rate_limit_per_minute=input.rate_limit_per_minute,
                 hard_quota=input.hard_quota,
+                charges=tuple(c.to_charge() for c in input.charges),
             )
             return Plan.of(await billing.create_plan(s, data))
 
@@ -134,21 +135,69 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
-        description="Cancel a subscription (yours; any, for admins) and revoke its keys.",
+        description="Cancel a subscription (yours; any, for admins): at once (its keys are "
+        "revoked and a final invoice drafted, the fixed fee prorated) or, with atPeriodEnd, "
+        "when its current period ends.",
     )
-    async def cancel_subscription(self, info: AppInfo, id: strawberry.ID) -> SubscriptionResult:
+    async def cancel_subscription(
+        self, info: AppInfo, id: strawberry.ID, at_period_end: bool = False
+    ) -> SubscriptionResult:
         tenant = info.context.require_tenant()
         user_id = info.context.require_user()
         v = verifier(info.context.runtime)
 
         async def go(s: AsyncSession) -> Subscription:
             done = await billing.cancel_subscription(
-                s, parse_id(id), actor_id=user_id, as_admin=tenant.has(Role.ADMIN)
+                s,
+                parse_id(id),
+                actor_id=user_id,
+                as_admin=tenant.has(Role.ADMIN),
+                at_period_end=at_period_end,
             )
             if done.revoked_keys:
                 keys = done.revoked_keys
                 await v.invalidate_keys(keys)  # and again once committed (no race)
                 after_commit(s, lambda: v.invalidate_keys(keys))
+            return Subscription.of(done.subscription)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Take back a cancellation scheduled for the end of the period.",
+    )
+    async def resume_subscription(self, info: AppInfo, id: strawberry.ID) -> SubscriptionResult:
+        tenant = info.context.require_tenant()
+        user_id = info.context.require_user()
+
+        async def go(s: AsyncSession) -> Subscription:
+            sub = await billing.resume_subscription(
+                s, parse_id(id), actor_id=user_id, as_admin=tenant.has(Role.ADMIN)
+            )
+            return Subscription.of(sub)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Move a subscription (yours; any, for admins) to another plan of the same "
+        "product, now: the current period's charges so far are invoiced (the fixed fee "
+        "prorated to the second) and the new plan's run to the end of the period.",
+    )
+    async def change_subscription_plan(
+        self, info: AppInfo, subscription_id: strawberry.ID, plan_id: strawberry.ID
+    ) -> SubscriptionResult:
+        tenant = info.context.require_tenant()
+        user_id = info.context.require_user()
+
+        async def go(s: AsyncSession) -> Subscription:
+            done = await billing.change_plan(
+                s,
+                parse_id(subscription_id, "subscriptionId"),
+                parse_id(plan_id, "planId"),
+                actor_id=user_id,
+                as_admin=tenant.has(Role.ADMIN),
+            )
             return Subscription.of(done.subscription)
 
         return await guarded(info, go)

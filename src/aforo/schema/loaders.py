@@ -9,7 +9,7 @@ from strawberry.dataloader import DataLoader
 
 from aforo.models.accounts import User
 from aforo.models.api_keys import ApiKeyEvent
-from aforo.models.billing import Plan, Subscription
+from aforo.models.billing import BillingPeriod, InvoiceEvent, InvoiceLine, Plan, Subscription
 from aforo.services import accounts, api_keys, billing
 
 if TYPE_CHECKING:
@@ -49,3 +49,33 @@ class Loaders:
             key_subscriptions
         )
         self.key_events_by_key_id: DataLoader[uuid.UUID, list[ApiKeyEvent]] = DataLoader(key_events)
+
+        # billing: prices, periods, invoices
+        async def plan_charges(ids: list[uuid.UUID]) -> list[list[billing.Charge]]:
+            async with ctx.db() as s:
+                return await billing.charges_by_plan_ids(s, ids)
+
+        async def open_periods(ids: list[uuid.UUID]) -> list[BillingPeriod | None]:
+            async with ctx.db() as s:
+                return await billing.open_by_subscription_ids(s, ids)
+
+        async def invoice_lines(ids: list[uuid.UUID]) -> list[list[InvoiceLine]]:
+            async with ctx.db() as s:
+                return await billing.lines_by_invoice_ids(s, ids)
+
+        async def invoice_events(ids: list[uuid.UUID]) -> list[list[InvoiceEvent]]:
+            async with ctx.db() as s:
+                return await billing.events_by_invoice_ids(s, ids)
+
+        self.charges_by_plan_id: DataLoader[uuid.UUID, list[billing.Charge]] = DataLoader(
+            plan_charges
+        )
+        self.open_period_by_subscription_id: DataLoader[uuid.UUID, BillingPeriod | None] = (
+            DataLoader(open_periods)
+        )
+        self.lines_by_invoice_id: DataLoader[uuid.UUID, list[InvoiceLine]] = DataLoader(
+            invoice_lines
+        )
+        self.events_by_invoice_id: DataLoader[uuid.UUID, list[InvoiceEvent]] = DataLoader(
+            invoice_events
+        )

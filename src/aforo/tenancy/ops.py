@@ -60,3 +60,15 @@ async def api_key_state(session: AsyncSession, key_hash: bytes) -> list[RowMappi
 async def api_key_state_raw(pool: LookupPool, key_hash: bytes) -> list[Any]:
     """``api_key_state`` on the verify path: one round trip on a bare pooled connection."""
     return await pool.fetch(_KEY_STATE.format("$1"), key_hash)
+
+
+async def billing_due_periods(
+    session: AsyncSession, now: Any, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(tenant id, billing period id) of open billing periods of any tenant that ended by
+    ``now``, the longest overdue first."""
+    rows = await session.execute(
+        text("select tenant_id, period_id from ops.billing_due_periods(:now, :n)"),
+        {"now": now, "n": limit},
+    )
+    return [(r.tenant_id, r.period_id) for r in rows]

@@ -1,5 +1,12 @@
-"""Products, plans and subscriptions. Cancelling a subscription revokes its keys in the same
-transaction: a key never outlives the subscription it draws on."""
+"""Billing: products, plans and their prices, subscriptions, billing periods and invoices.
+
+Cancelling a subscription revokes its keys in the same transaction: a key never outlives the
+subscription it draws on. The sub-modules hold the rest: ``money`` (currencies, rounding),
+``pricing`` (charge models), ``charges`` (stored prices), ``periods`` (anchors, roll-over, plan
+changes, cancellation), ``rollups`` (the one read of usage), ``lines`` (an invoice's lines),
+``invoices`` (drafting, finalizing, visibility), ``settings`` (tax rate, brand), ``closing``
+(the billing job) and ``pdf`` (rendering). Their public functions are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,69 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.db import utcnow
 from aforo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from aforo.models.api_keys import ApiKey
-from aforo.models.billing import Plan, Product, Subscription
-from aforo.services import api_keys, outbox
+from aforo.models.billing import Invoice, Plan, Product, Subscription
+from aforo.services import outbox
+from aforo.services.billing import periods
+from aforo.services.billing.charges import charges_by_plan_ids, save_charges
+from aforo.services.billing.closing import close_due_periods
+from aforo.services.billing.invoices import (
+    Upcoming,
+    Viewer,
+    billing_scope,
+    events_by_invoice_ids,
+    finalize,
+    get_invoice,
+    lines_by_invoice_ids,
+    list_invoices,
+    mark_paid,
+    upcoming,
+    void,
+)
+from aforo.services.billing.money import exponent, to_major
+from aforo.services.billing.pdf import invoice_pdf
+from aforo.services.billing.periods import (
+    PlanChanged,
+    change_plan,
+    close_due,
+    open_by_subscription_ids,
+    schedule_cancel,
+)
+from aforo.services.billing.pricing import Charge, Tier, validate_charges
+from aforo.services.billing.settings import SettingsInput, get_settings, update_settings
+from aforo.services.billing.states import ACTIVE, CANCELLED, INTERVALS, TOPIC
 
-TOPIC = "aforo.billing.events"
-INTERVALS = ("MONTH", "YEAR")
-ACTIVE, CANCELLED = "ACTIVE", "CANCELLED"
+__all__ = [
+    "ACTIVE",
+    "CANCELLED",
+    "INTERVALS",
+    "TOPIC",
+    "Charge",
+    "PlanChanged",
+    "SettingsInput",
+    "Tier",
+    "Upcoming",
+    "Viewer",
+    "billing_scope",
+    "change_plan",
+    "charges_by_plan_ids",
+    "close_due",
+    "close_due_periods",
+    "events_by_invoice_ids",
+    "finalize",
+    "get_invoice",
+    "get_settings",
+    "invoice_pdf",
+    "lines_by_invoice_ids",
+    "list_invoices",
+    "mark_paid",
+    "open_by_subscription_ids",
+    "schedule_cancel",
+    "to_major",
+    "upcoming",
+    "update_settings",
+    "void",
+]
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_PRICE_CENTS = 100_000_000_00  # a hundred million in any currency: beyond is a typo
 MAX_DESCRIPTION = 20_000
 
@@ -87,15 +149,15 @@ class PlanInput:
     monthly_quota: int | None = None
     rate_limit_per_minute: int | None = None
     hard_quota: bool = False
+    charges: tuple[Charge, ...] = ()  # metered prices, one per metric
 
 
-def _validate_plan(p: PlanInput) -> None:
+def _validate_plan(p: PlanInput) -> list[Charge]:
     _name(p.name)
     _slug(p.slug)
     if not 0 <= p.price_cents <= MAX_PRICE_CENTS:
         raise ValidationFailed(f"must be 0-{MAX_PRICE_CENTS}", field="priceCents")
-    if not _CURRENCY.match(p.currency):
-        raise ValidationFailed("an ISO 4217 code such as USD", field="currency")
+    exponent(p.currency)  # an ISO 4217 code with a minor unit, or a typed error
     if p.interval not in INTERVALS:
         raise ValidationFailed("MONTH or YEAR", field="interval")
     if p.monthly_quota is not None and not 1 <= p.monthly_quota <= 10**15:
@@ -106,10 +168,13 @@ def _validate_plan(p: PlanInput) -> None:
         )
     if p.hard_quota and p.monthly_quota is None:
         raise ValidationFailed("a hard quota needs a monthly quota", field="hardQuota")
+    return validate_charges(p.charges)
 
 
 async def create_plan(session: AsyncSession, data: PlanInput) -> Plan:
-    _validate_plan(data)
+    """A plan with its fixed fee (``price_cents``, in the currency's minor unit, per interval)
+    and metered charges. Prices never change afterwards: a new price is a new plan."""
+    charges = _validate_plan(data)
     if not await session.scalar(select(Product.id).where(Product.id == data.product_id)):
         raise NotFound("no product with that id", field="productId")
     exists = await session.scalar(
@@ -131,6 +196,7 @@ async def create_plan(session: AsyncSession, data: PlanInput) -> Plan:
     )
     session.add(plan)
     await _flush_unique(session, "this product has a plan with this slug", "slug")
+    await save_charges(session, plan.id, charges)
     await outbox.emit(
         session, TOPIC, "plan.created", {"plan_id": plan.id, "product_id": plan.product_id}
     )
@@ -185,11 +251,18 @@ async def subscribe(session: AsyncSession, user_id: uuid.UUID, plan_id: uuid.UUI
     )
     if taken:
         raise Conflict("you already have an active subscription to this plan", field="planId")
+    now = utcnow()
     sub = Subscription(
-        tenant_id=session.info["tenant_id"], user_id=user_id, plan_id=plan_id, status=ACTIVE
+        tenant_id=session.info["tenant_id"],
+        user_id=user_id,
+        plan_id=plan_id,
+        status=ACTIVE,
+        created_at=now,
+        billing_anchor=now,
     )
     session.add(sub)
     await _flush_unique(session, "you already have an active subscription to this plan", "planId")
+    await periods.open_first(session, sub, plan)
     await outbox.emit(
         session,
         TOPIC,
@@ -227,12 +300,20 @@ async def get_subscription(session: AsyncSession, sub_id: uuid.UUID) -> Subscrip
 class Cancelled:
     subscription: Subscription
     revoked_keys: list[ApiKey]  # for cache invalidation once committed
+    invoice: Invoice | None = None  # the final invoice (cancelled at once)
 
 
 async def cancel_subscription(
-    session: AsyncSession, sub_id: uuid.UUID, *, actor_id: uuid.UUID, as_admin: bool
+    session: AsyncSession,
+    sub_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID,
+    as_admin: bool,
+    at_period_end: bool = False,
 ) -> Cancelled:
-    """Cancel and revoke every key bound to the subscription, all in the caller's transaction.
+    """Cancel at once: revoke every key bound to the subscription and close its period with a
+    final invoice, all in the caller's transaction. ``at_period_end``: it runs (keys and all)
+    until its current period ends, when the billing job ends it the same way.
 
     The row is locked first so a concurrent key creation on this subscription waits and then
     sees it cancelled."""
@@ -243,26 +324,21 @@ async def cancel_subscription(
         raise NotFound("no subscription with that id", field="id")
     if sub.status != ACTIVE:
         raise Conflict("this subscription is already cancelled", field="id")
-    revoked = await api_keys.revoke_for_subscription(session, sub.id, actor_id=actor_id)
-    cancelled = await session.scalar(
-        update(Subscription)
-        .where(Subscription.id == sub.id)
-        .values(status=CANCELLED, cancelled_at=utcnow())
-        .returning(Subscription)
-        .execution_options(populate_existing=True)
-    )
-    assert cancelled is not None
-    await outbox.emit(
-        session,
-        TOPIC,
-        "subscription.cancelled",
-        {
-            "subscription_id": sub.id,
-            "user_id": sub.user_id,
-            "revoked_key_ids": [k.id for k in revoked],
-        },
-    )
-    return Cancelled(cancelled, revoked)
+    if at_period_end:
+        return Cancelled(await periods.schedule_cancel(session, sub.id, cancel=True), [])
+    revoked, invoice = await periods.cancel_now(session, sub, actor_id=actor_id)
+    await periods.emit_cancelled(session, sub, revoked, invoice, at_period_end=False)
+    return Cancelled(sub, revoked, invoice)
+
+
+async def resume_subscription(
+    session: AsyncSession, sub_id: uuid.UUID, *, actor_id: uuid.UUID, as_admin: bool
+) -> Subscription:
+    """Take back a cancellation scheduled for the end of the period."""
+    owner = await session.scalar(select(Subscription.user_id).where(Subscription.id == sub_id))
+    if owner is None or (not as_admin and owner != actor_id):
+        raise NotFound("no subscription with that id", field="id")
+    return await periods.schedule_cancel(session, sub_id, cancel=False)
 
 
 def require_owner_or_admin(owner: uuid.UUID, actor: uuid.UUID, as_admin: bool) -> None:
