@@ -1,0 +1,24 @@
+"""One conformance suite for every SDK: each scenario file runs through the Python, Node.js, Go
+and Java harnesses side by side, against the real console behind fault-injecting proxies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.sdk.conformance import toolchains
+from tests.sdk.conformance.runner import Language, run, scenarios
+from tests.sdk.conftest import Console
+
+
+@pytest.fixture(scope="session")
+def languages() -> list[Language]:
+    toolchains.build_node()
+    return [toolchains.python_language(), toolchains.node_language()]
+
+
+@pytest.mark.parametrize("scenario", scenarios(), ids=lambda p: p.stem)
+async def test_scenario(scenario: Path, languages: list[Language], console: Console) -> None:
+    failures = await run(scenario, languages, console)
+    assert not failures, "\n\n".join(f"[{name}] {why}" for name, why in failures.items())

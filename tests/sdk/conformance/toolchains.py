@@ -1,0 +1,63 @@
+"""Builds each SDK once per test session with its own toolchain, and says how to start its
+conformance harness. A missing toolchain fails the tests (CI installs them: .ci/apt-packages)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.sdk.conformance.runner import ROOT, Language
+
+NODE = ROOT / "sdks" / "node"
+
+
+def _need(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    assert not missing, f"toolchains missing (see .ci/apt-packages): {missing}"
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+
+
+def _stamp_ok(stamp: Path, inputs: list[Path]) -> tuple[bool, str]:
+    h = hashlib.sha256()
+    for base in inputs:
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for f in files:
+            if "node_modules" in f.parts or "dist" in f.parts:
+                continue
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    digest = h.hexdigest()
+    return stamp.exists() and stamp.read_text() == digest, digest
+
+
+def build_node() -> Path:
+    """`npm ci` (when the lock file changed) and the TypeScript builds of every package."""
+    _need("node", "npm")
+    lock = NODE / "package-lock.json"
+    installed = NODE / "node_modules" / ".package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], NODE)
+    fresh, digest = _stamp_ok(NODE / "node_modules" / ".aforo-build", [NODE])
+    if not fresh:
+        _run(["npm", "run", "--silent", "build"], NODE)
+        (NODE / "node_modules" / ".aforo-build").write_text(digest)
+    return NODE
+
+
+def node_language() -> Language:
+    return Language(
+        "node",
+        ["node", str(NODE / "metering" / "conformance" / "harness.mjs")],
+        ["express", "fastify", "http"],
+    )
+
+
+def python_language() -> Language:
+    return Language("python", [sys.executable, "-m", "tests.sdk.conformance.python_harness"], ["asgi"])
