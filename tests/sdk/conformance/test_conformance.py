@@ -15,7 +15,8 @@ from tests.sdk.conftest import Console
 @pytest.fixture(scope="session")
 def languages() -> list[Language]:
     toolchains.build_node()
-    return [toolchains.python_language(), toolchains.node_language()]
+    toolchains.build_go()
+    return [toolchains.python_language(), toolchains.node_language(), toolchains.go_language()]
 
 
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda p: p.stem)

@@ -4,6 +4,7 @@ conformance harness. A missing toolchain fails the tests (CI installs them: .ci/
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import shutil
 import subprocess
 import sys
@@ -61,3 +62,24 @@ def node_language() -> Language:
 
 def python_language() -> Language:
     return Language("python", [sys.executable, "-m", "tests.sdk.conformance.python_harness"], ["asgi"])
+
+
+GO = ROOT / "sdks" / "go"
+
+
+def go_build_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "aforo-sdk-go"
+
+
+def build_go() -> Path:
+    """`go vet`, then the harness binary (standard library only: no module download)."""
+    _need("go")
+    out = go_build_dir()
+    out.mkdir(exist_ok=True)
+    _run(["go", "vet", "./..."], GO)
+    _run(["go", "build", "-o", str(out / "conformance"), "./internal/conformance"], GO)
+    return out
+
+
+def go_language() -> Language:
+    return Language("go", [str(go_build_dir() / "conformance")], ["servemux"])
