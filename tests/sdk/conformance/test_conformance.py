@@ -16,7 +16,13 @@ from tests.sdk.conftest import Console
 def languages() -> list[Language]:
     toolchains.build_node()
     toolchains.build_go()
-    return [toolchains.python_language(), toolchains.node_language(), toolchains.go_language()]
+    toolchains.build_java()
+    return [
+        toolchains.python_language(),
+        toolchains.node_language(),
+        toolchains.go_language(),
+        toolchains.java_language(),
+    ]
 
 
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda p: p.stem)

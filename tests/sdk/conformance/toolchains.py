@@ -83,3 +83,32 @@ def build_go() -> Path:
 
 def go_language() -> Language:
     return Language("go", [str(go_build_dir() / "conformance")], ["servemux"])
+
+
+JAVA = ROOT / "sdks" / "java"
+# Debian's jars: the filter compiles against the Jakarta Servlet API; tests run on Tomcat.
+TOMCAT = ["/usr/share/java/tomcat10-embed-core.jar", "/usr/share/java/jakarta-annotation-api.jar"]
+
+
+def build_java() -> Path:
+    """`javac` and `jar` through sdks/java/build.sh (no Maven Central); returns the jar."""
+    _need("javac", "jar", "java")
+    fresh, digest = _stamp_ok(JAVA / "build" / ".aforo-build", [JAVA / "src", JAVA / "build.sh"])
+    if not fresh:
+        _run(["bash", "build.sh"], JAVA)
+        (JAVA / "build" / ".aforo-build").write_text(digest)
+    (jar,) = (JAVA / "build").glob("metering-*.jar")
+    return jar
+
+
+def java_classpath() -> str:
+    (jar,) = (JAVA / "build").glob("metering-*.jar")
+    return ":".join([str(jar), str(JAVA / "build" / "test-classes"), *TOMCAT])
+
+
+def java_language() -> Language:
+    return Language(
+        "java",
+        ["java", "-cp", java_classpath(), "com.aforo.metering.ConformanceHarness"],
+        ["servlet"],
+    )
