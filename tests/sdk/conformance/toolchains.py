@@ -49,6 +49,9 @@ def build_node() -> Path:
     if not fresh:
         _run(["npm", "run", "--silent", "build"], NODE)
         (NODE / "node_modules" / ".aforo-build").write_text(digest)
+    if not (NODE / "node_modules" / ".bin" / "aforo-mcp-proxy").exists():
+        # npm links a package's bin only once its file exists, i.e. after the build
+        _run(["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"], NODE)
     return NODE
 
 
