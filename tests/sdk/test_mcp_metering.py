@@ -40,7 +40,8 @@ async def test_stdio_server_meters_its_own_tool_calls(console: Console, mode: st
 
 async def test_streamable_http_server_meters_its_own_tool_calls(console: Console) -> None:
     port = free_port()
-    proc = subprocess.Popen(
+    proc = await asyncio.to_thread(
+        subprocess.Popen,
         [sys.executable, "-m", MODULE, "http", str(port)],
         env=env(console),
         cwd=ROOT,

@@ -111,11 +111,17 @@ async def test_node_proxy_stdio_relays_bytes_unchanged_and_reports_cancelled(
 
 
 class Http:
-    def __init__(self, server: list[str], proxy: list[str] | None, console: Console) -> None:
+    def __init__(
+        self,
+        server: list[str],
+        proxy: list[str] | None,
+        console: Console,
+        extra: list[str] | None = None,
+    ) -> None:
         self.server_port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
-                [*server, str(self.server_port)],
+                [*server, str(self.server_port), *(extra or [])],
                 cwd=NODE,
                 env=env(console),
                 stdout=subprocess.DEVNULL,
@@ -167,15 +173,9 @@ async def test_node_proxy_streamable_http(
     node_sdks: Path, console: Console, http_factory: list[Http], json_response: bool
 ) -> None:
     server = [sys.executable, SERVER, "http"]
-    h = Http(server, npx_proxy(console, console.url), console)
-    if json_response:
-        h.procs[0].terminate()
-        h.procs[0].wait(10)
-        h.procs[0] = subprocess.Popen(
-            [*server, str(h.server_port), "json"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    h = await asyncio.to_thread(
+        Http, server, npx_proxy(console, console.url), console, ["json"] if json_response else []
+    )
     http_factory.append(await asyncio.to_thread(h.start))
     async with Client(h.url, client_info=AGENT, mode="legacy") as client:
         await drive(client)
@@ -200,7 +200,7 @@ async def test_mcp_metering_in_a_node_sdk_server_over_stdio(
 async def test_mcp_metering_in_a_node_sdk_server_over_streamable_http(
     node_sdks: Path, console: Console, http_factory: list[Http]
 ) -> None:
-    h = Http(["node", NODE_SERVER, "http"], None, console)
+    h = await asyncio.to_thread(Http, ["node", NODE_SERVER, "http"], None, console)
     http_factory.append(await asyncio.to_thread(h.start))
     async with Client(h.url, client_info=AGENT, mode="legacy") as client:
         await drive(client)

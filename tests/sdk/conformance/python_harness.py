@@ -86,9 +86,8 @@ def main() -> None:
 
                 def record(c: Client = c, ids: list[str] = ids, cmd: Any = command) -> None:
                     for eid in ids:
-                        c.record(
-                            cmd["metric"], 1, event_id=eid, subscription_id=cmd.get("subscription_id")
-                        )
+                        sub = cmd.get("subscription_id")
+                        c.record(cmd["metric"], 1, event_id=eid, subscription_id=sub)
 
                 if "background" in command:
                     tag = command["background"]

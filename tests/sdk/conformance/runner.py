@@ -82,20 +82,20 @@ class Harness:
             else:
                 await self.replies.put(msg)
 
-    async def call(self, command: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    async def call(self, command: dict[str, Any], within: float = 60) -> dict[str, Any]:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(command).encode() + b"\n")
         await self.proc.stdin.drain()
         try:
-            reply = await asyncio.wait_for(self.replies.get(), timeout)
+            reply = await asyncio.wait_for(self.replies.get(), within)
         except TimeoutError:
-            raise Failed(f"no answer to {command['op']} within {timeout}s") from None
+            raise Failed(f"no answer to {command['op']} within {within}s") from None
         if reply.get("error"):
             raise Failed(f"{command['op']} failed in the harness: {reply['error']}")
         return reply
 
-    async def wait_exit(self, timeout: float = 60) -> int:
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
+    async def wait_exit(self, within: float = 60) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), within)
         await self.reader
         return code
 
@@ -221,9 +221,7 @@ class Run:
             if step["background"] in h.done:
                 raise Failed("record() returned while the buffer was full (block policy)")
         elif step.get("check") == "finished":
-            if not await _poll(
-                lambda: _true(step["background"] in h.done), step.get("within", 20)
-            ):
+            if not await _poll(lambda: _true(step["background"] in h.done), step.get("within", 20)):
                 raise Failed("the blocked record() never finished")
         elif step.get("check") == "events":
             await self._check_events(step)
@@ -262,7 +260,7 @@ class Run:
             if code != 0:
                 raise Failed(f"the harness exited with {code}")
             return
-        reply = await h.call(command, timeout=step.get("timeout", 20) + 30)
+        reply = await h.call(command, within=step.get("timeout", 20) + 30)
         if op == "serve":
             self.port = int(reply["port"])
         if "expect" in step:
@@ -343,9 +341,8 @@ class Run:
                 raise Failed(f"no event for {want['method']} {want['path']}: {list(by_path)}")
             checks = {k: v for k, v in want.items() if k not in ("key", "consumer")}
             wrong = {k: got.get(k) for k, v in checks.items() if got.get(k) != v}
-            if want.get("key"):
-                if got["key_id"] != self.console.key_id:
-                    wrong["key_id"] = got["key_id"]
+            if want.get("key") and got["key_id"] != self.console.key_id:
+                wrong["key_id"] = got["key_id"]
             if "consumer" in want and got["consumer"] != want["consumer"]:
                 wrong["consumer"] = got["consumer"]
             if got["latency_ms"] is None or got["latency_ms"] < 0:
@@ -361,11 +358,9 @@ async def _true(value: bool) -> bool:
 
 
 async def run(
-    path: Path, languages: list[Language], console: Console
+    scenario: dict[str, Any], tag: str, languages: list[Language], console: Console
 ) -> dict[str, str]:
     """Every language (and flavour) through one scenario, side by side; failures by name."""
-    scenario = json.loads(path.read_text())
-    tag = path.stem.split("-", 1)[0]
     serves = any(s.get("sdk") == "serve" for s in scenario["steps"])
     jobs = [(lang, fw) for lang in languages for fw in (lang.frameworks if serves else [None])]
     failures: dict[str, str] = {}

@@ -4,10 +4,10 @@ conformance harness. A missing toolchain fails the tests (CI installs them: .ci/
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.sdk.conformance.runner import ROOT, Language
@@ -22,7 +22,8 @@ def _need(*tools: str) -> None:
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> None:
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    output = done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{output}"
 
 
 def _stamp_ok(stamp: Path, inputs: list[Path]) -> tuple[bool, str]:
@@ -64,7 +65,8 @@ def node_language() -> Language:
 
 
 def python_language() -> Language:
-    return Language("python", [sys.executable, "-m", "tests.sdk.conformance.python_harness"], ["asgi"])
+    harness = [sys.executable, "-m", "tests.sdk.conformance.python_harness"]
+    return Language("python", harness, ["asgi"])
 
 
 GO = ROOT / "sdks" / "go"
