@@ -92,6 +92,7 @@ def go_language() -> Language:
 
 JAVA = ROOT / "sdks" / "java"
 # Debian's jars: the filter compiles against the Jakarta Servlet API; tests run on Tomcat.
+SERVLET_API = "/usr/share/java/jakarta-servlet-api.jar"
 TOMCAT = ["/usr/share/java/tomcat10-embed-core.jar", "/usr/share/java/jakarta-annotation-api.jar"]
 
 
