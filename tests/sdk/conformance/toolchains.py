@@ -7,7 +7,6 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from tests.sdk.conformance.runner import ROOT, Language
@@ -73,7 +72,7 @@ GO = ROOT / "sdks" / "go"
 
 
 def go_build_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "aforo-sdk-go"
+    return GO / "build"  # ignored by git
 
 
 def build_go() -> Path:
