@@ -208,3 +208,32 @@ func TestPatternRoute(t *testing.T) {
 		}
 	}
 }
+
+func TestMiddlewareKeepsHijackingPossible(t *testing.T) {
+	f := newFake()
+	defer f.Close()
+	c, _ := New(f.URL, "gwt_t", quick(Options{}))
+	h := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		buf.Flush()
+		conn.Close()
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/ws", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%v %v", resp, err)
+	}
+	c.Close(ctxFor(5 * time.Second))
+	if len(f.batches) != 1 || f.batches[0][0]["status"] != 101.0 {
+		t.Fatalf("%v", f.batches)
+	}
+}

@@ -96,8 +96,17 @@ def test_type_declarations_resolve_for_esm_and_commonjs_consumers(node: Path) ->
     )
     with tempfile.TemporaryDirectory(dir=NODE) as tmp:
         d = Path(tmp)
-        for ext in ("mts", "cts"):
-            (d / f"consumer.{ext}").write_text(CONSUMER.format(extra=wrong))
+        frameworks = (
+            'import Fastify from "fastify";\nimport express from "express";\n'
+            'void Fastify().register(meterFastify, { metering: m, metric: "api_calls" });\n'
+            "express().use(meterExpress(m));\n"
+        )
+        (d / "consumer.mts").write_text(
+            CONSUMER.replace("import {{ Metering", "import {{ meterFastify, Metering").format(
+                extra=wrong + "\n" + frameworks
+            )
+        )
+        (d / "consumer.cts").write_text(CONSUMER.format(extra=wrong))
         config = {
             "compilerOptions": {
                 "module": "NodeNext",
