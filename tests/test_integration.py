@@ -254,8 +254,14 @@ async def _start_server(key: str, code: str, d: Path, environ: dict[str, str], p
             d,
             environ,
         )
-        cmd = ["java", "-cp", f"{cp}:.", "com.aforo.metering.SnippetHost", "AforoMetering", "-"]
-        cmd[-1] = str(port)
+        cmd = [
+            "java",
+            "-cp",
+            f"{cp}:.",
+            "com.aforo.metering.SnippetHost",
+            "AforoMetering",
+            str(port),
+        ]
     log = (d / "server.log").open("wb")
     return await asyncio.create_subprocess_exec(
         *cmd, cwd=d, env=environ, stdout=log, stderr=subprocess.STDOUT
