@@ -109,6 +109,7 @@ CASES: dict[str, Case] = {
     "Query.usageRejections": c(lambda a, b: [{}, {"uploadId": a.upload}]),
     "Query.usageUpload": c(lambda a, b: [{"id": a.upload}]),
     "Query.playgroundRuns": c(none),
+    "Query.integrationGuide": c(lambda a, b: [{"productId": a.product}]),
     # -- mutations ------------------------------------------------------------------------------
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
