@@ -121,6 +121,7 @@ CASES: dict[str, Case] = {
         lambda a, b: [{"subscriptionId": a.subscription}, {"subscriptionId": a.closed_sub}]
     ),
     "Query.billingSettings": c(none),
+    "Query.integrationGuide": c(lambda a, b: [{"productId": a.product}]),
     # -- mutations ------------------------------------------------------------------------------
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),

@@ -32,6 +32,7 @@ from aforo.resolvers import (
     docs,
     forum,
     gateway_tokens,
+    integration,
     invoices,
     moderation,
     playground,
@@ -67,6 +68,7 @@ QUERIES: tuple[type, ...] = (
     specs.Query,
     usage.Query,
     playground.Query,
+    integration.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,

@@ -49,6 +49,9 @@ class Settings:
         default_factory=lambda: float(_env("AFORO_OUTBOX_POLL", "0.5") or "0.5")
     )
     log_level: str = field(default_factory=lambda: _env("AFORO_LOG_LEVEL", "info") or "info")
+    # The console's public base URL (what gateways and SDKs reach); the Integration Guide writes
+    # it into snippets. Unset: the URL each request came in on.
+    public_url: str | None = field(default_factory=lambda: _env("AFORO_PUBLIC_URL"))
     # Seconds between re-fetches of specs imported from a URL; 0 turns live sync off.
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")

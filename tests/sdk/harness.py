@@ -103,11 +103,11 @@ class FaultProxy:
             body += m.get("body", b"")
             if not m.get("more_body"):
                 break
-        self.bodies.append(body)
         now = asyncio.get_running_loop().time()
         if self.failures:
             status, extra = self.failures.pop(0)
             self.seen.append((now, scope["path"], status))
+            self.bodies.append(body)
             headers = [(k.encode(), v.encode()) for k, v in extra.items()]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b'{"error":"injected"}'})
@@ -118,16 +118,19 @@ class FaultProxy:
                 r = await c.request(scope["method"], scope["path"], content=body, headers=forward)
         except httpx.ConnectError:
             self.seen.append((now, scope["path"], 502))
+            self.bodies.append(body)
             await send({"type": "http.response.start", "status": 502, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
         if self.swallow and r.status_code == 200:
             self.swallow -= 1
             self.seen.append((now, scope["path"], 503))
+            self.bodies.append(body)
             await send({"type": "http.response.start", "status": 503, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
         self.seen.append((now, scope["path"], r.status_code))
+        self.bodies.append(body)
         out = [
             (k.encode(), v.encode())
             for k, v in r.headers.items()

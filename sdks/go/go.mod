@@ -1,0 +1,3 @@
+module github.com/aforo/metering-go
+
+go 1.19
