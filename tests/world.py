@@ -72,6 +72,7 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
+        mail_dir_path=workdir / "mail" / name,
     )
     up = Upstream()
     up_server = AppServer(up.app()).start()

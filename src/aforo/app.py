@@ -26,17 +26,23 @@ from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
 from aforo.resolvers import (
+    account_settings,
     accounts,
     api_keys,
     billing,
     docs,
     forum,
     gateway_tokens,
+    mail,
     moderation,
     playground,
+    sessions,
     specs,
+    teams,
     tenants,
+    totp,
     usage,
+    verification,
 )
 from aforo.rest import keys
 from aforo.rest import specs as rest_specs
@@ -46,6 +52,7 @@ from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
 from aforo.services import playground_runs
+from aforo.services.mail import dispatcher as mail_dispatcher
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 
@@ -64,6 +71,11 @@ QUERIES: tuple[type, ...] = (
     specs.Query,
     usage.Query,
     playground.Query,
+    totp.Query,
+    sessions.Query,
+    account_settings.Query,
+    mail.Query,
+    teams.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -76,6 +88,12 @@ MUTATIONS: tuple[type, ...] = (
     docs.Mutation,
     specs.Mutation,
     playground.Mutation,
+    verification.Mutation,
+    totp.Mutation,
+    sessions.Mutation,
+    account_settings.Mutation,
+    mail.Mutation,
+    teams.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
@@ -94,6 +112,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
     playground_runs.lifespan,
+    mail_dispatcher.lifespan,
 )
 
 

@@ -90,6 +90,9 @@ class Subscription:
     status: SubscriptionStatus
     created_at: datetime
     cancelled_at: datetime | None
+    team_id: strawberry.ID | None = strawberry.field(
+        description="The owning team; null for a personal subscription."
+    )
     _plan_id: strawberry.Private[uuid.UUID]
     _user_id: strawberry.Private[uuid.UUID]
 
@@ -111,6 +114,7 @@ class Subscription:
             status=SubscriptionStatus(s.status),
             created_at=s.created_at,
             cancelled_at=s.cancelled_at,
+            team_id=strawberry.ID(str(s.team_id)) if s.team_id else None,
             _plan_id=s.plan_id,
             _user_id=s.user_id,
         )

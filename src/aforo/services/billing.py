@@ -16,7 +16,8 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from aforo.models.api_keys import ApiKey
 from aforo.models.billing import Plan, Product, Subscription
-from aforo.services import api_keys, outbox
+from aforo.services import account_settings, api_keys, outbox, ownership
+from aforo.services.ownership import Capability
 
 TOPIC = "aforo.billing.events"
 INTERVALS = ("MONTH", "YEAR")
@@ -170,31 +171,52 @@ async def plans_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Plan
 
 
 # -- subscriptions ---------------------------------------------------------------------------
-async def subscribe(session: AsyncSession, user_id: uuid.UUID, plan_id: uuid.UUID) -> Subscription:
+async def subscribe(
+    session: AsyncSession, user_id: uuid.UUID, plan_id: uuid.UUID, team_id: uuid.UUID | None = None
+) -> Subscription:
+    """Subscribe the caller, or (``team_id``) a team the caller may manage billing for."""
+    await account_settings.require_verified(session, user_id)
+    if team_id is not None:
+        await ownership.require(
+            session,
+            user_id,
+            team_id=team_id,
+            owner_id=user_id,
+            cap=Capability.MANAGE_SUBSCRIPTIONS,
+            missing=NotFound("no team with that id", field="teamId"),
+        )
     plan = await session.scalar(select(Plan).where(Plan.id == plan_id))
     if plan is None:
         raise NotFound("no plan with that id", field="planId")
     if plan.archived_at is not None:
         raise Conflict("this plan is archived and takes no new subscriptions", field="planId")
+    owner = (
+        Subscription.team_id == team_id
+        if team_id is not None
+        else (Subscription.user_id == user_id) & Subscription.team_id.is_(None)
+    )
     taken = await session.scalar(
         select(Subscription.id).where(
-            Subscription.user_id == user_id,
-            Subscription.plan_id == plan_id,
-            Subscription.status == ACTIVE,
+            owner, Subscription.plan_id == plan_id, Subscription.status == ACTIVE
         )
     )
+    who = "this team has" if team_id is not None else "you already have"
     if taken:
-        raise Conflict("you already have an active subscription to this plan", field="planId")
+        raise Conflict(f"{who} an active subscription to this plan", field="planId")
     sub = Subscription(
-        tenant_id=session.info["tenant_id"], user_id=user_id, plan_id=plan_id, status=ACTIVE
+        tenant_id=session.info["tenant_id"],
+        user_id=user_id,
+        plan_id=plan_id,
+        team_id=team_id,
+        status=ACTIVE,
     )
     session.add(sub)
-    await _flush_unique(session, "you already have an active subscription to this plan", "planId")
+    await _flush_unique(session, f"{who} an active subscription to this plan", "planId")
     await outbox.emit(
         session,
         TOPIC,
         "subscription.created",
-        {"subscription_id": sub.id, "plan_id": plan_id, "user_id": user_id},
+        {"subscription_id": sub.id, "plan_id": plan_id, "user_id": user_id, "team_id": team_id},
     )
     return sub
 
@@ -206,10 +228,17 @@ async def list_subscriptions(
     status: str | None,
     limit: int,
     offset: int = 0,
+    team_id: uuid.UUID | None = None,
 ) -> list[Subscription]:
     q = select(Subscription)
-    if user_id is not None:
-        q = q.where(Subscription.user_id == user_id)
+    if user_id is not None:  # theirs and their teams' (ownership.visible)
+        q = q.where(
+            ownership.visible(
+                Subscription.team_id, Subscription.user_id, user_id, Capability.VIEW_SUBSCRIPTIONS
+            )
+        )
+    if team_id is not None:
+        q = q.where(Subscription.team_id == team_id)
     if status is not None:
         q = q.where(Subscription.status == status)
     q = q.order_by(Subscription.created_at.desc(), Subscription.id).limit(limit).offset(offset)
@@ -239,8 +268,17 @@ async def cancel_subscription(
     sub = await session.scalar(
         select(Subscription).where(Subscription.id == sub_id).with_for_update()
     )
-    if sub is None or (not as_admin and sub.user_id != actor_id):
+    if sub is None:
         raise NotFound("no subscription with that id", field="id")
+    if not as_admin:
+        await ownership.require(
+            session,
+            actor_id,
+            team_id=sub.team_id,
+            owner_id=sub.user_id,
+            cap=Capability.MANAGE_SUBSCRIPTIONS,
+            missing=NotFound("no subscription with that id", field="id"),
+        )
     if sub.status != ACTIVE:
         raise Conflict("this subscription is already cancelled", field="id")
     revoked = await api_keys.revoke_for_subscription(session, sub.id, actor_id=actor_id)
@@ -259,6 +297,7 @@ async def cancel_subscription(
         {
             "subscription_id": sub.id,
             "user_id": sub.user_id,
+            "team_id": sub.team_id,
             "revoked_key_ids": [k.id for k in revoked],
         },
     )
