@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from aforo.db import Base, UTCDateTime
 
+
 def _user_fk() -> ForeignKeyConstraint:
     return ForeignKeyConstraint(
         ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
