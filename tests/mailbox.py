@@ -57,11 +57,11 @@ class Mailbox:
             return []
         return [parse(p.read_bytes()) for p in sorted(self.directory.glob("*.eml"))]
 
-    async def wait(self, to: str, subject: str = "", *, timeout: float = 15.0) -> EmailMessage:
+    async def wait(self, to: str, subject: str = "", *, within: float = 15.0) -> EmailMessage:
         """The next message (not returned before) to ``to`` whose subject contains
         ``subject``; waits for the dispatcher to deliver it."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             for p in sorted(self.directory.glob("*.eml")) if self.directory.exists() else []:
                 if p.name in self.seen:

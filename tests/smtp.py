@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -94,7 +94,7 @@ class SmtpServer:
         server = self
 
         class Handler:
-            async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+            async def handle_RCPT(
                 self, smtp: SMTPServer, session: Session, envelope: Envelope, address: str, _: Any
             ) -> str:
                 if address in server.refuse:
@@ -102,7 +102,7 @@ class SmtpServer:
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
-            async def handle_DATA(  # noqa: N802
+            async def handle_DATA(
                 self, smtp: SMTPServer, session: Session, envelope: Envelope
             ) -> str:
                 content = envelope.original_content or b""
