@@ -73,6 +73,7 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
         mail_dir_path=workdir / "mail" / name,
+        mail_poll_s=30.0,
     )
     up = Upstream()
     up_server = AppServer(up.app()).start()

@@ -230,7 +230,9 @@ def mail_list(
 
 @mail_app.command("show")
 def mail_show(
-    id: Annotated[str, typer.Argument(help="A message id from `aforo mail list` (or any unique part of it).")],
+    id: Annotated[
+        str, typer.Argument(help="A message id from `aforo mail list` (or any unique part of it).")
+    ],
     html: Annotated[bool, typer.Option("--html", help="Print the HTML part.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Print the whole MIME message.")] = False,
 ) -> None:

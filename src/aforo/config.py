@@ -66,6 +66,8 @@ class Settings:
     portal_url: str = field(
         default_factory=lambda: _env("AFORO_PORTAL_URL", "http://localhost:3000") or ""
     )
+    # Idle polls for mail queued by other instances (this one's is sent on commit).
+    mail_poll_s: float = field(default_factory=lambda: float(_env("AFORO_MAIL_POLL", "5") or "5"))
     mail_max_attempts: int = field(default_factory=lambda: _int("AFORO_MAIL_MAX_ATTEMPTS", 10))
     mail_retry_base_s: float = field(
         default_factory=lambda: float(_env("AFORO_MAIL_RETRY_BASE", "30") or "30")

@@ -11,6 +11,7 @@ dispatcher when it sends (``services.verification.mint_for_mail``) and only its 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,18 +51,24 @@ class Cooldown:
     per_day: int
 
 
-# Dispatchers of this process, woken when a transaction that queued mail commits.
-_wakers: set[Callable[[], None]] = set()
+# Dispatchers of this process (each on its event loop), woken when a transaction that
+# queued mail commits.
+_wakers: set[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = set()
 
 
 def register_waker(wake: Callable[[], None]) -> Callable[[], None]:
-    _wakers.add(wake)
-    return lambda: _wakers.discard(wake)
+    entry = (asyncio.get_running_loop(), wake)
+    _wakers.add(entry)
+    return lambda: _wakers.discard(entry)
 
 
 async def _wake() -> None:
-    for wake in list(_wakers):
-        wake()
+    current = asyncio.get_running_loop()
+    for loop, wake in list(_wakers):
+        if loop is current:
+            wake()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(wake)
 
 
 async def check_cooldown(

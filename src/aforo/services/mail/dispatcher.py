@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -59,6 +60,7 @@ class MailDispatcher:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._retries: list[float] = []  # heap: loop times of retries scheduled here
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mail-dispatcher")
@@ -87,9 +89,20 @@ class MailDispatcher:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if done < self.batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Sleep until woken (mail queued here was committed), a retry this dispatcher
+        scheduled falls due, or the poll interval passes (mail queued by other instances)."""
+        loop = asyncio.get_running_loop()
+        wait = self.poll_s
+        if self._retries:
+            wait = min(wait, max(0.0, self._retries[0] - loop.time()))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
+        while self._retries and self._retries[0] <= loop.time():
+            heapq.heappop(self._retries)  # due now: the next claim takes it
 
     async def run_once(self) -> int:
         """Send one batch of due jobs; returns how many were claimed."""
@@ -169,6 +182,7 @@ class MailDispatcher:
             values["status"] = DEAD
         else:
             values["next_attempt_at"] = utcnow() + timedelta(seconds=wait)
+            heapq.heappush(self._retries, asyncio.get_running_loop().time() + wait)
         log.warning(
             "mail %s (%s) attempt %d failed: %s; %s",
             job_id,
@@ -200,7 +214,7 @@ async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
         runtime.maker,
         settings,
         transport_for(settings.smtp_url, settings.mail_dir),
-        poll_s=settings.outbox_poll_s,
+        poll_s=settings.mail_poll_s,
     )
     runtime.extra["mail_dispatcher"] = dispatcher
     unregister = register_waker(dispatcher.wake)

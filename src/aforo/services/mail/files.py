@@ -27,7 +27,7 @@ class StoredMail:
     def render(self, *, html: bool = False, raw: bool = False) -> str:
         if raw:
             return self.raw.decode(errors="replace")
-        head = "\n".join(f"{k}: {v}" for k, v in self.summary().items() if k != "id")
+        head = "\n".join(f"{k.title()}: {v}" for k, v in self.summary().items() if k != "id")
         part = self.message.get_body(preferencelist=("html",) if html else ("plain",))
         body = part.get_content() if part is not None else ""
         return f"{head}\n\n{body}"
