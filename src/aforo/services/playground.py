@@ -402,6 +402,16 @@ async def prepare(
             headers["Content-Type"] = _content_type(op, inp.body)
 
     try:
+        if minted is not None:  # a token reused: the caller may still have lost the key
+            # (removed from the key's team), which the key's own verdict cannot tell.
+            await api_keys.get_key(
+                session,
+                inp.key_id,
+                actor_id=user_id,
+                as_admin=False,
+                lock=False,
+                cap=Capability.USE_KEYS,
+            )
         minted = minted or await api_keys.mint_key_token(
             session, ring, issuer, key_id=inp.key_id, user_id=user_id
         )

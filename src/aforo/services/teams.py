@@ -86,7 +86,7 @@ async def my_teams(session: AsyncSession, actor: uuid.UUID) -> list[tuple[Team, 
         .where(TeamMember.user_id == actor, Team.deleted_at.is_(None))
         .order_by(Team.created_at, Team.id)
     )
-    return [(t, r) for t, r in rows.tuples()]
+    return [(t, r) for t, r in rows]
 
 
 async def get_team(session: AsyncSession, actor: uuid.UUID, team_id: uuid.UUID) -> Team:
@@ -110,7 +110,7 @@ async def members(session: AsyncSession, team_id: uuid.UUID) -> list[Member]:
         .where(TeamMember.team_id == team_id)
         .order_by(TeamMember.created_at, User.id)
     )
-    return [Member(u, r, at) for u, r, at in rows.tuples()]
+    return [Member(u, r, at) for u, r, at in rows]
 
 
 async def invitations(session: AsyncSession, team_id: uuid.UUID) -> list[TeamInvitation]:
