@@ -4,7 +4,6 @@ transfer, deletion cancelling subscriptions and revoking keys; and no team reach
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -323,7 +322,8 @@ async def test_team_keys_verify_count_usage_and_quota_and_leaving_ends_access(
         ("owner@example.com", "ADMIN"),
     ]
     q = """mutation($t: ID!) { deleteTeam(id: $t) { __typename
-           ... on TeamDeleted { cancelledSubscriptions revokedKeys } ... on UserError { code } } }"""
+           ... on TeamDeleted { cancelledSubscriptions revokedKeys }
+           ... on UserError { code } } }"""
     assert code(await gql(api, q, {"t": tw.team}, tw.tokens["OWNER"])) == F
     d = await gql(api, q, {"t": tw.team}, tw.tokens["ADMIN"])
     assert d == {"__typename": "TeamDeleted", "cancelledSubscriptions": 1, "revokedKeys": 1}
@@ -383,6 +383,3 @@ async def test_invitation_links_bind_to_the_address_and_expire_or_are_revoked(ap
         token=fresh["accessToken"],
     )
     assert d["createTeam"] == {"code": "EMAIL_NOT_VERIFIED"}
-
-
-_ = (Awaitable, Callable)
