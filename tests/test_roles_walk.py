@@ -24,7 +24,10 @@ KNOWN = {"HasTenant", "IsAuthenticated", "IsAdmin", "IsModerator"}
 SCHEMA = schema()
 # Fields let through for a role that still read only the caller's own rows: another member's
 # row is NOT_FOUND to them (the developer owns B's subscription; the moderator does not).
-OWN_ROWS = {("Query.currentUsage", "moderator"): "NOT_FOUND"}
+OWN_ROWS = {
+    ("Query.currentUsage", "moderator"): "NOT_FOUND",
+    ("Query.team", "admin"): "NOT_FOUND",  # the developer's team: the admin is no member
+}
 
 
 def declared(key: str) -> set[str]:

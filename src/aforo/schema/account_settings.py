@@ -24,14 +24,14 @@ class AccountSettings:
         description="Staff roles (ADMIN, MODERATOR) only in sessions signed in with a second "
         "factor."
     )
-    updated_at: datetime
+    updated_at: datetime | None = strawberry.field(description="Null: never changed.")
 
     @classmethod
     def of(cls, r: Row) -> AccountSettings:
         return cls(
             unverified_access=UnverifiedAccessValue(r.unverified_access),
             staff_second_factor=r.staff_second_factor,
-            updated_at=r.updated_at,
+            updated_at=r.updated_at or None,
         )
 
 

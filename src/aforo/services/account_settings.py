@@ -25,11 +25,11 @@ class UnverifiedAccess(StrEnum):
 
 
 def defaults(tenant_id: uuid.UUID) -> AccountSettings:
+    """Never saved: ``updated_at`` stays None (nothing was ever set)."""
     return AccountSettings(
         tenant_id=tenant_id,
         unverified_access=UnverifiedAccess.READ_ONLY.value,
         staff_second_factor=False,
-        updated_at=utcnow(),
     )
 
 
