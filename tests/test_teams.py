@@ -55,11 +55,10 @@ class TeamWorld:
     key: str = ""
     other: dict[str, str] = field(default_factory=dict)  # the outsider's own team
 
-    async def key_for_team(self) -> str:
-        created = await gql(self.w_api, CREATE_KEY, {"s": self.sub}, self.tokens["OWNER"])
+    async def key_for_team(self, api: Api) -> str:
+        """A fresh key on the team's subscription, made by its owner."""
+        created = await gql(api, CREATE_KEY, {"s": self.sub}, self.tokens["OWNER"])
         return str(created["apiKey"]["id"])
-
-    w_api: Any = None
 
 
 async def create_team(api: Api, token: str, name: str) -> str:
@@ -100,7 +99,6 @@ async def team_world(api: Api) -> TeamWorld:
         api, w.admin, w.product_id, slug="tiny", name="Tiny", monthlyQuota=3, hardQuota=True
     )
     tw = TeamWorld(w, team, tokens, users, plan)
-    tw.w_api = api
     sub = await gql(api, SUBSCRIBE, {"p": plan, "t": team}, owner)
     assert sub["teamId"] == team
     tw.sub = str(sub["id"])
@@ -168,7 +166,7 @@ async def _write(api: Api, tw: TeamWorld, action: str, role: str, n: int) -> str
     if action == "create key":
         return code(await gql(api, CREATE_KEY, {"s": tw.sub}, tok))
     if action in ("rotate key", "revoke key"):
-        fresh = await tw.key_for_team()
+        fresh = await tw.key_for_team(api)
         return code(
             await gql(api, ROTATE if action == "rotate key" else REVOKE, {"id": fresh}, tok)
         )

@@ -118,16 +118,26 @@ class MailDispatcher:
         return len(claimed)
 
     async def _deliver(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        async with tenant_session(self.maker, tenant_id) as session:
-            job = await session.scalar(select(MailJob).where(MailJob.id == job_id))
-            if job is None or job.status != PENDING:
-                return
-            try:
-                message = await self._compose(session, job)
-            except verification.Skip as e:
-                await self._finish(session, job, CANCELLED, str(e))
-                return
-            attempts, kind = job.attempts, job.kind
+        claimed: tuple[int, str] | None = None  # (attempts, kind) once the job is read
+        try:
+            async with tenant_session(self.maker, tenant_id) as session:
+                job = await session.scalar(select(MailJob).where(MailJob.id == job_id))
+                if job is None or job.status != PENDING:
+                    return
+                claimed = (job.attempts, job.kind)
+                try:
+                    message = await self._compose(session, job)
+                except verification.Skip as e:
+                    await self._finish(session, job, CANCELLED, str(e))
+                    return
+        except Exception as e:
+            if claimed is None:
+                raise  # the database itself is away: the lease brings the job back
+            # It cannot be composed (data gone bad, a data key missing): an attempt spent.
+            log.exception("mail %s (%s) could not be composed", job_id, claimed[1])
+            await self._failed(tenant_id, job_id, *claimed, type(e).__name__, False)
+            return
+        attempts, kind = claimed
         try:
             await self.transport.send(message)
         except TransportError as e:
