@@ -76,6 +76,8 @@ class MailDispatcher:
     async def _run(self) -> None:
         backoff = 0.2
         while True:
+            # Cleared before the claim, not after: a wake during it must not be lost.
+            self._wake.clear()
             try:
                 done = await self.run_once()
                 backoff = 0.2
@@ -98,7 +100,6 @@ class MailDispatcher:
         wait = self.poll_s
         if self._retries:
             wait = min(wait, max(0.0, self._retries[0] - loop.time()))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), wait)
         while self._retries and self._retries[0] <= loop.time():
