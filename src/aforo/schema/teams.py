@@ -85,7 +85,7 @@ class Team:
                 user_id=strawberry.ID(str(r.user.id)),
                 name=r.user.name,
                 role=TeamRoleValue(r.role),
-                joined_at=r.joined_at,  # type: ignore[arg-type]
+                joined_at=r.joined_at,
                 email=r.user.email if manage else None,
             )
             for r in rows

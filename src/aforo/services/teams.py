@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,7 +100,7 @@ async def get_team(session: AsyncSession, actor: uuid.UUID, team_id: uuid.UUID) 
 class Member:
     user: User
     role: str
-    joined_at: object
+    joined_at: datetime
 
 
 async def members(session: AsyncSession, team_id: uuid.UUID) -> list[Member]:
