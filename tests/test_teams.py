@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.gateway import KeyWorld, create_plan, make_key_world, verify
+from tests.gateway import (
+    KeyWorld,
+    app_of,
+    create_plan,
+    make_key_world,
+    queries,
+    statements,
+    verify,
+)
 from tests.mailbox import text_of, token_of
 from tests.support import Api
 from tests.test_playground_support import make_world, try_it, upstream
@@ -381,3 +389,26 @@ async def test_invitation_links_bind_to_the_address_and_expire_or_are_revoked(ap
         token=fresh["accessToken"],
     )
     assert d["createTeam"] == {"code": "EMAIL_NOT_VERIFIED"}
+
+
+async def test_listing_teams_costs_a_constant_number_of_statements(api: Api) -> None:
+    w = await make_key_world(api, email="owner@example.com")
+    listing = """{ teams { id myRole members { name email } invitations { email status }
+      subscriptions { id plan { name } } apiKeys { id teamId } } }"""
+    counts = {}
+    for n in (1, 3):
+        while len((await api.data("{ teams { id } }", token=w.dev))["teams"]) < n:
+            i = len((await api.data("{ teams { id } }", token=w.dev))["teams"])
+            team = await create_team(api, w.dev, f"Team {i}")
+            await gql(api, INVITE, {"t": team, "e": f"m{i}@example.com", "r": "MEMBER"}, w.dev)
+            sub = await gql(api, SUBSCRIBE, {"p": w.plan_id, "t": team}, w.dev)
+            await gql(api, CREATE_KEY, {"s": sub["id"]}, w.dev)
+        with statements(app_of(api)) as seen:
+            got = (await api.data(listing, token=w.dev))["teams"]
+        assert len(got) == n
+        assert all(len(t["subscriptions"]) == len(t["apiKeys"]) == 1 for t in got)
+        assert all(t["invitations"][0]["status"] == "OPEN" for t in got)
+        counts[n] = len(queries(seen))
+    # Teams, then one batch each for members, invitations, subscriptions (and their plans),
+    # keys: never one per team.
+    assert counts[1] == counts[3] <= 7, counts

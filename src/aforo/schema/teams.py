@@ -9,9 +9,8 @@ import strawberry
 from aforo.db import utcnow
 from aforo.models import teams as m
 from aforo.schema.api_keys import ApiKey
-from aforo.schema.base import AppInfo, UserError, read
+from aforo.schema.base import AppInfo, UserError
 from aforo.schema.billing import Subscription
-from aforo.services import api_keys, billing, teams
 from aforo.services.ownership import MATRIX, Capability
 from aforo.services.ownership import TeamRole as TeamRoleValue
 
@@ -78,7 +77,7 @@ class Team:
 
     @strawberry.field
     async def members(self, info: AppInfo) -> list[TeamMember]:
-        rows = await read(info, lambda s: teams.members(s, self._id))
+        rows = await info.context.loaders.members_by_team_id.load(self._id)
         manage = self._can(Capability.MANAGE_MEMBERS)
         return [
             TeamMember(
@@ -91,31 +90,28 @@ class Team:
             for r in rows
         ]
 
-    @strawberry.field(description="Invitations, newest first (empty unless you manage members).")
+    @strawberry.field(
+        description="Invitations, newest first (latest 200; empty unless you manage members)."
+    )
     async def invitations(self, info: AppInfo) -> list[TeamInvitation]:
         if not self._can(Capability.MANAGE_MEMBERS):
             return []
-        rows = await read(info, lambda s: teams.invitations(s, self._id))
+        rows = await info.context.loaders.invitations_by_team_id.load(self._id)
         now = utcnow()
         return [TeamInvitation.of(i, now) for i in rows]
 
-    @strawberry.field(description="The team's subscriptions, newest first.")
+    @strawberry.field(description="The team's subscriptions, newest first (latest 200).")
     async def subscriptions(self, info: AppInfo) -> list[Subscription]:
-        rows = await read(
-            info,
-            lambda s: billing.list_subscriptions(
-                s, user_id=None, status=None, limit=200, team_id=self._id
-            ),
-        )
+        rows = await info.context.loaders.subscriptions_by_team_id.load(self._id)
         return [Subscription.of(x) for x in rows]
 
-    @strawberry.field(description="The team's keys (never secrets; empty for BILLING).")
+    @strawberry.field(
+        description="The team's keys, newest first (latest 200; never secrets; empty for BILLING)."
+    )
     async def api_keys(self, info: AppInfo) -> list[ApiKey]:
         if not self._can(Capability.VIEW_KEYS):
             return []
-        rows = await read(
-            info, lambda s: api_keys.list_keys(s, user_id=None, limit=200, team_id=self._id)
-        )
+        rows = await info.context.loaders.keys_by_team_id.load(self._id)
         return [ApiKey.of(k) for k in rows]
 
     @classmethod

@@ -234,12 +234,7 @@ async def create_key(
 
 # -- reading ---------------------------------------------------------------------------------
 async def list_keys(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID | None,
-    limit: int,
-    offset: int = 0,
-    team_id: uuid.UUID | None = None,
+    session: AsyncSession, *, user_id: uuid.UUID | None, limit: int, offset: int = 0
 ) -> list[ApiKey]:
     q = select(ApiKey)
     if user_id is not None:  # theirs and their teams' (ownership.visible)
@@ -248,8 +243,6 @@ async def list_keys(
                 ApiKey.team_id, ApiKey.user_id, user_id, ownership.Capability.VIEW_KEYS
             )
         )
-    if team_id is not None:
-        q = q.where(ApiKey.team_id == team_id)
     q = q.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit).offset(offset)
     return list(await session.scalars(q))
 

@@ -228,7 +228,6 @@ async def list_subscriptions(
     status: str | None,
     limit: int,
     offset: int = 0,
-    team_id: uuid.UUID | None = None,
 ) -> list[Subscription]:
     q = select(Subscription)
     if user_id is not None:  # theirs and their teams' (ownership.visible)
@@ -237,8 +236,6 @@ async def list_subscriptions(
                 Subscription.team_id, Subscription.user_id, user_id, Capability.VIEW_SUBSCRIPTIONS
             )
         )
-    if team_id is not None:
-        q = q.where(Subscription.team_id == team_id)
     if status is not None:
         q = q.where(Subscription.status == status)
     q = q.order_by(Subscription.created_at.desc(), Subscription.id).limit(limit).offset(offset)

@@ -6,10 +6,12 @@ their keys, in the same transaction)."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
@@ -103,24 +105,63 @@ class Member:
     joined_at: datetime
 
 
-async def members(session: AsyncSession, team_id: uuid.UUID) -> list[Member]:
+PER_TEAM = 200  # nested lists of a team are capped (newest first)
+
+
+def _grouped(rows: Any, ids: list[uuid.UUID], key: Any) -> list[list[Any]]:
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        out[key(row)].append(row)
+    return [out.get(i, []) for i in ids]
+
+
+def _newest(model: Any, ids: list[uuid.UUID], *order: Any) -> Any:
+    """``model`` rows of the teams ``ids``, at most ``PER_TEAM`` each, in ``order``."""
+    rank = func.row_number().over(partition_by=model.team_id, order_by=order).label("rank")
+    inner = select(model.id, rank).where(model.team_id.in_(ids)).subquery()
+    return (
+        select(model)
+        .join(inner, inner.c.id == model.id)
+        .where(inner.c.rank <= PER_TEAM)
+        .order_by(*order)
+    )
+
+
+async def members_by_team_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[list[Member]]:
+    """Batch for the ``members_by_team_id`` dataloader, in key order."""
     rows = await session.execute(
-        select(User, TeamMember.role, TeamMember.created_at)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team_id)
+        select(TeamMember.team_id, User, TeamMember.role, TeamMember.created_at)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.team_id.in_(ids))
         .order_by(TeamMember.created_at, User.id)
     )
-    return [Member(u, r, at) for u, r, at in rows]
+    out: dict[uuid.UUID, list[Member]] = defaultdict(list)
+    for team_id, user, role, joined in rows:
+        out[team_id].append(Member(user, role, joined))
+    return [out.get(i, []) for i in ids]
 
 
-async def invitations(session: AsyncSession, team_id: uuid.UUID) -> list[TeamInvitation]:
+async def invitations_by_team_ids(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> list[list[TeamInvitation]]:
     rows = await session.scalars(
-        select(TeamInvitation)
-        .where(TeamInvitation.team_id == team_id)
-        .order_by(TeamInvitation.created_at.desc())
-        .limit(200)
+        _newest(TeamInvitation, ids, TeamInvitation.created_at.desc(), TeamInvitation.id)
     )
-    return list(rows)
+    return _grouped(rows, ids, lambda i: i.team_id)
+
+
+async def subscriptions_by_team_ids(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> list[list[Subscription]]:
+    rows = await session.scalars(
+        _newest(Subscription, ids, Subscription.created_at.desc(), Subscription.id)
+    )
+    return _grouped(rows, ids, lambda x: x.team_id)
+
+
+async def keys_by_team_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[list[ApiKey]]:
+    rows = await session.scalars(_newest(ApiKey, ids, ApiKey.created_at.desc(), ApiKey.id))
+    return _grouped(rows, ids, lambda k: k.team_id)
 
 
 def _assignable(actor_role: TeamRole, role: str) -> TeamRole:
