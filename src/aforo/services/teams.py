@@ -108,23 +108,22 @@ class Member:
 PER_TEAM = 200  # nested lists of a team are capped (newest first)
 
 
-def _grouped(rows: Any, ids: list[uuid.UUID], key: Any) -> list[list[Any]]:
-    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for row in rows:
-        out[key(row)].append(row)
-    return [out.get(i, []) for i in ids]
-
-
-def _newest(model: Any, ids: list[uuid.UUID], *order: Any) -> Any:
-    """``model`` rows of the teams ``ids``, at most ``PER_TEAM`` each, in ``order``."""
+async def _newest_by_team(session: AsyncSession, model: Any, ids: list[uuid.UUID]) -> Any:
+    """``model`` rows of the teams ``ids``, newest first, at most ``PER_TEAM`` per team,
+    grouped in key order (one statement)."""
+    order = (model.created_at.desc(), model.id)
     rank = func.row_number().over(partition_by=model.team_id, order_by=order).label("rank")
     inner = select(model.id, rank).where(model.team_id.in_(ids)).subquery()
-    return (
+    rows = await session.scalars(
         select(model)
         .join(inner, inner.c.id == model.id)
         .where(inner.c.rank <= PER_TEAM)
         .order_by(*order)
     )
+    out: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        out[row.team_id].append(row)
+    return [out.get(i, []) for i in ids]
 
 
 async def members_by_team_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[list[Member]]:
@@ -144,24 +143,20 @@ async def members_by_team_ids(session: AsyncSession, ids: list[uuid.UUID]) -> li
 async def invitations_by_team_ids(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> list[list[TeamInvitation]]:
-    rows = await session.scalars(
-        _newest(TeamInvitation, ids, TeamInvitation.created_at.desc(), TeamInvitation.id)
-    )
-    return _grouped(rows, ids, lambda i: i.team_id)
+    result: list[list[TeamInvitation]] = await _newest_by_team(session, TeamInvitation, ids)
+    return result
 
 
 async def subscriptions_by_team_ids(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> list[list[Subscription]]:
-    rows = await session.scalars(
-        _newest(Subscription, ids, Subscription.created_at.desc(), Subscription.id)
-    )
-    return _grouped(rows, ids, lambda x: x.team_id)
+    result: list[list[Subscription]] = await _newest_by_team(session, Subscription, ids)
+    return result
 
 
 async def keys_by_team_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[list[ApiKey]]:
-    rows = await session.scalars(_newest(ApiKey, ids, ApiKey.created_at.desc(), ApiKey.id))
-    return _grouped(rows, ids, lambda k: k.team_id)
+    result: list[list[ApiKey]] = await _newest_by_team(session, ApiKey, ids)
+    return result
 
 
 def _assignable(actor_role: TeamRole, role: str) -> TeamRole:
