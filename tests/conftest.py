@@ -90,6 +90,9 @@ def settings(pg: EmbeddedPostgres, database: str, workdir: Path) -> Settings:
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
+        mail_dir_path=workdir / "mail" / database,  # each test reads its own mail
+        mail_retry_base_s=0.05,
+        mail_poll_s=30.0,  # woken on commit; no idle polls in statement counts
     )
 
 

@@ -33,6 +33,9 @@ def c(args: Args, *codes: str, any_outcome: bool = False) -> Case:
     return Case(args, frozenset(codes or ("NOT_FOUND",)))
 
 
+FAKE_TOKEN = "at_" + "0" * 43  # well-formed, never issued
+
+
 def none(a: World, b: World) -> list[dict[str, Any]]:
     return [{}]
 
@@ -42,6 +45,7 @@ def _try(a: World, b: World) -> list[dict[str, Any]]:
     return [
         {"input": {"operationId": a.operation, "keyId": b.key, "pathParams": city}},
         {"input": {"operationId": b.operation, "keyId": a.key, "pathParams": city}},
+        {"input": {"operationId": b.operation, "keyId": a.team_key, "pathParams": city}},
     ]
 
 
@@ -122,6 +126,14 @@ CASES: dict[str, Case] = {
     ),
     "Query.billingSettings": c(none),
     "Query.integrationGuide": c(lambda a, b: [{"productId": a.product}]),
+    "Query.twoFactor": c(none),
+    "Query.sessions": c(none),
+    "Query.accountSettings": c(none),
+    "Query.mailBranding": c(none),
+    "Query.emailPreview": c(lambda a, b: [{"template": "TEAM_INVITATION"}]),
+    "Query.mailDeliveries": c(lambda a, b: [{}, {"status": "SENT"}]),
+    "Query.teams": c(none),
+    "Query.team": c(lambda a, b: [{"id": a.team}]),
     # -- mutations ------------------------------------------------------------------------------
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
@@ -167,9 +179,15 @@ CASES: dict[str, Case] = {
         ]
     ),
     "Mutation.archivePlan": c(lambda a, b: [{"id": a.plan}]),
-    "Mutation.subscribe": c(lambda a, b: [{"planId": a.plan}]),
+    "Mutation.subscribe": c(
+        lambda a, b: [{"planId": a.plan}, {"planId": b.plan, "teamId": a.team}]
+    ),
     "Mutation.cancelSubscription": c(
-        lambda a, b: [{"id": a.subscription}, {"id": a.subscription, "atPeriodEnd": True}]
+        lambda a, b: [
+            {"id": a.subscription},
+            {"id": a.subscription, "atPeriodEnd": True},
+            {"id": a.team_subscription},
+        ]
     ),
     "Mutation.resumeSubscription": c(lambda a, b: [{"id": a.subscription}]),
     "Mutation.changeSubscriptionPlan": c(
@@ -283,6 +301,71 @@ CASES: dict[str, Case] = {
         lambda a, b: [{"entry": "127.0.0.2", "note": "bravo"}], any_outcome=True
     ),
     "Mutation.removeOutboundAllow": c(lambda a, b: [{"id": a.allow_entry}]),
+    # -- accounts: mailed links, two-factor sign-in, sessions, policy, mail, teams -----------
+    "Mutation.verifyEmail": c(lambda a, b: [{"token": FAKE_TOKEN}], "INVALID_TOKEN"),
+    "Mutation.resendVerificationEmail": c(none, "ALREADY_VERIFIED"),
+    "Mutation.requestPasswordReset": c(
+        lambda a, b: [{"email": f"dev-{a.marker}@example.com"}], any_outcome=True
+    ),
+    "Mutation.resetPassword": c(
+        lambda a, b: [{"token": FAKE_TOKEN, "newPassword": "a long new password"}],
+        "INVALID_TOKEN",
+    ),
+    "Mutation.requestEmailChange": c(
+        lambda a, b: [{"newEmail": f"dev-{a.marker}@example.com", "password": "nope nope"}],
+        "INVALID_CREDENTIALS",
+    ),
+    "Mutation.confirmEmailChange": c(lambda a, b: [{"token": FAKE_TOKEN}], "INVALID_TOKEN"),
+    "Mutation.logInSecondFactor": c(
+        lambda a, b: [{"challenge": "mfa_" + "x" * 43, "code": "123456"}], "INVALID_CHALLENGE"
+    ),
+    "Mutation.beginTwoFactorEnrollment": c(
+        lambda a, b: [{"password": "not the password"}], "INVALID_CREDENTIALS"
+    ),
+    "Mutation.confirmTwoFactorEnrollment": c(lambda a, b: [{"code": "123456"}], "NO_ENROLMENT"),
+    "Mutation.regenerateRecoveryCodes": c(lambda a, b: [{"code": "123456"}], "NOT_ENABLED"),
+    "Mutation.disableTwoFactor": c(
+        lambda a, b: [{"password": "not the password", "code": "123456"}], "INVALID_CREDENTIALS"
+    ),
+    "Mutation.revokeSession": c(lambda a, b: [{"id": a.dev_session}]),
+    "Mutation.updateAccountSettings": c(
+        lambda a, b: [{"input": {"unverifiedAccess": "READ_ONLY"}}], any_outcome=True
+    ),
+    "Mutation.updateMailBranding": c(
+        lambda a, b: [{"input": {"brandName": "Bravo brand"}}], any_outcome=True
+    ),
+    "Mutation.retryMailDelivery": c(lambda a, b: [{"id": a.mail_job}]),
+    "Mutation.createTeam": c(lambda a, b: [{"name": "bravo team"}], any_outcome=True),
+    "Mutation.inviteTeamMember": c(
+        lambda a, b: [{"teamId": a.team, "email": "hijack@example.com", "role": "ADMIN"}]
+    ),
+    "Mutation.revokeTeamInvitation": c(lambda a, b: [{"id": a.invitation}]),
+    "Mutation.acceptTeamInvitation": c(lambda a, b: [{"token": FAKE_TOKEN}], "INVALID_TOKEN"),
+    "Mutation.setTeamMemberRole": c(
+        lambda a, b: [
+            {"teamId": a.team, "userId": a.mod_id, "role": "ADMIN"},
+            {"teamId": b.team, "userId": a.mod_id, "role": "ADMIN"},
+        ],
+        "NOT_FOUND",
+        "TEAM_ROLE_FORBIDS",  # B's moderator, a MEMBER of B's team, may not even try
+    ),
+    "Mutation.removeTeamMember": c(
+        lambda a, b: [
+            {"teamId": a.team, "userId": a.mod_id},
+            {"teamId": b.team, "userId": a.dev_id},
+        ],
+        "NOT_FOUND",
+        "TEAM_ROLE_FORBIDS",
+    ),
+    "Mutation.transferTeamOwnership": c(
+        lambda a, b: [
+            {"teamId": a.team, "userId": a.mod_id},
+            {"teamId": b.team, "userId": a.mod_id},
+        ],
+        "NOT_FOUND",
+        "TEAM_ROLE_FORBIDS",
+    ),
+    "Mutation.deleteTeam": c(lambda a, b: [{"id": a.team}]),
     "Mutation.tryOperation": c(_try),
     "Mutation.startPlaygroundRun": c(_try),
     # -- subscriptions (walked over a websocket, see test_subscriptions_...) ----------------------

@@ -11,6 +11,7 @@ from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker
 from aforo.services import tenants
 from aforo.tenancy.context import Role
+from tests.mailbox import Mailbox, token_of
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Api:
     def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        # The app's outgoing mail (.eml files): each message is handed out once.
+        self.mailbox = Mailbox(settings.mail_dir)
 
     async def raw(
         self,
@@ -85,17 +88,30 @@ class Api:
         password: str = "correct horse battery",
         name: str = "Dev",
     ) -> dict[str, Any]:
+        """Sign up and verify the address with the mailed link, as a new developer does;
+        returns the session ``verifyEmail`` signs in with (accessToken, refreshToken, user)."""
         d = await self.data(
             """mutation($i: SignUpInput!) { signUp(input: $i) {
-                 __typename
-                 ... on AuthPayload { accessToken refreshToken user { id email roles } }
-                 ... on UserError { code message field } } }""",
+                 __typename ... on UserError { code message field } } }""",
             {"i": {"email": email, "password": password, "name": name}},
             storefront=tenant.storefront_key,
         )
-        result: dict[str, Any] = d["signUp"]
-        assert result["__typename"] == "AuthPayload", result
-        return result
+        assert d["signUp"]["__typename"] == "SignUpAccepted", d
+        msg = await self.mailbox.wait(email.lower(), "Confirm your email")
+        return await self.verify_email(tenant, token_of(msg))
+
+    async def verify_email(self, tenant: TenantFixture, token: str) -> dict[str, Any]:
+        d = await self.data(
+            """mutation($t: String!) { verifyEmail(token: $t) { __typename
+                 ... on EmailVerified { session {
+                       accessToken refreshToken user { id email roles } } }
+                 ... on UserError { code message field } } }""",
+            {"t": token},
+            storefront=tenant.storefront_key,
+        )
+        assert d["verifyEmail"]["__typename"] == "EmailVerified", d
+        session: dict[str, Any] = d["verifyEmail"]["session"]
+        return session
 
     async def log_in(self, tenant: TenantFixture, email: str, password: str) -> dict[str, Any]:
         d = await self.data(

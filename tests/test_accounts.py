@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from aforo.tenancy.auth import CONSOLE_AUDIENCE
 from aforo.tenancy.signing import KeyRing
+from tests.mailbox import text_of
 from tests.support import Api, make_tenant
 
 SIGN_UP = """mutation($i: SignUpInput!) { signUp(input: $i) { __typename
-  ... on AuthPayload { accessToken refreshToken user { id email name roles } }
+  ... on SignUpAccepted { email verificationRequired }
   ... on UserError { code message field } } }"""
 REFRESH = """mutation($t: String!) { refreshToken(token: $t) { __typename
   ... on AuthPayload { accessToken refreshToken }
@@ -68,23 +69,36 @@ async def test_sign_up_validation(
     assert d["signUp"]["code"] == "INVALID" and d["signUp"]["field"] == field
 
 
-async def test_duplicate_email_same_tenant_refused_other_tenant_allowed(api: Api) -> None:
+async def test_sign_up_answers_the_same_for_a_taken_address_and_mails_its_owner(
+    api: Api,
+) -> None:
     a = await make_tenant(api.settings, "Alpha")
     b = await make_tenant(api.settings, "Beta")
-    await api.sign_up(a, "dev@x.io")
-    d = await api.data(
+    first = await api.sign_up(a, "dev@x.io")
+    fresh = await api.data(
+        SIGN_UP,
+        {"i": {"email": "new@x.io", "password": "long enough pw", "name": "N"}},
+        storefront=a.storefront_key,
+    )
+    taken = await api.data(
         SIGN_UP,
         {"i": {"email": "DEV@x.io", "password": "long enough pw", "name": "D"}},
         storefront=a.storefront_key,
     )
-    assert d["signUp"] == {
-        "__typename": "UserError",
-        "code": "CONFLICT",
-        "message": "an account with this email exists",
-        "field": "email",
-    }
+    shape = {"__typename": "SignUpAccepted", "verificationRequired": True}
+    assert fresh["signUp"] == {**shape, "email": "new@x.io"}
+    assert taken["signUp"] == {**shape, "email": "dev@x.io"}
+    # The owner of the taken address is told, and no second account exists.
+    notice = await api.mailbox.wait("dev@x.io", "You already have")
+    assert "log-in" in text_of(notice) and "token=" not in text_of(notice)
+    admin = await api.admin_token(a)
+    emails = [u["email"] for u in (await api.data("{ users { email } }", token=admin))["users"]]
+    assert sorted(emails) == sorted([a.admin_email, "dev@x.io", "new@x.io"])
+    # The first account's password still works; the second sign-up's does not.
+    assert (await api.log_in(a, "dev@x.io", "correct horse battery"))["user"] == first["user"]
+    assert (await api.log_in(a, "dev@x.io", "long enough pw"))["code"] == "INVALID_CREDENTIALS"
     other = await api.sign_up(b, "dev@x.io")  # a separate account in another tenant
-    assert other["user"]["email"] == "dev@x.io"
+    assert other["user"]["email"] == "dev@x.io" and other["user"]["id"] != first["user"]["id"]
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:

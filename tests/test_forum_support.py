@@ -52,8 +52,8 @@ class Forum:
     async def members(
         self, n: int, *, prefix: str = "dev", roles: str = "DEVELOPER"
     ) -> list[Member]:
-        """Accounts inserted directly (password hashing is not under test here), each with a
-        real access token signed by the app's key ring."""
+        """Verified accounts inserted directly (password hashing and mail are not under test
+        here), each with a real access token signed by the app's key ring."""
         ids = [uuid.uuid4() for _ in range(n)]
         engine = create_engine(self.api.settings.owner_url or "", pool_size=1)
         try:
@@ -61,8 +61,8 @@ class Forum:
                 for i, uid in enumerate(ids):
                     await s.execute(
                         text(
-                            "insert into users (tenant_id, id, email, name, password_hash, roles) "
-                            "values (:t, :id, :e, :n, 'x', :r)"
+                            "insert into users (tenant_id, id, email, name, password_hash, roles,"
+                            " email_verified_at) values (:t, :id, :e, :n, 'x', :r, now())"
                         ),
                         {
                             "t": uuid.UUID(self.tenant.id),

@@ -28,6 +28,7 @@ OWN_ROWS = {
     ("Query.currentUsage", "moderator"): "NOT_FOUND",
     ("Query.invoice", "moderator"): "NOT_FOUND",
     ("Query.upcomingInvoice", "moderator"): "NOT_FOUND",
+    ("Query.team", "admin"): "NOT_FOUND",  # the developer's team: the admin is no member
 }
 
 

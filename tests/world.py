@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from graphql import (
     GraphQLField,
@@ -37,6 +38,7 @@ from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
 from tests.conftest import _owner_conn
 from tests.gateway import create_gateway_token, create_key, create_plan, create_product, ok
 from tests.gateway import subscribe as subscribe_plan
+from tests.mailbox import token_of
 from tests.services import AppServer
 from tests.support import Api, TenantFixture, make_tenant
 from tests.test_playground_support import ALLOW, IMPORT, Upstream, openapi
@@ -72,6 +74,8 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
+        mail_dir_path=workdir / "mail" / name,
+        mail_poll_s=30.0,
     )
     up = Upstream()
     up_server = AppServer(up.app()).start()
@@ -104,6 +108,7 @@ class World:
     key_secret: str
     cc_secret: str
     ids: dict[str, str] = field(default_factory=dict)
+    team_key_secret: str = ""
 
     def __getattr__(self, name: str) -> str:
         ids = self.__dict__.get("ids", {})
@@ -127,6 +132,7 @@ class World:
             self.gateway,
             self.key_secret,
             self.cc_secret,
+            self.team_key_secret,
             *self.ids.values(),
         ]
 
@@ -200,6 +206,7 @@ async def build_world(s: Served, name: str) -> World:
     await _usage(api, w)
     await _playground(api, w)
     await _billing(api, w)
+    await _teams(api, w)
     return w
 
 
@@ -437,6 +444,59 @@ async def _billing(api: Api, w: World) -> None:
         w.admin,
     )
     w.ids.update(metered_plan=plan, closed_sub=sub, invoice=invoices[0]["id"])
+
+
+async def _teams(api: Api, w: World) -> None:
+    """The developer's team (the moderator joins it as a MEMBER through the mailed link),
+    with a subscription and a key of its own, and an invitation still open."""
+    m = w.marker
+    team = await _pay(
+        api,
+        """mutation($n: String!) { createTeam(name: $n) { __typename ... on Team { id }
+             ... on UserError { code message } } }""",
+        {"n": f"Team {m}"},
+        "createTeam",
+        w.dev,
+    )
+    invite = """mutation($t: ID!, $e: String!) { inviteTeamMember(teamId: $t, email: $e,
+      role: MEMBER) { __typename ... on TeamInvitation { id }
+      ... on UserError { code message } } }"""
+    await _pay(
+        api, invite, {"t": team["id"], "e": f"mod-{m}@example.com"}, "inviteTeamMember", w.dev
+    )
+    msg = await api.mailbox.wait(f"mod-{m}@example.com", "invited you to")
+    await _pay(
+        api,
+        """mutation($t: String!) { acceptTeamInvitation(token: $t) { __typename
+             ... on Team { id } ... on UserError { code message } } }""",
+        {"t": token_of(msg)},
+        "acceptTeamInvitation",
+        w.mod,
+    )
+    pending = await _pay(
+        api, invite, {"t": team["id"], "e": f"later-{m}@example.com"}, "inviteTeamMember", w.dev
+    )
+    await api.mailbox.wait(f"later-{m}@example.com", "invited you to")  # sent: a stable world
+    sub = await ok(
+        api,
+        """mutation($p: ID!, $t: ID) { subscribe(planId: $p, teamId: $t) { __typename
+             ... on Subscription { id } ... on UserError { code message field } } }""",
+        {"p": w.plan, "t": team["id"]},
+        "subscribe",
+        token=w.dev,
+    )
+    key = await create_key(api, w.dev, sub["id"], name=f"team key {m}")
+    jobs = await api.data("{ mailDeliveries(first: 1) { id } }", token=w.admin)
+    sid = jwt.decode(w.dev, options={"verify_signature": False})["sid"]
+    w.ids.update(
+        team=team["id"],
+        invitation=pending["id"],
+        team_subscription=sub["id"],
+        team_key=key["apiKey"]["id"],
+        mail_job=jobs["mailDeliveries"][0]["id"],
+        dev_session=sid,
+    )
+    w.team_key_secret = key["secret"]
 
 
 @dataclass

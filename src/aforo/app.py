@@ -26,6 +26,7 @@ from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
 from aforo.resolvers import (
+    account_settings,
     accounts,
     api_keys,
     billing,
@@ -34,11 +35,16 @@ from aforo.resolvers import (
     gateway_tokens,
     integration,
     invoices,
+    mail,
     moderation,
     playground,
+    sessions,
     specs,
+    teams,
     tenants,
+    totp,
     usage,
+    verification,
 )
 from aforo.rest import billing as rest_billing
 from aforo.rest import keys
@@ -49,6 +55,7 @@ from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
 from aforo.services import playground_runs
+from aforo.services.mail import dispatcher as mail_dispatcher
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 
@@ -69,6 +76,11 @@ QUERIES: tuple[type, ...] = (
     usage.Query,
     playground.Query,
     integration.Query,
+    totp.Query,
+    sessions.Query,
+    account_settings.Query,
+    mail.Query,
+    teams.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -82,6 +94,12 @@ MUTATIONS: tuple[type, ...] = (
     docs.Mutation,
     specs.Mutation,
     playground.Mutation,
+    verification.Mutation,
+    totp.Mutation,
+    sessions.Mutation,
+    account_settings.Mutation,
+    mail.Mutation,
+    teams.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
@@ -102,6 +120,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     rest_specs.lifespan,
     playground_runs.lifespan,
     rest_billing.lifespan,
+    mail_dispatcher.lifespan,
 )
 
 

@@ -28,6 +28,10 @@ tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 billing_app = typer.Typer(help="Billing periods and invoices.", no_args_is_help=True)
 app.add_typer(billing_app, name="billing")
+mail_app = typer.Typer(
+    help="Mail written as .eml files (when AFORO_SMTP_URL is not set).", no_args_is_help=True
+)
+app.add_typer(mail_app, name="mail")
 
 
 @contextlib.contextmanager
@@ -260,6 +264,39 @@ def billing_close(
         typer.echo(json.dumps({"invoices": [str(i) for i in drafted]}))
     else:
         typer.echo(f"drafted {len(drafted)} invoice(s)")
+
+
+@mail_app.command("list")
+def mail_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the messages in AFORO_MAIL_DIR (default $AFORO_HOME/mail), oldest first."""
+    from aforo.services.mail import files
+
+    items = [m.summary() for m in files.read_all(Settings().mail_dir)]
+    if as_json:
+        typer.echo(json.dumps(items))
+        return
+    for i in items:
+        typer.echo(f"{i['id']}  {i['date']:31}  {i['to']:30}  {i['subject']}")
+
+
+@mail_app.command("show")
+def mail_show(
+    id: Annotated[
+        str, typer.Argument(help="A message id from `aforo mail list` (or any unique part of it).")
+    ],
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the whole MIME message.")] = False,
+) -> None:
+    """Print one message: its headers and text part (or HTML part, or raw MIME)."""
+    from aforo.services.mail import files
+
+    found = [m for m in files.read_all(Settings().mail_dir) if id in m.id]
+    if len(found) != 1:
+        _fail(f"{len(found)} messages match {id!r}; give more of the id")
+        return
+    typer.echo(found[0].render(html=html, raw=raw))
 
 
 def main() -> None:

@@ -62,9 +62,39 @@ class Settings:
         default_factory=lambda: float(_env("AFORO_BILLING_INTERVAL", "60") or "60")
     )
 
+    # Accounts and mail. Unset SMTP URL: each message is written as an .eml file to mail_dir.
+    smtp_url: str | None = field(default_factory=lambda: _env("AFORO_SMTP_URL"))
+    mail_dir_path: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("AFORO_MAIL_DIR")) else None
+    )
+    mail_from: str = field(
+        default_factory=lambda: _env("AFORO_MAIL_FROM", "no-reply@localhost") or ""
+    )
+    # Where mailed links point until a tenant sets its own portal URL.
+    portal_url: str = field(
+        default_factory=lambda: _env("AFORO_PORTAL_URL", "http://localhost:3000") or ""
+    )
+    # Idle polls for mail queued by other instances (this one's is sent on commit).
+    mail_poll_s: float = field(default_factory=lambda: float(_env("AFORO_MAIL_POLL", "5") or "5"))
+    mail_max_attempts: int = field(default_factory=lambda: _int("AFORO_MAIL_MAX_ATTEMPTS", 10))
+    mail_retry_base_s: float = field(
+        default_factory=lambda: float(_env("AFORO_MAIL_RETRY_BASE", "30") or "30")
+    )
+    data_keys_path: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("AFORO_DATA_KEYS_DIR")) else None
+    )
+
     @property
     def keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.home / "jwt"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.mail_dir_path or self.home / "mail"
+
+    @property
+    def data_keys_dir(self) -> Path:
+        return self.data_keys_path or self.home / "data-keys"
 
     @property
     def owner_url(self) -> str | None:

@@ -40,3 +40,14 @@ class Unauthenticated(DomainError):
 class Forbidden(DomainError):
     code = "FORBIDDEN"
     status = 403
+
+
+class RateLimited(DomainError):
+    """Too many tries for now; ``retry_after_s`` says when the next one is accepted."""
+
+    code = "RATE_LIMITED"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = max(1, retry_after_s)

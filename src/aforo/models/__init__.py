@@ -1,31 +1,43 @@
 """SQLAlchemy tables, one module per domain. Importing this package registers them all."""
 
 from aforo.models import (
+    account_settings,
     accounts,
     api_keys,
     billing,
     docs,
     forum,
     gateway_tokens,
+    mail,
     moderation,
     outbox,
     playground,
+    sessions,
     specs,
+    teams,
     tenants,
+    totp,
     usage,
+    verification,
 )
 
 __all__ = [
+    "account_settings",
     "accounts",
     "api_keys",
     "billing",
     "docs",
     "forum",
     "gateway_tokens",
+    "mail",
     "moderation",
     "outbox",
     "playground",
+    "sessions",
     "specs",
+    "teams",
     "tenants",
+    "totp",
     "usage",
+    "verification",
 ]

@@ -18,6 +18,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
@@ -25,6 +26,7 @@ class ApiKey(Base):
         primary_key=True, server_default=text("gen_random_uuid()")
     )
     user_id: Mapped[uuid.UUID]
+    team_id: Mapped[uuid.UUID | None]  # the owning team (its subscription's), None: personal
     name: Mapped[str] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(20))
     client_id: Mapped[str | None] = mapped_column(String(64))  # CLIENT_CREDENTIALS only

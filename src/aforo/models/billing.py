@@ -68,12 +68,14 @@ class Plan(Base):
 
 
 class Subscription(Base):
-    """A developer's subscription to a plan; its keys die with it."""
+    """A subscription to a plan, owned by a person or (``team_id``) a team; its keys die
+    with it. ``user_id`` is the person who subscribed."""
 
     __tablename__ = "subscriptions"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
         ForeignKeyConstraint(["tenant_id", "plan_id"], ["plans.tenant_id", "plans.id"]),
+        ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"]),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
@@ -82,6 +84,7 @@ class Subscription(Base):
     )
     user_id: Mapped[uuid.UUID]
     plan_id: Mapped[uuid.UUID]
+    team_id: Mapped[uuid.UUID | None]
     status: Mapped[str] = mapped_column(String(12), server_default="ACTIVE")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

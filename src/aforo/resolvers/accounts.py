@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.errors import Unauthenticated
+from aforo.errors import DomainError, Unauthenticated
+from aforo.errors import RateLimited as RateLimitedError
 from aforo.schema.accounts import (
     AuthPayload,
     AuthResult,
@@ -16,6 +15,7 @@ from aforo.schema.accounts import (
     SignUpInput,
     User,
     UserResult,
+    auth_payload,
 )
 from aforo.schema.base import (
     STAFF_ADMIN,
@@ -28,25 +28,17 @@ from aforo.schema.base import (
     parse_id,
     read,
 )
-from aforo.services import accounts
+from aforo.schema.signin import (
+    LogInResult,
+    RateLimited,
+    SecondFactorRequired,
+    SecondFactorResult,
+    SignUpAccepted,
+    SignUpResult,
+    client_of,
+)
+from aforo.services import accounts, signin, totp, verification
 from aforo.tenancy.context import Role as RoleValue
-
-
-def _payload(info: AppInfo, issued: accounts.IssuedSession) -> AuthPayload:
-    runtime = info.context.runtime
-    token, exp = runtime.auth.issue_access_token(
-        tenant_id=issued.user.tenant_id,
-        user_id=issued.user.id,
-        roles=issued.user.roles,
-        session_id=issued.family_id,
-        ttl_s=runtime.settings.access_token_ttl_s,
-    )
-    return AuthPayload(
-        access_token=token,
-        refresh_token=issued.refresh_token,
-        expires_at=datetime.fromtimestamp(exp, UTC),
-        user=User.of(issued.user, is_self=True),
-    )
 
 
 @strawberry.type
@@ -67,29 +59,62 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(permission_classes=[HasTenant])
-    async def sign_up(self, info: AppInfo, input: SignUpInput) -> AuthResult:
-        ttl = info.context.runtime.settings.refresh_token_ttl_s
-
-        async def go(s: AsyncSession) -> AuthPayload:
-            issued = await accounts.sign_up(
-                s, email=input.email, password=input.password, name=input.name, refresh_ttl_s=ttl
+    @strawberry.mutation(
+        permission_classes=[HasTenant],
+        description="Create an account and mail a verification link. The answer is the same "
+        "whether or not the address has an account (its owner gets a mail instead).",
+    )
+    async def sign_up(self, info: AppInfo, input: SignUpInput) -> SignUpResult:
+        async def go(s: AsyncSession) -> SignUpAccepted:
+            email = await verification.sign_up(
+                s, email=input.email, password=input.password, name=input.name
             )
-            return _payload(info, issued)
+            return SignUpAccepted(email=email, verification_required=True)
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[HasTenant])
-    async def log_in(self, info: AppInfo, input: LogInInput) -> AuthResult:
+    @strawberry.mutation(
+        permission_classes=[HasTenant],
+        description="Check the password; returns a session, or SecondFactorRequired when the "
+        "account uses two-factor sign-in (then call logInSecondFactor).",
+    )
+    async def log_in(self, info: AppInfo, input: LogInInput) -> LogInResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
+        client = client_of(info)
 
-        async def go(s: AsyncSession) -> AuthPayload:
-            issued = await accounts.log_in(
-                s, email=input.email, password=input.password, refresh_ttl_s=ttl
+        async def go(s: AsyncSession) -> AuthPayload | SecondFactorRequired:
+            out = await signin.log_in(
+                s, email=input.email, password=input.password, refresh_ttl_s=ttl, client=client
             )
-            return _payload(info, issued)
+            if isinstance(out, signin.SecondFactorNeeded):
+                return SecondFactorRequired(challenge=out.challenge, expires_at=out.expires_at)
+            return await auth_payload(info, s, out)
 
         return await guarded(info, go)
+
+    @strawberry.mutation(
+        permission_classes=[HasTenant],
+        description="The second step of logging in: the challenge and a code from the "
+        "authenticator app, or a one-time recovery code.",
+    )
+    async def log_in_second_factor(
+        self, info: AppInfo, challenge: str, code: str
+    ) -> SecondFactorResult:
+        ttl = info.context.runtime.settings.refresh_token_ttl_s
+        keys = totp.data_keys(info.context.runtime)
+        client = client_of(info)
+        # Not in a savepoint: a wrong code is counted against the challenge and the account,
+        # and that count must commit although the call fails.
+        async with info.context.db() as s:
+            try:
+                issued = await signin.complete(
+                    s, keys, challenge=challenge, code=code, refresh_ttl_s=ttl, client=client
+                )
+            except RateLimitedError as e:
+                return RateLimited.of(e)
+            except DomainError as e:
+                return UserError.of(e)
+            return await auth_payload(info, s, issued)
 
     @strawberry.mutation(permission_classes=[HasTenant])
     async def refresh_token(self, info: AppInfo, token: str) -> AuthResult:
@@ -101,7 +126,7 @@ class Mutation:
                 issued = await accounts.refresh(s, token=token, refresh_ttl_s=ttl)
             except Unauthenticated as e:
                 return UserError.of(e)
-        return _payload(info, issued)
+            return await auth_payload(info, s, issued)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],

@@ -123,21 +123,27 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def subscribe(self, info: AppInfo, plan_id: strawberry.ID) -> SubscriptionResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Subscribe to a plan: yourself, or a team you manage billing for (teamId).",
+    )
+    async def subscribe(
+        self, info: AppInfo, plan_id: strawberry.ID, team_id: strawberry.ID | None = None
+    ) -> SubscriptionResult:
         user_id = info.context.require_user()
 
         async def go(s: AsyncSession) -> Subscription:
-            sub = await billing.subscribe(s, user_id, parse_id(plan_id, "planId"))
+            team = parse_id(team_id, "teamId") if team_id is not None else None
+            sub = await billing.subscribe(s, user_id, parse_id(plan_id, "planId"), team)
             return Subscription.of(sub)
 
         return await guarded(info, go)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
-        description="Cancel a subscription (yours; any, for admins): at once (its keys are "
-        "revoked and a final invoice drafted, the fixed fee prorated) or, with atPeriodEnd, "
-        "when its current period ends.",
+        description="Cancel a subscription (yours, your team's as its OWNER, ADMIN or BILLING; "
+        "any, for admins): at once (its keys are revoked and a final invoice drafted, the fixed "
+        "fee prorated) or, with atPeriodEnd, when its current period ends.",
     )
     async def cancel_subscription(
         self, info: AppInfo, id: strawberry.ID, at_period_end: bool = False

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models import accounts as m
 from aforo.schema.base import AppInfo, UserError
+from aforo.services import accounts, sessions
 from aforo.tenancy.context import Role as RoleValue
 
 Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or developer role.")
@@ -18,6 +20,9 @@ class User:
     name: str
     roles: list[Role]  # type: ignore[valid-type]
     created_at: datetime
+    email_verified: bool = strawberry.field(
+        description="Whether the account proved it reads mail at its address."
+    )
     _email: strawberry.Private[str]
     _is_self: strawberry.Private[bool] = False
 
@@ -37,6 +42,7 @@ class User:
             name=u.name,
             roles=[RoleValue(r) for r in u.roles],
             created_at=u.created_at,
+            email_verified=u.email_verified_at is not None,
             _email=u.email,
             _is_self=is_self,
         )
@@ -50,6 +56,34 @@ class AuthPayload:
     )
     expires_at: datetime
     user: User
+    staff_roles_withheld: bool = strawberry.field(
+        default=False,
+        description="True when the tenant requires a second factor for staff roles and this "
+        "session was signed in without one: its access token carries no staff role. Turn on "
+        "two-factor sign-in (beginTwoFactorEnrollment) and log in again.",
+    )
+
+
+async def auth_payload(
+    info: AppInfo, session: AsyncSession, issued: accounts.IssuedSession
+) -> AuthPayload:
+    """An access JWT for an issued session, with the roles the session may carry."""
+    runtime = info.context.runtime
+    access = await sessions.access_roles(session, issued.user, issued.family_id)
+    token, exp = runtime.auth.issue_access_token(
+        tenant_id=issued.user.tenant_id,
+        user_id=issued.user.id,
+        roles=access.roles,
+        session_id=issued.family_id,
+        ttl_s=runtime.settings.access_token_ttl_s,
+    )
+    return AuthPayload(
+        access_token=token,
+        refresh_token=issued.refresh_token,
+        expires_at=datetime.fromtimestamp(exp, UTC),
+        user=User.of(issued.user, is_self=True),
+        staff_roles_withheld=access.withheld,
+    )
 
 
 @strawberry.type

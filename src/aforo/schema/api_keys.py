@@ -83,6 +83,9 @@ class ApiKey:
     revoked_at: datetime | None
     rotated_at: datetime | None
     replaced_by_id: strawberry.ID | None
+    team_id: strawberry.ID | None = strawberry.field(
+        description="The owning team (its subscription's); null for a personal key."
+    )
     _id: strawberry.Private[uuid.UUID]
     _user_id: strawberry.Private[uuid.UUID]
 
@@ -117,6 +120,7 @@ class ApiKey:
             revoked_at=k.revoked_at,
             rotated_at=k.rotated_at,
             replaced_by_id=strawberry.ID(str(k.replaced_by_id)) if k.replaced_by_id else None,
+            team_id=strawberry.ID(str(k.team_id)) if k.team_id else None,
             _id=k.id,
             _user_id=k.user_id,
         )

@@ -195,6 +195,9 @@ class Subscription:
         description="True: it ends (keys revoked, final invoice) when the current period ends."
     )
     _id: strawberry.Private[uuid.UUID]
+    team_id: strawberry.ID | None = strawberry.field(
+        description="The owning team; null for a personal subscription."
+    )
     _plan_id: strawberry.Private[uuid.UUID]
     _user_id: strawberry.Private[uuid.UUID]
 
@@ -224,6 +227,7 @@ class Subscription:
             billing_anchor=s.billing_anchor,
             cancel_at_period_end=s.cancel_at_period_end,
             _id=s.id,
+            team_id=strawberry.ID(str(s.team_id)) if s.team_id else None,
             _plan_id=s.plan_id,
             _user_id=s.user_id,
         )

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from strawberry.dataloader import DataLoader
 
 from aforo.models.accounts import User
-from aforo.models.api_keys import ApiKeyEvent
+from aforo.models.api_keys import ApiKey, ApiKeyEvent
 from aforo.models.billing import BillingPeriod, InvoiceEvent, InvoiceLine, Plan, Subscription
-from aforo.services import accounts, api_keys, billing
+from aforo.models.teams import TeamInvitation
+from aforo.services import accounts, api_keys, billing, teams
 
 if TYPE_CHECKING:
     from aforo.schema.context import Context
@@ -79,3 +80,31 @@ class Loaders:
         self.events_by_invoice_id: DataLoader[uuid.UUID, list[InvoiceEvent]] = DataLoader(
             invoice_events
         )
+
+        # teams
+        async def team_members(ids: list[uuid.UUID]) -> list[list[teams.Member]]:
+            async with ctx.db() as s:
+                return await teams.members_by_team_ids(s, ids)
+
+        async def team_invitations(ids: list[uuid.UUID]) -> list[list[TeamInvitation]]:
+            async with ctx.db() as s:
+                return await teams.invitations_by_team_ids(s, ids)
+
+        async def team_subscriptions(ids: list[uuid.UUID]) -> list[list[Subscription]]:
+            async with ctx.db() as s:
+                return await teams.subscriptions_by_team_ids(s, ids)
+
+        async def team_keys(ids: list[uuid.UUID]) -> list[list[ApiKey]]:
+            async with ctx.db() as s:
+                return await teams.keys_by_team_ids(s, ids)
+
+        self.members_by_team_id: DataLoader[uuid.UUID, list[teams.Member]] = DataLoader(
+            team_members
+        )
+        self.invitations_by_team_id: DataLoader[uuid.UUID, list[TeamInvitation]] = DataLoader(
+            team_invitations
+        )
+        self.subscriptions_by_team_id: DataLoader[uuid.UUID, list[Subscription]] = DataLoader(
+            team_subscriptions
+        )
+        self.keys_by_team_id: DataLoader[uuid.UUID, list[ApiKey]] = DataLoader(team_keys)

@@ -42,18 +42,23 @@ def normalize_email(email: str) -> str:
 
 
 def validate_sign_up(email: str, password: str, name: str) -> None:
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise ValidationFailed("enter a valid email address", field="email")
-    if len(password) < MIN_PASSWORD:
-        raise ValidationFailed(
-            f"password must be at least {MIN_PASSWORD} characters", field="password"
-        )
-    if len(password) > MAX_PASSWORD:
-        raise ValidationFailed(
-            f"password must be at most {MAX_PASSWORD} characters", field="password"
-        )
+    validate_email(email)
+    validate_password(password)
     if not name.strip() or len(name) > 200:
         raise ValidationFailed("name must be 1-200 characters", field="name")
+
+
+def validate_email(email: str, field: str = "email") -> None:
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise ValidationFailed("enter a valid email address", field=field)
+
+
+def validate_password(password: str, field: str = "password") -> None:
+    """Every place a password is chosen (sign-up, reset) checks it here."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"password must be at least {MIN_PASSWORD} characters", field=field)
+    if len(password) > MAX_PASSWORD:
+        raise ValidationFailed(f"password must be at most {MAX_PASSWORD} characters", field=field)
 
 
 async def hash_password(password: str) -> str:
@@ -67,6 +72,11 @@ async def _verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+async def password_matches(user: User, password: str) -> bool:
+    """Re-authentication of a signed-in account (before it changes its email or 2FA)."""
+    return await _verify_password(user.password_hash, password[:MAX_PASSWORD])
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -74,6 +84,7 @@ async def create_user(
     password: str,
     name: str,
     roles: list[Role] | None = None,
+    verified: bool = False,
 ) -> User:
     email = normalize_email(email)
     validate_sign_up(email, password, name)
@@ -85,6 +96,7 @@ async def create_user(
         name=name.strip(),
         password_hash=await hash_password(password),
         roles=[r.value for r in (roles or [Role.DEVELOPER])],
+        email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
     try:
@@ -111,17 +123,14 @@ async def _issue(session: AsyncSession, user: User, family_id: uuid.UUID, ttl_s:
     return raw
 
 
-async def sign_up(
-    session: AsyncSession, *, email: str, password: str, name: str, refresh_ttl_s: int
-) -> IssuedSession:
-    user = await create_user(session, email=email, password=password, name=name)
+async def new_session(session: AsyncSession, user: User, refresh_ttl_s: int) -> IssuedSession:
+    """A new refresh-token family for a user who has proved who they are."""
     family = uuid.uuid4()
     return IssuedSession(user, await _issue(session, user, family, refresh_ttl_s), family)
 
 
-async def log_in(
-    session: AsyncSession, *, email: str, password: str, refresh_ttl_s: int
-) -> IssuedSession:
+async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
+    """The password step of logging in (a second factor may follow: services.signin)."""
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
     # Verify against a dummy hash when the account is unknown: same cost, no user enumeration.
     ok = await _verify_password(
@@ -129,8 +138,7 @@ async def log_in(
     )
     if user is None or not ok:
         raise Unauthenticated("email or password is incorrect", code="INVALID_CREDENTIALS")
-    family = uuid.uuid4()
-    return IssuedSession(user, await _issue(session, user, family, refresh_ttl_s), family)
+    return user
 
 
 async def refresh(session: AsyncSession, *, token: str, refresh_ttl_s: int) -> IssuedSession:
@@ -156,11 +164,27 @@ async def refresh(session: AsyncSession, *, token: str, refresh_ttl_s: int) -> I
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    """Every session / refresh-family revocation goes through here (log-out, reuse, a user
+    revoking a session, a password reset)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Sign the account out everywhere; returns how many sessions were live."""
+    families = list(
+        await session.scalars(
+            select(RefreshToken.family_id)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .distinct()
+        )
+    )
+    for family_id in families:
+        await revoke_family(session, family_id)
+    return len(families)
 
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User:

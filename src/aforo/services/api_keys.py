@@ -22,7 +22,7 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aforo.models.api_keys import ApiKey, ApiKeyEvent, KeySubscriptionBinding
 from aforo.models.billing import Subscription
-from aforo.services import outbox
+from aforo.services import account_settings, outbox, ownership
 from aforo.services.key_state import GATEWAY_AUDIENCE, KeyState, VerifyResult, evaluate
 from aforo.tenancy import ops
 from aforo.tenancy.hashing import _B62, base62, sha256
@@ -118,6 +118,7 @@ def _new_row(
     session: AsyncSession,
     *,
     user_id: uuid.UUID,
+    team_id: uuid.UUID | None,
     name: str,
     format_: str,
     client_id: str | None,
@@ -130,6 +131,7 @@ def _new_row(
         tenant_id=session.info["tenant_id"],
         id=uuid.uuid4(),
         user_id=user_id,
+        team_id=team_id,
         name=name,
         format=format_,
         client_id=client_id,
@@ -169,15 +171,27 @@ async def create_key(
     sub = await session.scalar(
         select(Subscription).where(Subscription.id == subscription_id).with_for_update(read=True)
     )
-    if sub is None or (not as_admin and sub.user_id != actor_id):
+    if sub is None:
         raise NotFound("no subscription with that id", field="subscriptionId")
+    if not as_admin:
+        await account_settings.require_verified(session, actor_id)
+        await ownership.require(
+            session,
+            actor_id,
+            team_id=sub.team_id,
+            owner_id=sub.user_id,
+            cap=ownership.Capability.MANAGE_KEYS,
+            missing=NotFound("no subscription with that id", field="subscriptionId"),
+        )
     if sub.status != "ACTIVE":
         raise Conflict("this subscription is cancelled", field="subscriptionId")
+    # A team key is the team's (counted against it), made by the member who created it.
+    owner = ApiKey.team_id == sub.team_id if sub.team_id else ApiKey.user_id == sub.user_id
     active = await session.scalar(
         select(func.count())
         .select_from(ApiKey)
         .where(
-            ApiKey.user_id == sub.user_id,
+            owner,
             ApiKey.revoked_at.is_(None),
             (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
         )
@@ -189,7 +203,8 @@ async def create_key(
     client_id = CLIENT_ID_PREFIX + base62(16) if format_ == CLIENT_CREDENTIALS else None
     key, secret = _new_row(
         session,
-        user_id=sub.user_id,
+        user_id=actor_id if sub.team_id and not as_admin else sub.user_id,
+        team_id=sub.team_id,
         name=name,
         format_=format_,
         client_id=client_id,
@@ -208,6 +223,7 @@ async def create_key(
         {
             "key_id": key.id,
             "user_id": key.user_id,
+            "team_id": key.team_id,
             "format": format_,
             "prefix": key.prefix,
             "subscription_ids": [sub.id],
@@ -221,21 +237,40 @@ async def list_keys(
     session: AsyncSession, *, user_id: uuid.UUID | None, limit: int, offset: int = 0
 ) -> list[ApiKey]:
     q = select(ApiKey)
-    if user_id is not None:
-        q = q.where(ApiKey.user_id == user_id)
+    if user_id is not None:  # theirs and their teams' (ownership.visible)
+        q = q.where(
+            ownership.visible(
+                ApiKey.team_id, ApiKey.user_id, user_id, ownership.Capability.VIEW_KEYS
+            )
+        )
     q = q.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit).offset(offset)
     return list(await session.scalars(q))
 
 
 async def get_key(
-    session: AsyncSession, key_id: uuid.UUID, *, actor_id: uuid.UUID, as_admin: bool, lock: bool
+    session: AsyncSession,
+    key_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID,
+    as_admin: bool,
+    lock: bool,
+    cap: ownership.Capability = ownership.Capability.MANAGE_KEYS,
 ) -> ApiKey:
     q = select(ApiKey).where(ApiKey.id == key_id)
     if lock:
         q = q.with_for_update()
     key = await session.scalar(q)
-    if key is None or (not as_admin and key.user_id != actor_id):
+    if key is None:
         raise NotFound("no API key with that id", field="id")
+    if not as_admin:
+        await ownership.require(
+            session,
+            actor_id,
+            team_id=key.team_id,
+            owner_id=key.user_id,
+            cap=cap,
+            missing=NotFound("no API key with that id", field="id"),
+        )
     return key
 
 
@@ -316,6 +351,7 @@ async def rotate_key(
     new, secret = _new_row(
         session,
         user_id=old.user_id,
+        team_id=old.team_id,
         name=old.name,
         format_=old.format,
         client_id=old.client_id,
@@ -483,7 +519,14 @@ async def mint_key_token(
     """For the try-it console: a JWT standing in for one of the caller's active keys (no raw
     key is held anywhere). ``/v1/keys/verify`` accepts it as that key until it expires, and
     refuses it as soon as the key is revoked. Runs in the caller's tenant transaction."""
-    key = await get_key(session, key_id, actor_id=user_id, as_admin=False, lock=False)
+    key = await get_key(
+        session,
+        key_id,
+        actor_id=user_id,
+        as_admin=False,
+        lock=False,
+        cap=ownership.Capability.USE_KEYS,
+    )
     state = await key_state_by_id(session, key.id)
     assert state is not None
     verdict = evaluate(state, state.tenant_id)

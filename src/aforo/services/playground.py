@@ -25,16 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
 from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
+from aforo.models.billing import Subscription
 from aforo.models.playground import PlaygroundRun
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
 from aforo.runtime.outbound import Allowlist, Exchange, Guard
-from aforo.services import api_keys, usage_writer
+from aforo.services import api_keys, ownership, usage_writer
 from aforo.services.key_state import evaluate
+from aforo.services.ownership import Capability
 from aforo.services.usage_events import Event
 from aforo.tenancy.signing import KeyRing
 
@@ -400,6 +402,16 @@ async def prepare(
             headers["Content-Type"] = _content_type(op, inp.body)
 
     try:
+        if minted is not None:  # a token reused: the caller may still have lost the key
+            # (removed from the key's team), which the key's own verdict cannot tell.
+            await api_keys.get_key(
+                session,
+                inp.key_id,
+                actor_id=user_id,
+                as_admin=False,
+                lock=False,
+                cap=Capability.USE_KEYS,
+            )
         minted = minted or await api_keys.mint_key_token(
             session, ring, issuer, key_id=inp.key_id, user_id=user_id
         )
@@ -540,6 +552,16 @@ async def list_runs(
     session: AsyncSession, *, user_id: uuid.UUID, everyone: bool, first: int
 ) -> list[PlaygroundRun]:
     q = select(PlaygroundRun).order_by(PlaygroundRun.created_at.desc(), PlaygroundRun.id.desc())
-    if not everyone:
-        q = q.where(PlaygroundRun.user_id == user_id)
+    if not everyone:  # runs on their own or their teams' subscriptions (ownership.visible)
+        subs = select(Subscription.id).where(
+            ownership.visible(
+                Subscription.team_id, Subscription.user_id, user_id, Capability.VIEW_RUNS
+            )
+        )
+        q = q.where(
+            or_(
+                PlaygroundRun.subscription_id.in_(subs),
+                PlaygroundRun.subscription_id.is_(None) & (PlaygroundRun.user_id == user_id),
+            )
+        )
     return list(await session.scalars(q.limit(first)))

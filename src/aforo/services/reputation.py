@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.db import utcnow
 from aforo.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.forum import Badge, Profile, Reply, Thread, Vote
-from aforo.services import outbox
+from aforo.services import account_settings, outbox
 
 TOPIC = "aforo.community.events"
 UPVOTE_REP = 1
@@ -71,7 +71,9 @@ class VoteOutcome:
 
 # -- profiles and badges ------------------------------------------------------------------------
 async def ensure_can_participate(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Banned members keep reading but cannot post, reply, edit, vote or report."""
+    """Banned members keep reading but cannot post, reply, edit, vote or report; nor can
+    unverified accounts, unless the tenant's account policy lets them."""
+    await account_settings.require_verified(session, user_id)
     banned = await session.scalar(select(Profile.is_banned).where(Profile.user_id == user_id))
     if banned:
         raise Forbidden("your account is banned from the community", code="BANNED")

@@ -1,8 +1,9 @@
 """Reading usage: rollup buckets, the current period against the plan's quota, the events
 themselves (newest first, keyset-paginated) and the dead letters.
 
-Who sees what: admins see the whole tenant; anyone else only the subscriptions they own
-(``owner`` is then their user id and every query is confined to those subscriptions).
+Who sees what: admins see the whole tenant; anyone else only the subscriptions they own or
+their teams own (``owner`` is then their user id and every query is confined to those
+subscriptions, by ``ownership.visible``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.billing import Plan, Subscription
 from aforo.models.usage import UsageEvent, UsageRejection, UsageRollup
+from aforo.services import ownership
+from aforo.services.ownership import Capability
 
 GRANULARITIES = ("hour", "day", "month")
 # The metrics a plan's monthly quota counts: calls, whichever way they were observed.
@@ -75,8 +78,15 @@ def month_period(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 async def owned_subscriptions(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Theirs and their teams' (``ownership.visible``)."""
     return list(
-        await session.scalars(select(Subscription.id).where(Subscription.user_id == user_id))
+        await session.scalars(
+            select(Subscription.id).where(
+                ownership.visible(
+                    Subscription.team_id, Subscription.user_id, user_id, Capability.VIEW_USAGE
+                )
+            )
+        )
     )
 
 
@@ -151,7 +161,7 @@ async def current_usage(
 ) -> CurrentUsage:
     row = (
         await session.execute(
-            select(Subscription.user_id, Plan.monthly_quota, Plan.hard_quota)
+            select(Subscription.user_id, Subscription.team_id, Plan.monthly_quota, Plan.hard_quota)
             .join(
                 Plan,
                 and_(Plan.tenant_id == Subscription.tenant_id, Plan.id == Subscription.plan_id),
@@ -159,7 +169,12 @@ async def current_usage(
             .where(Subscription.id == subscription_id)
         )
     ).first()
-    if row is None or (owner is not None and row.user_id != owner):
+    if row is None or (
+        owner is not None
+        and not await ownership.allows(
+            session, owner, team_id=row.team_id, owner_id=row.user_id, cap=Capability.VIEW_USAGE
+        )
+    ):
         raise NotFound("no subscription with that id", field="subscriptionId")
     return await _current(session, subscription_id, row.monthly_quota, row.hard_quota, now)
 

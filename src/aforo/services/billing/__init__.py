@@ -23,7 +23,7 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from aforo.models.api_keys import ApiKey
 from aforo.models.billing import Invoice, Plan, Product, Subscription
-from aforo.services import outbox
+from aforo.services import account_settings, outbox, ownership
 from aforo.services.billing import periods
 from aforo.services.billing.charges import charges_by_plan_ids, save_charges
 from aforo.services.billing.closing import close_due_periods
@@ -52,6 +52,7 @@ from aforo.services.billing.periods import (
 from aforo.services.billing.pricing import Charge, Tier, validate_charges
 from aforo.services.billing.settings import SettingsInput, get_settings, update_settings
 from aforo.services.billing.states import ACTIVE, CANCELLED, INTERVALS, TOPIC
+from aforo.services.ownership import Capability
 
 __all__ = [
     "ACTIVE",
@@ -236,38 +237,56 @@ async def plans_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Plan
 
 
 # -- subscriptions ---------------------------------------------------------------------------
-async def subscribe(session: AsyncSession, user_id: uuid.UUID, plan_id: uuid.UUID) -> Subscription:
+async def subscribe(
+    session: AsyncSession, user_id: uuid.UUID, plan_id: uuid.UUID, team_id: uuid.UUID | None = None
+) -> Subscription:
+    """Subscribe the caller, or (``team_id``) a team the caller may manage billing for."""
+    await account_settings.require_verified(session, user_id)
+    if team_id is not None:
+        await ownership.require(
+            session,
+            user_id,
+            team_id=team_id,
+            owner_id=user_id,
+            cap=Capability.MANAGE_SUBSCRIPTIONS,
+            missing=NotFound("no team with that id", field="teamId"),
+        )
     plan = await session.scalar(select(Plan).where(Plan.id == plan_id))
     if plan is None:
         raise NotFound("no plan with that id", field="planId")
     if plan.archived_at is not None:
         raise Conflict("this plan is archived and takes no new subscriptions", field="planId")
+    owner = (
+        Subscription.team_id == team_id
+        if team_id is not None
+        else (Subscription.user_id == user_id) & Subscription.team_id.is_(None)
+    )
     taken = await session.scalar(
         select(Subscription.id).where(
-            Subscription.user_id == user_id,
-            Subscription.plan_id == plan_id,
-            Subscription.status == ACTIVE,
+            owner, Subscription.plan_id == plan_id, Subscription.status == ACTIVE
         )
     )
+    who = "this team has" if team_id is not None else "you already have"
     if taken:
-        raise Conflict("you already have an active subscription to this plan", field="planId")
+        raise Conflict(f"{who} an active subscription to this plan", field="planId")
     now = utcnow()
     sub = Subscription(
         tenant_id=session.info["tenant_id"],
         user_id=user_id,
         plan_id=plan_id,
+        team_id=team_id,
         status=ACTIVE,
         created_at=now,
         billing_anchor=now,
     )
     session.add(sub)
-    await _flush_unique(session, "you already have an active subscription to this plan", "planId")
+    await _flush_unique(session, f"{who} an active subscription to this plan", "planId")
     await periods.open_first(session, sub, plan)
     await outbox.emit(
         session,
         TOPIC,
         "subscription.created",
-        {"subscription_id": sub.id, "plan_id": plan_id, "user_id": user_id},
+        {"subscription_id": sub.id, "plan_id": plan_id, "user_id": user_id, "team_id": team_id},
     )
     return sub
 
@@ -281,8 +300,12 @@ async def list_subscriptions(
     offset: int = 0,
 ) -> list[Subscription]:
     q = select(Subscription)
-    if user_id is not None:
-        q = q.where(Subscription.user_id == user_id)
+    if user_id is not None:  # theirs and their teams' (ownership.visible)
+        q = q.where(
+            ownership.visible(
+                Subscription.team_id, Subscription.user_id, user_id, Capability.VIEW_SUBSCRIPTIONS
+            )
+        )
     if status is not None:
         q = q.where(Subscription.status == status)
     q = q.order_by(Subscription.created_at.desc(), Subscription.id).limit(limit).offset(offset)
@@ -320,8 +343,17 @@ async def cancel_subscription(
     sub = await session.scalar(
         select(Subscription).where(Subscription.id == sub_id).with_for_update()
     )
-    if sub is None or (not as_admin and sub.user_id != actor_id):
+    if sub is None:
         raise NotFound("no subscription with that id", field="id")
+    if not as_admin:
+        await ownership.require(
+            session,
+            actor_id,
+            team_id=sub.team_id,
+            owner_id=sub.user_id,
+            cap=Capability.MANAGE_SUBSCRIPTIONS,
+            missing=NotFound("no subscription with that id", field="id"),
+        )
     if sub.status != ACTIVE:
         raise Conflict("this subscription is already cancelled", field="id")
     if at_period_end:
@@ -335,9 +367,18 @@ async def resume_subscription(
     session: AsyncSession, sub_id: uuid.UUID, *, actor_id: uuid.UUID, as_admin: bool
 ) -> Subscription:
     """Take back a cancellation scheduled for the end of the period."""
-    owner = await session.scalar(select(Subscription.user_id).where(Subscription.id == sub_id))
-    if owner is None or (not as_admin and owner != actor_id):
+    sub = await session.scalar(select(Subscription).where(Subscription.id == sub_id))
+    if sub is None:
         raise NotFound("no subscription with that id", field="id")
+    if not as_admin:
+        await ownership.require(
+            session,
+            actor_id,
+            team_id=sub.team_id,
+            owner_id=sub.user_id,
+            cap=Capability.MANAGE_SUBSCRIPTIONS,
+            missing=NotFound("no subscription with that id", field="id"),
+        )
     return await periods.schedule_cancel(session, sub_id, cancel=False)
 
 

@@ -38,7 +38,7 @@ from aforo.models.billing import (
     InvoiceLine,
     Subscription,
 )
-from aforo.services import outbox
+from aforo.services import outbox, ownership
 from aforo.services.billing.lines import Computed, compute
 from aforo.services.billing.money import tax_minor, to_major
 from aforo.services.billing.settings import get_settings
@@ -51,6 +51,7 @@ from aforo.services.billing.states import (
     TOPIC,
     VOID,
 )
+from aforo.services.ownership import Capability
 
 
 # -- who reads which invoices --------------------------------------------------------------------
@@ -63,13 +64,15 @@ class Viewer:
 def billing_scope(viewer: Viewer) -> ColumnElement[bool]:
     """The one rule for whose billing a caller reads (invoices, upcoming invoices, PDFs), as a
     condition on ``subscriptions``: an admin reads the whole tenant's; anyone else the
-    subscriptions they own. Team roles (a team's BILLING members reading the team's
-    subscriptions) extend this function and nothing else."""
+    subscriptions they own, and their teams' where their team role may see invoices (OWNER,
+    ADMIN, BILLING; not MEMBER)."""
     if viewer.is_admin:
         return true()
     if viewer.user_id is None:
         return false()
-    return Subscription.user_id == viewer.user_id
+    return ownership.visible(
+        Subscription.team_id, Subscription.user_id, viewer.user_id, Capability.VIEW_INVOICES
+    )
 
 
 def _visible(viewer: Viewer) -> ColumnElement[bool]:

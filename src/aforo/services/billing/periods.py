@@ -265,6 +265,7 @@ async def emit_cancelled(
         {
             "subscription_id": sub.id,
             "user_id": sub.user_id,
+            "team_id": sub.team_id,
             "revoked_key_ids": [k.id for k in revoked],
             "final_invoice_id": invoice.id if invoice else None,
             "at_period_end": at_period_end,
