@@ -34,7 +34,7 @@ from graphql.pyutils import Undefined
 from aforo.app import create_app, schema
 from aforo.config import Settings
 from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
-from tests.conftest import _owner_conn
+from tests.conftest import TEST_BOUNDARY, _owner_conn
 from tests.gateway import create_gateway_token, create_key, create_plan, create_product, ok
 from tests.gateway import subscribe as subscribe_plan
 from tests.services import AppServer
@@ -72,6 +72,7 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
+        **TEST_BOUNDARY,
     )
     up = Upstream()
     up_server = AppServer(up.app()).start()
@@ -199,6 +200,11 @@ async def build_world(s: Served, name: str) -> World:
     await _specs(api, s, w)
     await _usage(api, w)
     await _playground(api, w)
+    # Last: a tenant's allow-list narrows its outbound reach (the tests' operator policy opens
+    # loopback, where the upstream is), and it may only name public hosts and ranges.
+    await api.data(ALLOW, {"e": "93.184.216.0/24"}, token=w.admin)
+    allow = (await api.data("{ outboundAllowlist { id } }", token=w.admin))["outboundAllowlist"]
+    w.ids.update(allow_entry=allow[0]["id"])
     return w
 
 
@@ -322,8 +328,6 @@ async def _docs(api: Api, w: World) -> None:
 
 
 async def _specs(api: Api, s: Served, w: World) -> None:
-    await api.data(ALLOW, {"e": "127.0.0.1"}, token=w.admin)
-    allow = (await api.data("{ outboundAllowlist { id } }", token=w.admin))["outboundAllowlist"]
     imported = await _pay(
         api,
         IMPORT.replace("version { operations", "version { id operations"),
@@ -340,7 +344,6 @@ async def _specs(api: Api, s: Served, w: World) -> None:
     )
     ops = {o["key"]: o["id"] for o in imported["version"]["operations"]}
     w.ids.update(
-        allow_entry=allow[0]["id"],
         spec=imported["spec"]["id"],
         spec_version=imported["version"]["id"],
         operation=ops["GET /forecast/{city}"],

@@ -43,9 +43,10 @@ from aforo.rest import specs as rest_specs
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
+from aforo.runtime.outbound import POLICY_KEY, Policy
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
-from aforo.services import playground_runs
+from aforo.services import authz, playground_runs
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 
@@ -91,6 +92,7 @@ STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
 # entered after the runtime is built and exited before it is torn down.
 LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
     keys.lifespan,
+    authz.lifespan,  # after keys: it rides the key verifier's invalidation channel
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
     playground_runs.lifespan,
@@ -104,8 +106,16 @@ class HotPathApp(FastAPI):
 
     hot_routes: tuple[BaseRoute, ...] = ()
     hot_app: ASGIApp | None = None
+    outbound_policy: Policy | None = None
+    _servers: frozenset[Any] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if server and server not in self._servers and len(self._servers) < 64:
+            # An address this service answers on: outbound fetches must never reach it.
+            self._servers = self._servers | {server}
+            if self.outbound_policy is not None and isinstance(server[1], int):
+                self.outbound_policy.note_listener(str(server[0]), server[1])
         if scope["type"] == "http" and self.hot_app is not None:
             for route in self.hot_routes:
                 match, child = route.matches(scope)
@@ -131,12 +141,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise RuntimeError("AFORO_DATABASE_URL is not set (aforo serve launches a database)")
     holder: dict[str, Runtime] = {}
     metrics = Metrics()
+    policy = Policy.from_settings(
+        settings.outbound_allow, settings.outbound_deny, settings.host, settings.port
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        maker = sessionmaker(engine)
+        maker = sessionmaker(engine, info={POLICY_KEY: policy})
         redis = redis_client(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis) if redis else MemoryCache()
         bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
@@ -242,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.hot_routes = STARLETTE_ROUTES
+    app.outbound_policy = policy
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:
         await scope["route"].handle(scope, receive, send)

@@ -3,6 +3,8 @@ the hot path), with credentials resolved before execution so a bad one is a clea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from cross_web import HTTPException
@@ -32,8 +34,10 @@ from aforo.db import is_unavailable
 from aforo.errors import DomainError
 from aforo.runtime.metrics import Metrics
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
 from aforo.schema.context import Context
-from aforo.tenancy.context import TenantContext
+from aforo.services.authz import authz
+from aforo.tenancy.context import PrincipalKind, TenantContext
 
 MAX_DEPTH = 12
 MAX_TOKENS = 5000
@@ -41,6 +45,7 @@ MAX_ALIASES = 30
 
 
 DB_UNAVAILABLE = "db_unavailable"
+_WATCHER = "authz_watcher"
 
 
 def unavailable_response() -> JSONResponse:
@@ -214,7 +219,12 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                watcher = scope.get("state", {}).pop(_WATCHER, None)
+                if watcher is not None:
+                    await stop_tasks([watcher])
             return
         try:
             await self._http(scope, receive, send)
@@ -267,6 +277,18 @@ class GraphQLApp(GraphQL[Context, None]):
             context.tenant = await self.runtime.auth.resolve(storefront, auth)
         except DomainError as e:
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from e
+        if context.tenant is not None and context.tenant.kind is PrincipalKind.USER:
+            # Closed (code and reason) when the token expires, the session ends or the
+            # caller's roles change: a live connection is not a way around current authz.
+            ws = context.request
+            assert isinstance(ws, WebSocket)
+
+            async def close(code: int, reason: str) -> None:
+                with contextlib.suppress(RuntimeError, OSError):  # already closing
+                    await ws.close(code=code, reason=reason)
+
+            watcher = asyncio.create_task(authz(self.runtime).watch(context.tenant, close))
+            ws.scope.setdefault("state", {})[_WATCHER] = watcher
         return None
 
 

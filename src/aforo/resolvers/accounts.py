@@ -108,11 +108,12 @@ class Mutation:
         description="Ends this session: its refresh tokens stop working.",
     )
     async def log_out(self, info: AppInfo) -> LogOutResult:
-        session_id = info.context.require_tenant().session_id
+        caller = info.context.require_tenant()
+        user_id = info.context.require_user()
 
         async def go(s: AsyncSession) -> LoggedOut:
-            if session_id is not None:
-                await accounts.revoke_family(s, session_id)
+            if caller.session_id is not None:
+                await accounts.revoke_sessions(s, user_id, [caller.session_id])
             return LoggedOut(ok=True)
 
         return await guarded(info, go)
@@ -124,10 +125,23 @@ class Mutation:
         user_id: strawberry.ID,
         roles: list[Role],  # type: ignore[valid-type]
     ) -> UserResult:
+        actor = info.context.require_user()
+
         async def go(s: AsyncSession) -> User:
             user = await accounts.set_roles(
-                s, parse_id(user_id, "userId"), [RoleValue(r) for r in roles]
+                s, actor, parse_id(user_id, "userId"), [RoleValue(r) for r in roles]
             )
             return User.of(user)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(
+        permission_classes=STAFF_ADMIN,
+        description="Remove an account: it can no longer sign in and its sessions end at once "
+        "(its posts and records stay). The last admin cannot be removed.",
+    )
+    async def remove_user(self, info: AppInfo, user_id: strawberry.ID) -> UserResult:
+        async def go(s: AsyncSession) -> User:
+            return User.of(await accounts.remove_user(s, parse_id(user_id, "userId")))
 
         return await guarded(info, go)

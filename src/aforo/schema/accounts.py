@@ -7,6 +7,7 @@ import strawberry
 
 from aforo.models import accounts as m
 from aforo.schema.base import AppInfo, UserError
+from aforo.tenancy.context import PrincipalKind
 from aforo.tenancy.context import Role as RoleValue
 
 Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or developer role.")
@@ -16,10 +17,17 @@ Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or de
 class User:
     id: strawberry.ID
     name: str
-    roles: list[Role]  # type: ignore[valid-type]
     created_at: datetime
     _email: strawberry.Private[str]
+    _roles: strawberry.Private[list[RoleValue]]
     _is_self: strawberry.Private[bool] = False
+
+    @strawberry.field(description="Null to anonymous (storefront) callers.")
+    def roles(self, info: AppInfo) -> list[Role] | None:  # type: ignore[valid-type]
+        t = info.context.tenant
+        if self._is_self or (t is not None and t.kind is PrincipalKind.USER):
+            return self._roles
+        return None
 
     @strawberry.field(description="Shown to the account itself and to admins only.")
     def email(self, info: AppInfo) -> str | None:
@@ -35,9 +43,9 @@ class User:
         return cls(
             id=strawberry.ID(str(u.id)),
             name=u.name,
-            roles=[RoleValue(r) for r in u.roles],
             created_at=u.created_at,
             _email=u.email,
+            _roles=[RoleValue(r) for r in u.roles],
             _is_self=is_self,
         )
 

@@ -13,13 +13,13 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from aforo.errors import DomainError
-from aforo.runtime.state import AFTER_COMMIT
+from aforo.runtime.state import AFTER_COMMIT, INVALIDATE
 from aforo.schema.context import Context
 from aforo.services import outbox
 from aforo.tenancy.context import PrincipalKind, Role
 
 T = TypeVar("T")
-_HOOK_LISTS = (outbox.PENDING_KEY, AFTER_COMMIT)
+_HOOK_LISTS = (outbox.PENDING_KEY, AFTER_COMMIT, INVALIDATE)
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 

@@ -71,7 +71,8 @@ class VoteOutcome:
 
 # -- profiles and badges ------------------------------------------------------------------------
 async def ensure_can_participate(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Banned members keep reading but cannot post, reply, edit, vote or report."""
+    """Banned members cannot post, reply, edit, vote or report (a ban also ends their
+    sessions, so this is the last line behind the request-level check)."""
     banned = await session.scalar(select(Profile.is_banned).where(Profile.user_id == user_id))
     if banned:
         raise Forbidden("your account is banned from the community", code="BANNED")

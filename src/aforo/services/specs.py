@@ -15,7 +15,7 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, NotFound, ValidationFailed
 from aforo.models.billing import Product
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
-from aforo.runtime.outbound import Allowlist, Guard, OutboundError, validate_entry
+from aforo.runtime.outbound import Allowlist, Guard, OutboundError, policy_of, validate_entry
 from aforo.services import outbox
 from aforo.services.spec_import import FORMATS, ParsedSpec, SpecInvalid, parse
 from aforo.services.spec_import.diff import Change, diff
@@ -40,7 +40,7 @@ async def allowlist(session: AsyncSession) -> list[OutboundAllow]:
 
 async def add_allow(session: AsyncSession, entry: str, note: str = "") -> OutboundAllow:
     try:
-        normalised = validate_entry(entry)
+        normalised = validate_entry(entry, policy_of(session.info))
     except ValueError as e:
         raise ValidationFailed(str(e), field="entry") from e
     if len(note) > 200:
@@ -67,10 +67,11 @@ async def remove_allow(session: AsyncSession, allow_id: uuid.UUID) -> OutboundAl
 
 
 async def guard(session: AsyncSession) -> Guard:
-    """The outbound guard for fetching specs, with this tenant's allow-list (the try-it
-    playground builds its own from the same list, read with the operation it calls)."""
+    """The outbound guard for fetching specs: the operator's policy narrowed by this tenant's
+    allow-list (the try-it playground builds its own from the same list, read with the
+    operation it calls)."""
     entries = [a.entry for a in await allowlist(session)]
-    return Guard(Allowlist.parse(entries), max_bytes=MAX_SPEC_BYTES)
+    return Guard(Allowlist.parse(entries), max_bytes=MAX_SPEC_BYTES, policy=policy_of(session.info))
 
 
 # -- import ----------------------------------------------------------------------------------

@@ -67,6 +67,10 @@ class Authenticator:
         # Called with the cache key of every forgotten credential (in-process caches in front
         # of ``cache`` hook in here to drop theirs, on every instance).
         self.on_forget: list[Callable[[str], Awaitable[None]]] = []
+        # A signed-in caller as they stand now: a token's roles are a cache of the truth, so
+        # every request checks them (and a ban, a removal, an ended session) through this
+        # (services/authz.py installs it; it raises ``Unauthenticated`` to refuse).
+        self.current: Callable[[TenantContext], Awaitable[TenantContext]] | None = None
 
     def issue_access_token(
         self,
@@ -146,8 +150,9 @@ class Authenticator:
                 user_id=uuid.UUID(claims["sub"]),
                 roles=roles,
                 session_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
+                expires_at=float(claims["exp"]),
             )
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError) as e:
             raise Unauthenticated("invalid access token", code="INVALID_TOKEN") from e
 
     async def resolve(
@@ -171,6 +176,8 @@ class Authenticator:
                     "the access token belongs to another tenant than the storefront key",
                     code="TENANT_MISMATCH",
                 )
+        if ctx is not None and self.current is not None:
+            ctx = await self.current(ctx)
         return ctx
 
     async def resolve_headers(self, headers: Mapping[str, str]) -> TenantContext | None:

@@ -27,6 +27,7 @@ class TenantContext:
     roles: frozenset[Role] = frozenset()
     session_id: uuid.UUID | None = None  # the refresh-token family of a signed-in user
     credential_id: uuid.UUID | None = None  # the gateway token a gateway caller used
+    expires_at: float | None = None  # when the access token ends (epoch seconds)
 
     def has(self, role: Role) -> bool:
         return role in self.roles or Role.ADMIN in self.roles
