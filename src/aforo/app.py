@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.schema import Schema
@@ -46,6 +48,8 @@ from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.outbound import POLICY_KEY, Policy
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
+from aforo.runtime.throttle import EXTRA_KEY as THROTTLE
+from aforo.runtime.throttle import RateLimited, Throttle
 from aforo.services import authz, playground_runs
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
@@ -160,7 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth=Authenticator(ring, maker, cache, settings.issuer),
             cache=cache,
             bus=bus,
-            extra={"metrics": metrics},
+            extra={
+                "metrics": metrics,
+                THROTTLE: Throttle(settings.redis_url, settings.rate_limits),
+            },
         )
         relay = None
         if settings.kafka_bootstrap:
@@ -177,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if relay is not None:
                 await relay.stop()
+            await runtime.extra[THROTTLE].close()
             await bus.close()
             await cache.close()
             await engine.dispose()
@@ -194,7 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
             body["field"] = exc.field
-        return JSONResponse({"error": body}, status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
@@ -236,9 +245,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        token = settings.metrics_token
+        if token and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
+        ):
+            body = {"code": "UNAUTHENTICATED", "message": "send Authorization: Bearer <token>"}
+            return JSONResponse(
+                {"error": body}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    # AFORO_METRICS_LISTEN moves /metrics to a listener of its own (``runtime/server.py``).
+    app.state.metrics_app = Starlette(routes=[Route("/metrics", metrics_endpoint)])
+    if settings.metrics_listen:
+        m_host, _, m_port = settings.metrics_listen.rpartition(":")
+        policy.note_listener(m_host.strip("[]") or "127.0.0.1", int(m_port))
+    else:
+        app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], tags=["ops"])
 
     @app.get("/.well-known/jwks.json", tags=["auth"])
     async def jwks() -> JSONResponse:

@@ -85,9 +85,9 @@ class Settings:
         default_factory=lambda: _pairs("AFORO_RATE_LIMITS")
     )
     # Static query-cost budgets per caller kind (graphql_cost.py).
-    cost_anonymous: int = field(default_factory=lambda: _int("AFORO_COST_ANONYMOUS", 5_000))
-    cost_developer: int = field(default_factory=lambda: _int("AFORO_COST_DEVELOPER", 10_000))
-    cost_admin: int = field(default_factory=lambda: _int("AFORO_COST_ADMIN", 50_000))
+    cost_anonymous: int = field(default_factory=lambda: _int("AFORO_COST_ANONYMOUS", 10_000))
+    cost_developer: int = field(default_factory=lambda: _int("AFORO_COST_DEVELOPER", 20_000))
+    cost_admin: int = field(default_factory=lambda: _int("AFORO_COST_ADMIN", 100_000))
     max_response_bytes: int = field(
         default_factory=lambda: _int("AFORO_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
     )

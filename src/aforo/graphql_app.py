@@ -32,9 +32,11 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 from aforo.db import is_unavailable
 from aforo.errors import DomainError
+from aforo.graphql_limits import OperationChecks
 from aforo.runtime.metrics import Metrics
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
+from aforo.runtime.throttle import RateLimited
 from aforo.schema.context import Context
 from aforo.services.authz import authz
 from aforo.tenancy.context import PrincipalKind, TenantContext
@@ -46,6 +48,7 @@ MAX_ALIASES = 30
 
 DB_UNAVAILABLE = "db_unavailable"
 _WATCHER = "authz_watcher"
+RETRY_AFTER = "retry_after"
 
 
 def unavailable_response() -> JSONResponse:
@@ -121,7 +124,7 @@ class OperationMetrics(SchemaExtension):
         )
         if metrics is None:
             return
-        name = self.execution_context.operation_name or "anonymous"
+        name = metrics.operation(self.execution_context.operation_name)
         op_type = self.execution_context.operation_type.value
         result = self.execution_context.result
         outcome = "error" if result is not None and getattr(result, "errors", None) else "ok"
@@ -156,6 +159,8 @@ def with_code(error: GraphQLError) -> GraphQLError:
         ext["code"] = original.code
         if original.field:
             ext["field"] = original.field
+        if isinstance(original, RateLimited):
+            ext["retryAfter"] = original.retry_after
     elif error.message == MASKED_MESSAGE:
         ext["code"] = "INTERNAL_SERVER_ERROR"
     else:
@@ -187,6 +192,7 @@ def build_schema(query: type, mutation: type, subscription: type | None = None) 
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules(alias_rules),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message=MASKED_MESSAGE),
+            OperationChecks,  # text inputs and the static cost, before anything runs
             OperationMetrics,
             RequestTransaction,
         ],
@@ -247,19 +253,46 @@ class GraphQLApp(GraphQL[Context, None]):
             response = JSONResponse(_error_body(err), status_code=e.status_code)
         if scope["state"].get(DB_UNAVAILABLE):
             response = unavailable_response()
+        elif (retry := scope["state"].get(RETRY_AFTER)) is not None:
+            # Throttled: a 429 a client (and a proxy) understands without reading the body;
+            # the body still names the code and the seconds to wait.
+            response.status_code = 429
+            response.headers["Retry-After"] = str(retry)
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except RecursionError as e:  # thousands of nested brackets
+            raise HTTPException(400, "the JSON is nested too deeply") from e
+        except ValueError as e:  # not UTF-8
+            raise HTTPException(400, "Unable to parse request body as JSON") from e
         if not isinstance(parsed, dict | list):  # strawberry assumes one or the other
             raise HTTPException(400, "the body must be a JSON object: {query, variables}")
         return parsed
+
+    def encode_json(self, data: object) -> str | bytes:
+        body = super().encode_json(data)
+        limit = self.runtime.settings.max_response_bytes
+        if len(body) > limit:
+            err = DomainError(
+                f"the response would be larger than {limit} bytes; ask for less (smaller "
+                "pages, fewer fields)",
+                code="RESPONSE_TOO_LARGE",
+            )
+            return super().encode_json(_error_body(err))
+        return body
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         for error in getattr(result, "errors", None) or ():
             with_code(error)
+            if isinstance(error.original_error, RateLimited):
+                state = request.scope.setdefault("state", {})
+                state[RETRY_AFTER] = max(
+                    state.get(RETRY_AFTER, 0), error.original_error.retry_after
+                )
         return await super().process_result(request, result)
 
     async def get_context(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import uuid
 from datetime import UTC, datetime
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.errors import Unauthenticated
+from aforo.errors import DomainError, Unauthenticated
+from aforo.runtime.throttle import RateLimited, throttle
 from aforo.schema.accounts import (
     AuthPayload,
     AuthResult,
@@ -28,8 +31,20 @@ from aforo.schema.base import (
     parse_id,
     read,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import accounts
 from aforo.tenancy.context import Role as RoleValue
+from aforo.tenancy.hashing import sha256
+
+
+def _login_key(tenant_id: uuid.UUID, email: str) -> tuple[str, str]:
+    """The failed-password counter's key: the account asked for, as the service would find it
+    (NFKC and case variants count as one), hashed (no email in the shared cache)."""
+    try:
+        normal = accounts.normalize_email(email)
+    except DomainError:
+        normal = email.strip().lower()
+    return str(tenant_id), sha256(normal).hex()[:32]
 
 
 def _payload(info: AppInfo, issued: accounts.IssuedSession) -> AuthPayload:
@@ -67,7 +82,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(permission_classes=[HasTenant])
+    @strawberry.mutation(permission_classes=[HasTenant], extensions=[Throttled("signup.ip")])
     async def sign_up(self, info: AppInfo, input: SignUpInput) -> AuthResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
 
@@ -79,9 +94,14 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[HasTenant])
+    @strawberry.mutation(permission_classes=[HasTenant], extensions=[Throttled("login.ip")])
     async def log_in(self, info: AppInfo, input: LogInInput) -> AuthResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
+        limits = throttle(info.context.runtime)
+        # Failed passwords count per email asked, known or not: one answer for both, and an
+        # account under attack slows down progressively (docs/security.md).
+        account = _login_key(info.context.require_tenant().tenant_id, input.email)
+        await limits.check("login.account", *account)
 
         async def go(s: AsyncSession) -> AuthPayload:
             issued = await accounts.log_in(
@@ -89,9 +109,15 @@ class Mutation:
             )
             return _payload(info, issued)
 
-        return await guarded(info, go)
+        result = await guarded(info, go)
+        if isinstance(result, UserError) and result.code == accounts.INVALID_CREDENTIALS:
+            with contextlib.suppress(RateLimited):  # this answer stands; the next is refused
+                await limits.hit("login.account", *account)
+        elif isinstance(result, AuthPayload):
+            await limits.clear("login.account", *account)
+        return result
 
-    @strawberry.mutation(permission_classes=[HasTenant])
+    @strawberry.mutation(permission_classes=[HasTenant], extensions=[Throttled("refresh.ip")])
     async def refresh_token(self, info: AppInfo, token: str) -> AuthResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
         # Not guarded by a savepoint: revoking a reused token's family must commit even though

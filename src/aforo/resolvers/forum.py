@@ -47,6 +47,7 @@ from aforo.schema.forum import (
     is_moderator,
     loaders,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import forum, forum_search, outbox, reputation
 from aforo.tenancy.context import Role
 
@@ -211,7 +212,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def create_thread(self, info: AppInfo, input: CreateThreadInput) -> ThreadResult:
         async def go(s: AsyncSession) -> Thread:
             actor = _actor(info)
@@ -227,7 +230,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def edit_thread(self, info: AppInfo, input: EditThreadInput) -> ThreadResult:
         async def go(s: AsyncSession) -> Thread:
             actor = _actor(info)
@@ -254,6 +259,7 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
+        extensions=[Throttled("forum.write", by="account")],
         description="Reply to a thread, or to a reply (parentReplyId). Past the depth limit the "
         "reply attaches to the deepest allowed parent.",
     )
@@ -277,7 +283,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def edit_reply(self, info: AppInfo, id: strawberry.ID, body: str) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)
