@@ -202,7 +202,7 @@ async def test_search_ranks_title_over_body_and_skips_drafts(api: Api, app: Fast
     )
     d = await api.data(
         """query($p: ID!) { searchDocs(productId: $p, query: "webhooks") {
-             page { slug } rank snippet } }""",
+             page { slug } rank snippet snippetHtml } }""",
         {"p": pid},
         storefront=t.storefront_key,
     )
