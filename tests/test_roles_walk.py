@@ -14,7 +14,17 @@ import websockets
 
 from aforo.app import schema
 from tests.isolation_cases import CASES, kind
-from tests.world import Served, World, Worlds, document, error_codes, root_fields, served, worlds
+from tests.world import (
+    Served,
+    World,
+    Worlds,
+    document,
+    error_codes,
+    root_fields,
+    served,
+    sign_in_again,
+    worlds,
+)
 
 __all__ = ["served", "worlds"]  # module-scoped fixtures, used by the tests below
 
@@ -98,6 +108,7 @@ async def test_every_query_and_mutation_refuses_exactly_as_declared(
                     problems.append(f"{key} as {role}: refused although declared open: {body}")
                 elif kind(key) == "Query" and codes - {OWN_ROWS.get((key, role))}:
                     problems.append(f"{key} as {role}: {body}")
+    await sign_in_again(served.api, b)  # logOut ended B's sessions, at once
     assert not problems, "\n".join(problems)
     print(f"roles walk: {len(keys)} fields, {counts}")
 

@@ -42,6 +42,7 @@ from tests.support import Api, TenantFixture, make_tenant
 from tests.test_playground_support import ALLOW, IMPORT, Upstream, openapi
 
 T0 = "2026-11-27T10:15:00Z"
+WALK_PAGE = 5
 GQL: GraphQLSchema = schema()._schema
 ROOTS = {"Query": "query", "Mutation": "mutation", "RootSubscription": "subscription"}
 
@@ -406,6 +407,19 @@ class Worlds:
     b: World
 
 
+async def sign_in_again(api: Api, w: World) -> None:
+    """New sessions for a world's callers (after a walk's logOut ended theirs: a logged-out
+    access token is refused from then on)."""
+    m = w.marker
+    w.admin = await api.admin_token(w.tenant)
+    w.dev = (await api.log_in(w.tenant, f"dev-{m}@example.com", "correct horse battery"))[
+        "accessToken"
+    ]
+    w.mod = (await api.log_in(w.tenant, f"mod-{m}@example.com", "correct horse battery"))[
+        "accessToken"
+    ]
+
+
 @pytest.fixture(scope="module")
 async def worlds(served: Served) -> Worlds:
     a = await build_world(served, "Alpha")
@@ -451,11 +465,14 @@ def _object(t: GraphQLObjectType, depth: int, clash: set[str]) -> str:
         if _required_args(f):
             continue
         alias = f"{t.name}_{n}: " if n in clash else ""
+        # Small pages: a world holds a few of everything, and every operation has a static
+        # cost (default pages of nested lists multiply past any budget).
+        paged = f"{n}(first: {WALK_PAGE})" if "first" in f.args else n
         nt = get_named_type(f.type)
         if is_leaf_type(nt):
-            parts.append(alias + n)
+            parts.append(alias + paged)
         elif depth > 0:
-            parts.append(f"{alias}{n} {selection(nt, depth - 1)}")
+            parts.append(f"{alias}{paged} {selection(nt, depth - 1)}")
     return "{ " + " ".join(parts) + " }"
 
 
