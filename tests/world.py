@@ -37,7 +37,7 @@ from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
 from tests.conftest import TEST_BOUNDARY, _owner_conn
 from tests.gateway import create_gateway_token, create_key, create_plan, create_product, ok
 from tests.gateway import subscribe as subscribe_plan
-from tests.services import AppServer
+from tests.services import AppServer, RedisServer
 from tests.support import Api, TenantFixture, make_tenant
 from tests.test_playground_support import ALLOW, IMPORT, Upstream, openapi
 
@@ -58,7 +58,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIterator[Served]:
+async def served(
+    pg: EmbeddedPostgres, workdir: Path, redis_server: RedisServer, request: Any
+) -> AsyncIterator[Served]:
     name = f"walk_{request.module.__name__.rsplit('.', 1)[-1]}"
     conn = await _owner_conn(pg)
     try:
@@ -69,7 +71,8 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         home=workdir / "home",
         database_url=pg.url("aforo_app", name),
         migration_database_url=pg.url(OWNER_ROLE, name),
-        redis_url=None,
+        # Shared with any second instance a walk starts (sessions end on every instance).
+        redis_url=redis_server.url,
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,

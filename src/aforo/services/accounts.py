@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import any_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -214,12 +214,26 @@ async def list_users(session: AsyncSession, *, limit: int, offset: int = 0) -> l
     return list(rows)
 
 
+_IMPLIES = {
+    Role.ADMIN.value: {Role.ADMIN.value, Role.MODERATOR.value, Role.DEVELOPER.value},
+    Role.MODERATOR.value: {Role.MODERATOR.value, Role.DEVELOPER.value},
+}
+
+
+def _powers(roles: list[str]) -> set[str]:
+    """What a set of roles may do (an admin moderates; everyone is a developer)."""
+    out: set[str] = set()
+    for r in roles:
+        out |= _IMPLIES.get(r, {r})
+    return out
+
+
 async def _keep_an_admin(session: AsyncSession, leaving: uuid.UUID) -> None:
     """Refuse when ``leaving`` is the tenant's last admin. Locks the admins' rows, so two
     admins demoting each other at once cannot both succeed."""
     admins = await session.scalars(
         select(User.id)
-        .where(User.roles.contains([Role.ADMIN.value]), User.removed_at.is_(None))
+        .where(any_(User.roles) == Role.ADMIN.value, User.removed_at.is_(None))
         .with_for_update()
     )
     if set(admins) <= {leaving}:
@@ -239,7 +253,7 @@ async def set_roles(
     if user.removed_at is not None:
         raise NotFound("user not found", field="userId")
     wanted = sorted({r.value for r in roles})
-    if user.id == actor_id and not set(wanted) <= set(user.roles):
+    if user.id == actor_id and not _powers(wanted) <= _powers(user.roles):
         raise Forbidden("nobody can raise their own role", field="roles", code="OWN_ROLE")
     if Role.ADMIN.value in user.roles and Role.ADMIN.value not in wanted:
         await _keep_an_admin(session, user.id)
