@@ -164,9 +164,10 @@ async def test_search_highlights_cannot_be_forged(api: Api, app: FastAPI) -> Non
         )
     d = await f.data('{ searchForum(query: "rotation") { titleHtml snippetHtml } }')
     (hit,) = d["searchForum"]
-    assert "<img" not in hit["snippetHtml"] and "&lt;img" in hit["snippetHtml"]
-    assert hit["snippetHtml"].count("<mark>") == 1 and "<mark>rotation</mark>" in hit["snippetHtml"]
-    assert "<mark>&lt;img" not in hit["snippetHtml"]
+    html = hit["snippetHtml"]
+    # One highlight, the real match; the stored markers placed none, and no markup but <mark>.
+    assert html.count("<mark>") == 1 and "<mark>rotation</mark>" in html, html
+    assert html.replace("<mark>", "").replace("</mark>", "").count("<") == 0, html
 
 
 async def test_plain_text_fields_are_plain_and_html_fields_safe(api: Api) -> None:

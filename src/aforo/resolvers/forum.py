@@ -159,7 +159,8 @@ class Query:
                 title_match=h.title_match,
                 exact_title=h.exact_title,
                 title_html=h.title_html,
-                snippet=h.snippet_html,
+                snippet=h.snippet,
+                snippet_html=h.snippet_html,
                 _thread_id=h.thread_id,
                 _reply_id=h.reply_id,
             )

@@ -415,7 +415,10 @@ class ForumSearchHit:
     title_match: bool = strawberry.field(description="The thread's title matches the query.")
     exact_title: bool
     title_html: str = strawberry.field(description="Escaped title, matches in <mark>.")
-    snippet: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
+    snippet: str = strawberry.field(
+        description="The excerpt as plain text (escape it to show it as HTML)."
+    )
+    snippet_html: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
     _thread_id: strawberry.Private[uuid.UUID]
     _reply_id: strawberry.Private[uuid.UUID | None]
 

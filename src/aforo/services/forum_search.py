@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.errors import ValidationFailed
-from aforo.services.highlight import OPTIONS, marked_html, strip_markers
+from aforo.services.highlight import OPTIONS, marked_html, plain, strip_markers
 
 CANDIDATES = 200
 GIN_SAMPLE = 10_000  # posting lists longer than this are sampled (gin_fuzzy_search_limit)
@@ -42,6 +42,7 @@ class SearchHit:
     title_match: bool
     exact_title: bool
     title_html: str
+    snippet: str  # plain text
     snippet_html: str
 
 
@@ -143,6 +144,7 @@ async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[
             title_match=bool(r.title_match),
             exact_title=bool(r.exact_title),
             title_html=marked_html(r.title_html),
+            snippet=plain(r.snippet_html),
             snippet_html=marked_html(r.snippet_html),
         )
         for r in rows
