@@ -334,3 +334,42 @@ async def test_user_roles_are_not_shown_to_anonymous_callers(api: Api) -> None:
     assert anonymous["threads"]["edges"][0]["node"]["author"] == {"name": "Admin", "roles": None}
     signed_in = await api.data(q, token=admin)
     assert signed_in["threads"]["edges"][0]["node"]["author"]["roles"] == ["ADMIN"]
+
+
+async def test_a_nul_inside_a_document_is_never_a_5xx(api: Api, app: Any) -> None:
+    """Past the text checks of every argument: a JSON escape in an imported spec decodes to
+    NUL. It imports (stored escaped), and should PostgreSQL ever refuse such a value, the
+    answer is the input's typed error, never the SQL."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from aforo.db import is_unstorable_text
+
+    w = await make_key_world(api)
+    spec = (
+        '{"openapi": "3.0.3", "info": {"title": "T", "version": "1"}, "paths": {"/x": {"get": '
+        '{"summary": "a\\u0000b", "responses": {"200": {"description": "ok\\u0000"}}}}}}'
+    )
+    d = await api.data(
+        """mutation($i: ImportSpecInput!) { importSpec(input: $i) { __typename } }""",
+        {"i": {"productId": w.product_id, "format": "OPENAPI_3", "content": spec}},
+        token=w.admin,
+    )
+    assert d["importSpec"]["__typename"] == "SpecImported"
+    files = {"file": ("s.json", spec.encode(), "application/json")}
+    data = {"productId": w.product_id, "specFormat": "OPENAPI_3", "name": "a\x00b"}
+    r = await api.client.post(
+        "/api/v1/docs/api-specs",
+        data=data,
+        files=files,
+        headers={"Authorization": f"Bearer {w.admin}"},
+    )
+    assert r.status_code == 422 and r.json()["error"] == {
+        "code": "INVALID_CHARACTERS",
+        "message": "name contains the control character U+0000",
+        "field": "name",
+    }
+    with pytest.raises(DBAPIError) as refused:
+        async with app.state.runtime.transaction(uuid.UUID(w.tenant.id)) as s:
+            await s.execute(text("select cast(:v as text)"), {"v": "a\x00b"})
+    assert is_unstorable_text(refused.value)

@@ -21,7 +21,7 @@ from strawberry.tools import merge_types
 
 from aforo import migrate
 from aforo.config import Settings
-from aforo.db import create_engine, is_unavailable, sessionmaker
+from aforo.db import create_engine, is_unavailable, is_unstorable_text, sessionmaker
 from aforo.errors import DomainError, ValidationFailed
 from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
@@ -53,6 +53,7 @@ from aforo.runtime.throttle import RateLimited, Throttle
 from aforo.services import authz, playground_runs
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
+from aforo.text import CODE as TEXT_CODE
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def database_error(_: Any, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             return unavailable_response()
+        if is_unstorable_text(exc):  # a NUL deep in a document no validator looked into
+            refused = ValidationFailed(
+                "the input holds a character that cannot be stored (NUL)", code=TEXT_CODE
+            )
+            return await domain_error(None, refused)
         raise exc
 
     @app.get("/healthz", tags=["ops"])

@@ -179,3 +179,17 @@ def is_unavailable(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def is_unstorable_text(exc: BaseException | None) -> bool:
+    """True when PostgreSQL refused a text value it cannot store (a NUL character, a lone
+    surrogate): the input's fault, not the server's."""
+    while exc is not None:
+        if isinstance(
+            exc,
+            asyncpg.exceptions.CharacterNotInRepertoireError
+            | asyncpg.exceptions.UntranslatableCharacterError,
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -30,7 +30,7 @@ from strawberry.schema import Schema
 from strawberry.types import ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
 
-from aforo.db import is_unavailable
+from aforo.db import is_unavailable, is_unstorable_text
 from aforo.errors import DomainError
 from aforo.graphql_limits import OperationChecks
 from aforo.runtime.metrics import Metrics
@@ -40,6 +40,7 @@ from aforo.runtime.throttle import RateLimited
 from aforo.schema.context import Context
 from aforo.services.authz import authz
 from aforo.tenancy.context import PrincipalKind, TenantContext
+from aforo.text import CODE as TEXT_CODE
 
 MAX_DEPTH = 12
 MAX_TOKENS = 5000
@@ -134,6 +135,8 @@ class OperationMetrics(SchemaExtension):
 
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
+    if is_unstorable_text(original):
+        return False  # the input's fault: answered by ``with_code``, never with the SQL
     return original is not None and not isinstance(original, GraphQLError | DomainError)
 
 
@@ -161,6 +164,9 @@ def with_code(error: GraphQLError) -> GraphQLError:
             ext["field"] = original.field
         if isinstance(original, RateLimited):
             ext["retryAfter"] = original.retry_after
+    elif is_unstorable_text(original):
+        error.message = "the input holds a character that cannot be stored (NUL)"
+        ext["code"] = TEXT_CODE
     elif error.message == MASKED_MESSAGE:
         ext["code"] = "INTERNAL_SERVER_ERROR"
     else:

@@ -20,6 +20,7 @@ from aforo.services import outbox
 from aforo.services.spec_import import FORMATS, ParsedSpec, SpecInvalid, parse
 from aforo.services.spec_import.diff import Change, diff
 from aforo.services.spec_import.loader import MAX_SPEC_BYTES
+from aforo.text import check_text
 
 TOPIC = "aforo.docs.events"
 MAX_ALLOWLIST = 100
@@ -128,10 +129,10 @@ async def import_spec(
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}", field="format")
     if (content is None) == (source_url is None):
         raise ValidationFailed("give either content or sourceUrl", field="content")
-    if name is not None and not 1 <= len(name.strip()) <= 200:
+    if name is not None and not 1 <= len(check_text(name, "name").strip()) <= 200:
         raise ValidationFailed("name must be 1-200 characters", field="name")
     if server_url is not None:
-        server_url = _check_url(server_url, "serverUrl")
+        server_url = _check_url(check_text(server_url, "serverUrl"), "serverUrl")
     await _product(session, product_id)
     headers: dict[str, str] = {}
     if source_url is not None:
