@@ -141,4 +141,6 @@ def serve(app: Any, settings: Settings, *, host: str, port: int, log_level: str)
                 f.should_exit = True
             await asyncio.gather(*tasks)
 
-    asyncio.run(run_all())
+    # uvicorn re-raises the signal it stopped on once it has shut down; Ctrl-C is a clean exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_all())
