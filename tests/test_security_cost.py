@@ -144,6 +144,20 @@ async def test_every_nested_page_refuses_a_huge_page(api: Api, app: FastAPI) -> 
             assert got == ([{"code": "INVALID", "field": "first"}] if refused else []), (key, body)
 
 
+def test_a_connection_s_page_sizes_its_edges() -> None:
+    from graphql import parse
+
+    from aforo.graphql_limits import compile_plan
+
+    gql = schema()._schema
+    q = "query($n: Int) { threads(first: $n) { edges { node { author { name } } } } }"
+    plan = compile_plan(gql, parse(q), None)
+    assert plan is not None
+    # threads 1 + n edges x (edge 1 + node 1 + author 1)
+    assert [plan.cost({"n": n}) for n in (10, 100)] == [31, 301]
+    assert plan.cost({}) == 1 + 50 * 3  # the default page
+
+
 def test_every_list_is_paginated_or_bounded() -> None:
     gql = schema()._schema
     unbounded = []

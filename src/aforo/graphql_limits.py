@@ -106,7 +106,8 @@ class _Field:
     """A selected field: what multiplies its contents, and what it contains."""
 
     weight: int  # 1 for an object, 0 for a leaf
-    size: int | None  # a fixed multiplier (None: not a list)
+    is_list: bool = False
+    size: int | None = None  # a list's fixed multiplier (None: its connection's page)
     variable: str | None = None  # or the variable that sets `first`
     page: int | str | None = None  # a connection's page size, handed to its edges / nodes
     children: list[_Field] = field(default_factory=list)
@@ -114,7 +115,7 @@ class _Field:
     def cost(self, variables: Mapping[str, Any], page: int | None = None) -> int:
         mine = _page_value(self.page, variables)
         inner = self.weight + sum(c.cost(variables, mine) for c in self.children)
-        if self.size is None and self.variable is None:
+        if not self.is_list:
             return inner
         n = self.size
         if self.variable is not None:
@@ -202,7 +203,7 @@ class _Compiler:
         definition: GraphQLField = fields[name]
         is_list, named = _unwrap(definition.type)
         composite = is_composite_type(named)
-        built = _Field(weight=1 if composite else 0, size=None)
+        built = _Field(weight=1 if composite else 0, is_list=is_list)
         literal, variable = _first_arg(node, definition)
         has_first = "first" in definition.args
         if is_list:
