@@ -43,13 +43,13 @@ EXTRA_KEY = "throttle"
 
 # name → tiers. Per IP: every attempt; per account / credential: what the comment says.
 DEFAULTS: dict[str, str] = {
-    "login.ip": "30/minute;300/hour",
+    "login.ip": "60/minute;600/hour",
     # Failed passwords per account (per email asked, known or not: the same answer for both),
     # slowing an attacker progressively: 5 a minute, then 10 in 15 minutes, 20 an hour, 50 a
     # day. A success clears the count.
     "login.account": "5/minute;10/15 minutes;20/hour;50/day",
     "signup.ip": "10/hour;50/day",
-    "refresh.ip": "60/minute;1000/hour",
+    "refresh.ip": "300/minute;5000/hour",
     "oauth.ip": "120/minute",
     "oauth.client": "10/minute;100/hour",  # failed client authentications per client id
     "verify.miss": "600/minute",  # unknown or malformed keys per gateway token
