@@ -58,7 +58,12 @@ def app_settings(pg: EmbeddedPostgres, work: Path, **overrides: Any) -> Settings
         redis_url=None,
         kafka_bootstrap=None,
         jwt_keys_dir=work / "jwt",
-        **overrides,
+        # Upstreams on loopback (the operator layer opens it), and limits no load test meets.
+        **{
+            "outbound_allow": ("127.0.0.0/8", "::1/128"),
+            "rate_limits": (("*", "1000000/second"),),
+            **overrides,
+        },
     )
 
 
@@ -69,6 +74,8 @@ def server_env(pg: EmbeddedPostgres, home: Path) -> dict[str, str]:
         "AFORO_MIGRATION_DATABASE_URL": pg.url(OWNER_ROLE, "aforo"),
         "AFORO_HOME": str(home),
         "AFORO_LOG_LEVEL": "warning",
+        "AFORO_OUTBOUND_ALLOW": "127.0.0.0/8,::1/128",
+        "AFORO_RATE_LIMITS": "*=1000000/second",
     }
 
 

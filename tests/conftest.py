@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -80,6 +81,17 @@ async def database(pg: EmbeddedPostgres) -> AsyncIterator[str]:
         await conn.close()
 
 
+# The tests' operator policy and limits: upstreams and specs are served on loopback (opened by
+# the operator layer, as an on-premises deployment would open its network), and one client
+# signs up and logs in far more often than a person would. Tests of the boundary itself use
+# ``with_settings(settings, **STRICT_BOUNDARY)``: the shipped defaults.
+TEST_BOUNDARY: dict[str, Any] = {
+    "outbound_allow": ("127.0.0.0/8", "::1/128"),
+    "rate_limits": (("*", "100000/second"),),
+}
+STRICT_BOUNDARY: dict[str, Any] = {"outbound_allow": (), "rate_limits": ()}
+
+
 @pytest.fixture
 def settings(pg: EmbeddedPostgres, database: str, workdir: Path) -> Settings:
     return Settings(
@@ -93,6 +105,7 @@ def settings(pg: EmbeddedPostgres, database: str, workdir: Path) -> Settings:
         mail_dir_path=workdir / "mail" / database,  # each test reads its own mail
         mail_retry_base_s=0.05,
         mail_poll_s=30.0,  # woken on commit; no idle polls in statement counts
+        **TEST_BOUNDARY,
     )
 
 
@@ -113,6 +126,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient, settings: Settings) -> Api:
     return Api(client, settings)
+
+
+@pytest.fixture
+async def strict(settings: Settings) -> AsyncIterator[tuple[FastAPI, Api]]:
+    """The app with the shipped boundary (public-only outbound policy, default rate limits)."""
+    strict_settings = with_settings(settings, **STRICT_BOUNDARY)
+    application = create_app(strict_settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
+            yield application, Api(c, strict_settings)
 
 
 @pytest.fixture(scope="session")

@@ -159,6 +159,7 @@ CASES: dict[str, Case] = {
     "Mutation.refreshToken": c(lambda a, b: [{"token": a.dev_refresh}], "INVALID_TOKEN"),
     "Mutation.logOut": c(none, any_outcome=True),  # run last: it ends B's sessions
     "Mutation.setUserRoles": c(lambda a, b: [{"userId": a.dev_id, "roles": ["ADMIN"]}]),
+    "Mutation.removeUser": c(lambda a, b: [{"userId": a.dev_id}]),
     "Mutation.createGatewayToken": c(lambda a, b: [{"name": "bravo edge"}], any_outcome=True),
     "Mutation.revokeGatewayToken": c(lambda a, b: [{"id": a.gateway_token_id}]),
     "Mutation.createProduct": c(

@@ -202,14 +202,15 @@ async def test_search_ranks_title_over_body_and_skips_drafts(api: Api, app: Fast
     )
     d = await api.data(
         """query($p: ID!) { searchDocs(productId: $p, query: "webhooks") {
-             page { slug } rank snippet } }""",
+             page { slug } rank snippet snippetHtml } }""",
         {"p": pid},
         storefront=t.storefront_key,
     )
     hits = d["searchDocs"]
     assert [h["page"]["slug"] for h in hits] == ["webhooks", "events"]
     assert hits[0]["rank"] > hits[1]["rank"]
-    assert "**webhooks**" in hits[1]["snippet"]
+    assert "<mark>webhooks</mark>" in hits[1]["snippetHtml"]
+    assert "webhooks" in hits[1]["snippet"] and "<mark>" not in hits[1]["snippet"]
     # tenant isolation: another tenant's visitor finds nothing for this product
     other = await make_tenant(api.settings, "Other")
     d = await api.data(

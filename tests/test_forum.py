@@ -10,11 +10,13 @@ from sqlalchemy import event
 from tests.support import Api
 from tests.test_forum_support import ACCEPT, SAVE_CATEGORY, make_forum
 
+# Every level pages (a static cost is checked before the query runs: 50 top-level replies with
+# 10 children at four levels would be refused).
 TREE = """query($id: ID!) { thread(id: $id) { id title viewCount replyCount removed
   author { name } category { name }
-  replies { id depth body removed author { name }
-    children { id depth body children { id depth body children { id depth body parentReplyId
-      children { id } } } } } } }"""
+  replies(first: 10) { id depth body removed author { name }
+    children(first: 5) { id depth body children(first: 5) { id depth body
+      children(first: 5) { id depth body parentReplyId children(first: 5) { id } } } } } } }"""
 LIST = """query($first: Int, $after: String, $cat: ID, $tag: String, $status: ThreadStatus,
                $order: ThreadOrder) {
   threads(first: $first, after: $after, categoryId: $cat, tag: $tag, status: $status,

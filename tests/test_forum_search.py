@@ -10,7 +10,8 @@ from tests.support import Api
 from tests.test_forum_support import Forum, make_forum
 
 SEARCH = """query($q: String!, $first: Int) { searchForum(query: $q, first: $first) {
-  rank titleMatch exactTitle titleHtml snippet thread { id title } reply { id body } } }"""
+  rank titleMatch exactTitle titleHtml snippet snippetHtml thread { id title }
+  reply { id body } } }"""
 SIMILAR = """query($t: String!, $b: String) { similarThreads(title: $t, body: $b) { id title } }"""
 
 
@@ -50,10 +51,11 @@ async def test_title_matches_rank_above_body_matches_and_exact_title_first(
     assert hits[0]["titleHtml"] == "<mark>Webhook</mark> <mark>signature</mark>"
     # The reply that matched is returned with its thread, its snippet escaped and marked.
     assert hits[3]["reply"]["id"] == in_reply["id"]
-    assert "<mark>webhook</mark> <mark>signature</mark>" in hits[3]["snippet"]
+    assert "<mark>webhook</mark> <mark>signature</mark>" in hits[3]["snippetHtml"]
+    assert "webhook signature" in hits[3]["snippet"] and "<mark>" not in hits[3]["snippet"]
     # User text never reaches the snippet as markup: only <mark> tags are HTML there.
-    assert "<img" not in hits[3]["snippet"]
-    assert hits[3]["snippet"].replace("<mark>", "").replace("</mark>", "").count("<") == 0
+    assert "<img" not in hits[3]["snippetHtml"]
+    assert hits[3]["snippetHtml"].replace("<mark>", "").replace("</mark>", "").count("<") == 0
     assert hits[1]["rank"] > 0
 
     # Web-search syntax: a quoted phrase and an excluded word.

@@ -20,6 +20,7 @@ from tests.world import (
     leaks,
     root_fields,
     served,
+    sign_in_again,
     user_error,
     worlds,
 )
@@ -68,6 +69,7 @@ async def test_b_reaches_nothing_of_a_through_any_query_or_mutation(
     live = [k for k in root_fields() if kind(k) in walked]
     assert sum(walked.values()) == len(live), walked
     print(f"isolation walk: {walked['Query']} queries, {walked['Mutation']} mutations")
+    await sign_in_again(served.api, b)  # logOut ended B's sessions, at once
     assert not problems, "\n".join(problems)
     after = await snapshot(served, a)
     assert not diff(before, after), {k: (before[k], after.get(k)) for k in diff(before, after)}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 
+from aforo.errors import Forbidden
+from aforo.services import reputation
 from tests.support import Api
-from tests.test_forum_support import Forum, Member, make_forum
+from tests.test_forum_support import REPLY, Forum, Member, make_forum
 
 REPORT = """mutation($k: ForumTargetType!, $id: ID!, $r: ReportReason!, $n: String) {
   report(targetType: $k, targetId: $id, reason: $r, note: $n) { __typename
@@ -109,9 +113,7 @@ async def test_reports_are_grouped_in_the_queue_and_soft_delete_resolves_them(
     assert [a["action"] for a in log] == ["DISMISS"]
 
 
-async def test_banned_members_read_but_cannot_post_reply_vote_or_report(
-    api: Api, app: FastAPI
-) -> None:
+async def test_a_ban_suspends_the_account_until_unbanned(api: Api, app: FastAPI) -> None:
     f = await make_forum(api, app)
     troll, ada = await f.members(2)
     mod = await f.moderator()
@@ -148,30 +150,34 @@ async def test_banned_members_read_but_cannot_post_reply_vote_or_report(
     assert banned["action"] == "BAN"
     assert (await f.profile(troll))["isBanned"] is True
 
+    # A ban suspends the account (docs/security.md): every request with its tokens is refused
+    # at once, before any field runs; the forum reads on for anonymous callers.
     attempts = [
-        await f.data(
+        await f.api.raw(
             """mutation($c: ID!) { createThread(input: {categoryId: $c, title: "Another rant",
                  body: "x"}) { __typename ... on UserError { code } } }""",
             {"c": cat},
-            troll,
+            token=troll.token,
         ),
-        {"reply": await f.reply(troll, t["id"], "more")},
-        {"vote": await f.vote(troll, "THREAD", t["id"], -1)},
-        {"report": await _report(f, troll, "THREAD", t["id"])},
-        await f.data(
-            """mutation($id: ID!) { editReply(id: $id, body: "edited") { __typename
-                 ... on UserError { code } } }""",
-            {"id": r["id"]},
-            troll,
+        await f.api.raw(REPLY, {"t": t["id"], "p": None, "b": "more"}, token=troll.token),
+        await f.api.raw(
+            "query($id: ID!) { thread(id: $id) { title } }", {"id": t["id"]}, token=troll.token
         ),
     ]
-    assert [next(iter(a.values()))["code"] for a in attempts] == ["BANNED"] * 5
-    # Reading still works.
-    d = await f.data("query($id: ID!) { thread(id: $id) { title } }", {"id": t["id"]}, troll)
+    assert [(r.status_code, r.json()["errors"][0]["extensions"]["code"]) for r in attempts] == [
+        (401, "ACCOUNT_DISABLED")
+    ] * 3
+    d = await f.data("query($id: ID!) { thread(id: $id) { title } }", {"id": t["id"]})
     assert d["thread"]["title"] == "Some question to argue about"
 
     await _moderate(f, mod, targetType="USER", targetId=troll.id, action="UNBAN", reason="served")
     assert (await f.reply(troll, t["id"], "sorry"))["__typename"] == "Reply"
+    # The last line behind the request-level check: a banned member's write is refused.
+    await _moderate(f, mod, targetType="USER", targetId=troll.id, action="BAN", reason="relapsed")
+    async with f.runtime.transaction(uuid.UUID(f.tenant.id)) as s:
+        with pytest.raises(Forbidden) as refused:
+            await reputation.ensure_can_participate(s, uuid.UUID(troll.id))
+    assert refused.value.code == "BANNED"
 
 
 async def test_pin_and_lock_threads(api: Api, app: FastAPI) -> None:

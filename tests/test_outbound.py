@@ -1,4 +1,5 @@
-"""The outbound guard: SSRF classes refused, a local server reachable only when allow-listed."""
+"""The outbound guard: SSRF classes refused, a local server reachable only when the operator's
+policy opens it, a tenant's allow-list narrowing within that."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aforo.runtime.outbound import Allowlist, Guard, OutboundError, refusal, validate_entry
+from aforo.runtime.outbound import Allowlist, Guard, OutboundError, Policy, refusal, validate_entry
 
 
 @dataclass
@@ -129,7 +130,7 @@ async def test_non_public_addresses_are_refused(address: str) -> None:
     with pytest.raises(OutboundError) as e:
         await Guard().vet(f"http://{host}/openapi.json")
     assert e.value.code == "OUTBOUND_BLOCKED_ADDRESS"
-    assert "allow-list" in e.value.message
+    assert e.value.message == f"{address} is not a public address"
 
 
 async def test_public_addresses_pass_and_names_resolving_to_loopback_do_not() -> None:
@@ -162,17 +163,32 @@ async def test_bad_urls_get_stable_codes(url: str, code: str) -> None:
     assert e.value.code == code
 
 
-async def test_local_server_only_when_allow_listed(local_server: LocalServer) -> None:
+async def test_local_server_only_when_the_operator_opens_it(local_server: LocalServer) -> None:
     with pytest.raises(OutboundError) as e:
         await Guard().fetch(local_server.url("/spec"))
     assert e.value.code == "OUTBOUND_BLOCKED_ADDRESS"
     assert local_server.requests == []  # refused before any connection
-    r = await Guard(Allowlist.parse(["127.0.0.0/8"])).fetch(local_server.url("/spec"))
+    # A tenant's allow-list cannot open it: it only narrows.
+    with pytest.raises(OutboundError) as e:
+        await Guard(Allowlist.parse(["127.0.0.0/8"])).fetch(local_server.url("/spec"))
+    assert e.value.code == "OUTBOUND_BLOCKED_ADDRESS"
+    opened = Policy(allow=["127.0.0.0/8"])
+    r = await Guard(policy=opened).fetch(local_server.url("/spec"))
     assert r.status == 200 and r.content == b'{"ok":true}'
-    # allow-listed by host name: connects to the vetted IP, the Host header keeps the name
-    r = await Guard(Allowlist.parse(["localhost"])).fetch(f"http://localhost:{local_server.port}/h")
+    # by host name: connects to the vetted IP, the Host header keeps the name
+    r = await Guard(policy=opened).fetch(f"http://localhost:{local_server.port}/h")
     assert r.status == 200
     assert local_server.requests[-1].headers["host"] == f"localhost:{local_server.port}"
+    # narrowed by the tenant to other hosts: refused, and told so
+    narrowed = Guard(Allowlist.parse(["api.example.com"]), policy=opened)
+    with pytest.raises(OutboundError) as e:
+        await narrowed.fetch(local_server.url("/spec"))
+    assert e.value.code == "OUTBOUND_NOT_ALLOWED"
+    # the service's own listener stays closed whatever the operator opened
+    opened.note_listener("127.0.0.1", local_server.port)
+    with pytest.raises(OutboundError) as e:
+        await Guard(policy=opened).fetch(local_server.url("/spec"))
+    assert e.value.code == "OUTBOUND_BLOCKED_ADDRESS"
 
 
 async def test_redirects_are_vetted_again(local_server: LocalServer) -> None:
@@ -188,7 +204,7 @@ async def test_redirects_are_vetted_again(local_server: LocalServer) -> None:
         b"",
     )
     local_server.routes["/loop"] = lambda r: (302, {"Location": "/loop"}, b"")
-    guard = Guard(Allowlist.parse(["127.0.0.1/32"]))
+    guard = Guard(policy=Policy(allow=["127.0.0.1/32"]))
     r = await guard.fetch(local_server.url("/hop"))
     assert (r.status, r.url) == (200, local_server.url("/spec"))
     for path in ("/out", "/meta"):
@@ -208,31 +224,31 @@ async def test_size_and_time_caps(local_server: LocalServer) -> None:
         return 200, {}, b"late"
 
     local_server.routes["/slow"] = slow
-    allow = Allowlist.parse(["127.0.0.1"])
+    opened = Policy(allow=["127.0.0.1"])
     with pytest.raises(OutboundError) as e:
-        await Guard(allow, max_bytes=100_000).fetch(local_server.url("/big"))
+        await Guard(max_bytes=100_000, policy=opened).fetch(local_server.url("/big"))
     assert e.value.code == "OUTBOUND_TOO_LARGE"
     with pytest.raises(OutboundError) as e:
-        await Guard(allow, timeout_s=0.3).fetch(local_server.url("/slow"))
+        await Guard(timeout_s=0.3, policy=opened).fetch(local_server.url("/slow"))
     assert e.value.code == "OUTBOUND_TIMEOUT"
 
 
 def test_allowlist_entries_are_validated() -> None:
-    assert validate_entry(" 10.0.0.0/8 ") == "10.0.0.0/8"
-    assert validate_entry("127.0.0.1") == "127.0.0.1/32"
+    assert validate_entry(" 93.184.216.0/24 ") == "93.184.216.0/24"
+    assert validate_entry("2606:4700::1111") == "2606:4700::1111/128"
     assert validate_entry("*.Corp.Example") == "*.corp.example"
     for bad in ("", "not a host!", "-x.com", "a" * 300):
         with pytest.raises(ValueError):
             validate_entry(bad)
 
 
-async def test_an_allow_listed_range_never_opens_a_metadata_address() -> None:
-    wide = Guard(allowlist=Allowlist.parse(["169.254.0.0/16"]))
+async def test_an_operator_range_never_opens_a_metadata_address() -> None:
+    wide = Guard(policy=Policy(allow=["169.254.0.0/16"]))
     _, ip = await wide.vet("http://169.254.10.1/")  # the range itself is open
     assert str(ip) == "169.254.10.1"
     with pytest.raises(OutboundError) as refused:
         await wide.vet("http://169.254.169.254/latest/meta-data/")
     assert refused.value.code == "OUTBOUND_BLOCKED_ADDRESS"
-    exact = Guard(allowlist=Allowlist.parse(["169.254.169.254"]))
+    exact = Guard(policy=Policy(allow=["169.254.169.254"]))
     _, ip = await exact.vet("http://169.254.169.254/")
     assert str(ip) == "169.254.169.254"

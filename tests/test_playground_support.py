@@ -179,7 +179,7 @@ async def make_world(
     servers: list[str],
     *,
     security: str | None = "bearer",
-    allow: tuple[str, ...] = ("127.0.0.1",),
+    allow: tuple[str, ...] = (),
     keys: KeyWorld | None = None,
 ) -> World:
     w = keys or await make_key_world(api)

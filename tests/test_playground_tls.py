@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aforo.runtime.outbound import Allowlist, ClientPool, Guard, OutboundError
+from aforo.runtime.outbound import ClientPool, Guard, OutboundError, Policy
 from tests.services import AppServer
 
 
@@ -81,7 +81,7 @@ async def test_https_phases_and_tls_time_then_a_reused_connection(
 ) -> None:
     server, trust = tls_server
     pool = ClientPool(verify=trust)
-    guard = Guard(Allowlist.parse(["127.0.0.1"]))
+    guard = Guard(policy=Policy(allow=["127.0.0.1"]))
     url = f"https://localhost:{server.port}/hello"  # SNI and certificate name: localhost
     phases: list[tuple[str, float]] = []
     try:

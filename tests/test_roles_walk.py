@@ -2,7 +2,11 @@
 by no one, an anonymous storefront caller, a developer, a moderator and an admin, and each is
 refused or let through exactly as the field's declared ``permission_classes`` say: admin-only
 fields refuse developers and moderators (FORBIDDEN) and anonymous callers (UNAUTHENTICATED),
-moderator fields let moderators in, storefront fields work anonymously."""
+moderator fields let moderators in, storefront fields work anonymously.
+
+Extended to sessions: a token's roles are a cache, so an admin demoted on one instance is a
+moderator on the next request on another instance (sharing Redis), field by field, and a
+logged-out caller is refused by every field there."""
 
 from __future__ import annotations
 
@@ -13,8 +17,19 @@ from typing import Any
 import websockets
 
 from aforo.app import schema
+from tests.gateway import serving
 from tests.isolation_cases import CASES, kind
-from tests.world import Served, World, Worlds, document, error_codes, root_fields, served, worlds
+from tests.world import (
+    Served,
+    World,
+    Worlds,
+    document,
+    error_codes,
+    root_fields,
+    served,
+    sign_in_again,
+    worlds,
+)
 
 __all__ = ["served", "worlds"]  # module-scoped fixtures, used by the tests below
 
@@ -103,6 +118,7 @@ async def test_every_query_and_mutation_refuses_exactly_as_declared(
                     problems.append(f"{key} as {role}: refused although declared open: {body}")
                 elif kind(key) == "Query" and codes - {OWN_ROWS.get((key, role))}:
                     problems.append(f"{key} as {role}: {body}")
+    await sign_in_again(served.api, b)  # logOut ended B's sessions, at once
     assert not problems, "\n".join(problems)
     print(f"roles walk: {len(keys)} fields, {counts}")
 
@@ -148,3 +164,62 @@ async def test_every_subscription_refuses_exactly_as_declared(
         if want is None and codes & REFUSALS:
             problems.append(f"{key} as {role}: refused although declared open: {msg}")
     assert not problems, "\n".join(problems)
+
+
+SET_ROLES = """mutation($u: ID!, $r: [Role!]!) { setUserRoles(userId: $u, roles: $r) { __typename
+  ... on User { roles } ... on UserError { code } } }"""
+
+
+async def _until_refused(api: Any, token: str, query: str, code: str) -> None:
+    """Another instance learns of a change through Redis pub/sub: a message, not a poll; wait
+    (bounded) for it to land rather than race it."""
+    for _ in range(200):
+        body = (await api.raw(query, token=token)).json()
+        if code in error_codes(body):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never refused with {code}: {body}")
+
+
+async def test_a_demoted_or_logged_out_caller_is_refused_at_once_on_another_instance(
+    served: Served, worlds: Worlds
+) -> None:
+    b = worlds.b
+    one = served.api  # the served instance; `two` is a second one on the same database and Redis
+    async with serving(served.settings) as two:
+        # B's moderator is made an admin, signs in on instance two, then is demoted on one.
+        d = await one.data(SET_ROLES, {"u": b.mod_id, "r": ["ADMIN"]}, token=b.admin)
+        assert d["setUserRoles"]["roles"] == ["ADMIN"]
+        signed = await two.log_in(b.tenant, f"mod-{b.marker}@example.com", "correct horse battery")
+        stale_admin = signed["accessToken"]
+        assert (await two.data("{ users { id } }", token=stale_admin))["users"]
+        d = await one.data(SET_ROLES, {"u": b.mod_id, "r": ["MODERATOR"]}, token=b.admin)
+        assert d["setUserRoles"]["roles"] == ["MODERATOR"]
+        await _until_refused(two, stale_admin, "{ users { id } }", "FORBIDDEN")
+        # B's developer signs in on two and logs out on one.
+        dev = await two.log_in(b.tenant, f"dev-{b.marker}@example.com", "correct horse battery")
+        await one.data("mutation { logOut { __typename } }", token=dev["accessToken"])
+        await _until_refused(two, dev["accessToken"], "{ me { id } }", "SESSION_ENDED")
+
+        problems: list[str] = []
+        keys = sorted(
+            (k for k in root_fields() if kind(k) != "RootSubscription"),
+            key=lambda k: (k == "Mutation.logOut", k),  # it ends the stale admin's session
+        )
+        for key in keys:
+            args = args_for(key, worlds)
+            doc = document(key, args, depth=1)
+            # The stale admin token: answered exactly as a moderator's would be.
+            body = (await two.raw(doc, args, token=stale_admin)).json()
+            want = expected(key)["moderator"]
+            codes = set(error_codes(body))
+            if want is not None and codes != {want}:
+                problems.append(f"{key} as a demoted admin: wanted {want}, got {body}")
+            if want is None and codes & REFUSALS:
+                problems.append(f"{key} as a demoted admin: refused although open: {body}")
+            # The logged-out token: refused before any field runs.
+            r = await two.raw(doc, args, token=dev["accessToken"])
+            if r.status_code != 401 or error_codes(r.json()) != ["SESSION_ENDED"]:
+                problems.append(f"{key} logged out: {r.status_code} {r.text[:200]}")
+        assert not problems, "\n".join(problems)
+    await sign_in_again(served.api, b)

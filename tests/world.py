@@ -35,15 +35,16 @@ from graphql.pyutils import Undefined
 from aforo.app import create_app, schema
 from aforo.config import Settings
 from aforo.runtime.postgres import OWNER_ROLE, EmbeddedPostgres
-from tests.conftest import _owner_conn
+from tests.conftest import TEST_BOUNDARY, _owner_conn
 from tests.gateway import create_gateway_token, create_key, create_plan, create_product, ok
 from tests.gateway import subscribe as subscribe_plan
 from tests.mailbox import token_of
-from tests.services import AppServer
+from tests.services import AppServer, RedisServer
 from tests.support import Api, TenantFixture, make_tenant
 from tests.test_playground_support import ALLOW, IMPORT, Upstream, openapi
 
 T0 = "2026-11-27T10:15:00Z"
+WALK_PAGE = 5
 GQL: GraphQLSchema = schema()._schema
 ROOTS = {"Query": "query", "Mutation": "mutation", "RootSubscription": "subscription"}
 
@@ -59,7 +60,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIterator[Served]:
+async def served(
+    pg: EmbeddedPostgres, workdir: Path, redis_server: RedisServer, request: Any
+) -> AsyncIterator[Served]:
     name = f"walk_{request.module.__name__.rsplit('.', 1)[-1]}"
     conn = await _owner_conn(pg)
     try:
@@ -70,12 +73,14 @@ async def served(pg: EmbeddedPostgres, workdir: Path, request: Any) -> AsyncIter
         home=workdir / "home",
         database_url=pg.url("aforo_app", name),
         migration_database_url=pg.url(OWNER_ROLE, name),
-        redis_url=None,
+        # Shared with any second instance a walk starts (sessions end on every instance).
+        redis_url=redis_server.url,
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
         mail_dir_path=workdir / "mail" / name,
         mail_poll_s=30.0,
+        **TEST_BOUNDARY,
     )
     up = Upstream()
     up_server = AppServer(up.app()).start()
@@ -207,6 +212,11 @@ async def build_world(s: Served, name: str) -> World:
     await _playground(api, w)
     await _billing(api, w)
     await _teams(api, w)
+    # Last: a tenant's allow-list narrows its outbound reach (the tests' operator policy opens
+    # loopback, where the upstream is), and it may only name public hosts and ranges.
+    await api.data(ALLOW, {"e": "93.184.216.0/24"}, token=w.admin)
+    allow = (await api.data("{ outboundAllowlist { id } }", token=w.admin))["outboundAllowlist"]
+    w.ids.update(allow_entry=allow[0]["id"])
     return w
 
 
@@ -330,8 +340,6 @@ async def _docs(api: Api, w: World) -> None:
 
 
 async def _specs(api: Api, s: Served, w: World) -> None:
-    await api.data(ALLOW, {"e": "127.0.0.1"}, token=w.admin)
-    allow = (await api.data("{ outboundAllowlist { id } }", token=w.admin))["outboundAllowlist"]
     imported = await _pay(
         api,
         IMPORT.replace("version { operations", "version { id operations"),
@@ -348,7 +356,6 @@ async def _specs(api: Api, s: Served, w: World) -> None:
     )
     ops = {o["key"]: o["id"] for o in imported["version"]["operations"]}
     w.ids.update(
-        allow_entry=allow[0]["id"],
         spec=imported["spec"]["id"],
         spec_version=imported["version"]["id"],
         operation=ops["GET /forecast/{city}"],
@@ -505,6 +512,19 @@ class Worlds:
     b: World
 
 
+async def sign_in_again(api: Api, w: World) -> None:
+    """New sessions for a world's callers (after a walk's logOut ended theirs: a logged-out
+    access token is refused from then on)."""
+    m = w.marker
+    w.admin = await api.admin_token(w.tenant)
+    w.dev = (await api.log_in(w.tenant, f"dev-{m}@example.com", "correct horse battery"))[
+        "accessToken"
+    ]
+    w.mod = (await api.log_in(w.tenant, f"mod-{m}@example.com", "correct horse battery"))[
+        "accessToken"
+    ]
+
+
 @pytest.fixture(scope="module")
 async def worlds(served: Served) -> Worlds:
     a = await build_world(served, "Alpha")
@@ -550,11 +570,14 @@ def _object(t: GraphQLObjectType, depth: int, clash: set[str]) -> str:
         if _required_args(f):
             continue
         alias = f"{t.name}_{n}: " if n in clash else ""
+        # Small pages: a world holds a few of everything, and every operation has a static
+        # cost (default pages of nested lists multiply past any budget).
+        paged = f"{n}(first: {WALK_PAGE})" if "first" in f.args else n
         nt = get_named_type(f.type)
         if is_leaf_type(nt):
-            parts.append(alias + n)
+            parts.append(alias + paged)
         elif depth > 0:
-            parts.append(f"{alias}{n} {selection(nt, depth - 1)}")
+            parts.append(f"{alias}{paged} {selection(nt, depth - 1)}")
     return "{ " + " ".join(parts) + " }"
 
 

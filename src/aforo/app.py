@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.schema import Schema
@@ -19,7 +21,7 @@ from strawberry.tools import merge_types
 
 from aforo import migrate
 from aforo.config import Settings
-from aforo.db import create_engine, is_unavailable, sessionmaker
+from aforo.db import create_engine, is_unavailable, is_unstorable_text, sessionmaker
 from aforo.errors import DomainError, ValidationFailed
 from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
@@ -52,12 +54,16 @@ from aforo.rest import specs as rest_specs
 from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
 from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
+from aforo.runtime.outbound import POLICY_KEY, Policy
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
-from aforo.services import playground_runs
+from aforo.runtime.throttle import EXTRA_KEY as THROTTLE
+from aforo.runtime.throttle import RateLimited, Throttle
+from aforo.services import authz, playground_runs
 from aforo.services.mail import dispatcher as mail_dispatcher
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
+from aforo.text import CODE as TEXT_CODE
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,7 @@ STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
 # entered after the runtime is built and exited before it is torn down.
 LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
     keys.lifespan,
+    authz.lifespan,  # after keys: it rides the key verifier's invalidation channel
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
     playground_runs.lifespan,
@@ -131,8 +138,16 @@ class HotPathApp(FastAPI):
 
     hot_routes: tuple[BaseRoute, ...] = ()
     hot_app: ASGIApp | None = None
+    outbound_policy: Policy | None = None
+    _servers: frozenset[Any] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if server and server not in self._servers and len(self._servers) < 64:
+            # An address this service answers on: outbound fetches must never reach it.
+            self._servers = self._servers | {server}
+            if self.outbound_policy is not None and isinstance(server[1], int):
+                self.outbound_policy.note_listener(str(server[0]), server[1])
         if scope["type"] == "http" and self.hot_app is not None:
             for route in self.hot_routes:
                 match, child = route.matches(scope)
@@ -158,12 +173,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise RuntimeError("AFORO_DATABASE_URL is not set (aforo serve launches a database)")
     holder: dict[str, Runtime] = {}
     metrics = Metrics()
+    policy = Policy.from_settings(
+        settings.outbound_allow, settings.outbound_deny, settings.host, settings.port
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        maker = sessionmaker(engine)
+        maker = sessionmaker(engine, info={POLICY_KEY: policy})
         redis = redis_client(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis) if redis else MemoryCache()
         bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
@@ -174,7 +192,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth=Authenticator(ring, maker, cache, settings.issuer),
             cache=cache,
             bus=bus,
-            extra={"metrics": metrics},
+            extra={
+                "metrics": metrics,
+                THROTTLE: Throttle(settings.redis_url, settings.rate_limits),
+            },
         )
         relay = None
         if settings.kafka_bootstrap:
@@ -191,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if relay is not None:
                 await relay.stop()
+            await runtime.extra[THROTTLE].close()
             await bus.close()
             await cache.close()
             await engine.dispose()
@@ -208,7 +230,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
             body["field"] = exc.field
-        return JSONResponse({"error": body}, status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
@@ -226,6 +249,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def database_error(_: Any, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):
             return unavailable_response()
+        if is_unstorable_text(exc):  # a NUL deep in a document no validator looked into
+            refused = ValidationFailed(
+                "the input holds a character that cannot be stored (NUL)", code=TEXT_CODE
+            )
+            return await domain_error(None, refused)
         raise exc
 
     @app.get("/healthz", tags=["ops"])
@@ -250,9 +278,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        token = settings.metrics_token
+        if token and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
+        ):
+            body = {"code": "UNAUTHENTICATED", "message": "send Authorization: Bearer <token>"}
+            return JSONResponse(
+                {"error": body}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    # AFORO_METRICS_LISTEN moves /metrics to a listener of its own (``runtime/server.py``).
+    app.state.metrics_app = Starlette(routes=[Route("/metrics", metrics_endpoint)])
+    if settings.metrics_listen:
+        m_host, _, m_port = settings.metrics_listen.rpartition(":")
+        policy.note_listener(m_host.strip("[]") or "127.0.0.1", int(m_port))
+    else:
+        app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], tags=["ops"])
 
     @app.get("/.well-known/jwks.json", tags=["auth"])
     async def jwks() -> JSONResponse:
@@ -269,6 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.hot_routes = STARLETTE_ROUTES
+    app.outbound_policy = policy
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:
         await scope["route"].handle(scope, receive, send)

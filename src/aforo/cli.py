@@ -81,9 +81,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Start the service. Without AFORO_DATABASE_URL a private PostgreSQL is launched."""
-    import uvicorn
-
     from aforo.app import create_app
+    from aforo.runtime import server
     from aforo.services import tenants
 
     settings = Settings()
@@ -112,7 +111,7 @@ def serve(
             typer.echo(
                 f"Aforo Console on http://{h}:{p}/graphql (ready in {time.monotonic() - t0:.1f}s)"
             )
-            uvicorn.run(app_, host=h, port=p, log_level=settings.log_level.lower())
+            server.serve(app_, settings, host=h, port=p, log_level=settings.log_level.lower())
     except PostgresNotFound as e:
         _fail(str(e))
 

@@ -17,6 +17,27 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw is not None else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = _env(name)
+    return float(raw) if raw is not None else default
+
+
+def _list(name: str) -> tuple[str, ...]:
+    """A comma-separated list (blanks dropped)."""
+    return tuple(p.strip() for p in (_env(name) or "").split(",") if p.strip())
+
+
+def _pairs(name: str) -> tuple[tuple[str, str], ...]:
+    """``name=value`` pairs, comma-separated (values may hold ``;``)."""
+    out = []
+    for item in _list(name):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{name}: expected name=value, got {item!r}")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = field(default_factory=lambda: Path(_env("AFORO_HOME", ".aforo") or ".aforo"))
@@ -56,6 +77,30 @@ class Settings:
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")
     )
+    # -- the security boundary (docs/security.md) ------------------------------------------
+    # The operator's outbound policy: non-public ranges opened to outbound fetches (spec URLs,
+    # try-it) for every tenant, e.g. an on-premises network; by default only public unicast.
+    outbound_allow: tuple[str, ...] = field(default_factory=lambda: _list("AFORO_OUTBOUND_ALLOW"))
+    # Ranges refused although public (the deployment's own public addresses, its peers).
+    outbound_deny: tuple[str, ...] = field(default_factory=lambda: _list("AFORO_OUTBOUND_DENY"))
+    # Rate limits by name (runtime/throttle.py DEFAULTS), e.g. "login.account=10/minute".
+    rate_limits: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: _pairs("AFORO_RATE_LIMITS")
+    )
+    # Static query-cost budgets per caller kind (graphql_cost.py).
+    cost_anonymous: int = field(default_factory=lambda: _int("AFORO_COST_ANONYMOUS", 10_000))
+    cost_developer: int = field(default_factory=lambda: _int("AFORO_COST_DEVELOPER", 20_000))
+    cost_admin: int = field(default_factory=lambda: _int("AFORO_COST_ADMIN", 100_000))
+    max_response_bytes: int = field(
+        default_factory=lambda: _int("AFORO_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
+    )
+    # /metrics: a bearer token it requires, and/or a separate listener ("host:port") it moves
+    # to (then the main listener no longer serves it).
+    metrics_token: str | None = field(default_factory=lambda: _env("AFORO_METRICS_TOKEN"))
+    metrics_listen: str | None = field(default_factory=lambda: _env("AFORO_METRICS_LISTEN"))
+    # Seconds a client may take to send its request head, and between two pieces of its body.
+    header_timeout_s: float = field(default_factory=lambda: _float("AFORO_HEADER_TIMEOUT", 10))
+    body_timeout_s: float = field(default_factory=lambda: _float("AFORO_BODY_TIMEOUT", 30))
 
     # Seconds between runs of the billing job (closing due periods); 0 turns it off.
     billing_interval_s: float = field(

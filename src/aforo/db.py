@@ -64,6 +64,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Statement parameters hold passwords' hashes, emails and message bodies: never in a
+        # log line or an exception's text.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "aforo"}},
     )
 
@@ -117,8 +120,12 @@ class LookupPool:
             await pool.close()
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def sessionmaker(
+    engine: AsyncEngine, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """``info``: entries every session starts with in ``Session.info`` (the app's outbound
+    policy)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @event.listens_for(Session, "after_begin")
@@ -168,6 +175,20 @@ def is_unavailable(exc: BaseException | None) -> bool:
             | asyncpg.AdminShutdownError
             | asyncpg.exceptions.ConnectionFailureError
             | asyncpg.InterfaceError,
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def is_unstorable_text(exc: BaseException | None) -> bool:
+    """True when PostgreSQL refused a text value it cannot store (a NUL character, a lone
+    surrogate): the input's fault, not the server's."""
+    while exc is not None:
+        if isinstance(
+            exc,
+            asyncpg.exceptions.CharacterNotInRepertoireError
+            | asyncpg.exceptions.UntranslatableCharacterError,
         ):
             return True
         exc = exc.__cause__ or exc.__context__

@@ -43,11 +43,13 @@ class Forbidden(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many tries for now; ``retry_after_s`` says when the next one is accepted."""
+    """Too many tries for now; ``retry_after`` (seconds) says when the next one is accepted.
+    Raised by the request limiter (``runtime.throttle``: the whole request is refused, HTTP 429)
+    and by per-account cooldowns that a mutation answers as its ``RateLimited`` payload."""
 
     code = "RATE_LIMITED"
     status = 429
 
-    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
-        self.retry_after_s = max(1, retry_after_s)
+        self.retry_after = max(1, retry_after)

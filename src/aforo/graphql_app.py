@@ -3,6 +3,8 @@ the hot path), with credentials resolved before execution so a bad one is a clea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from cross_web import HTTPException
@@ -28,12 +30,17 @@ from strawberry.schema import Schema
 from strawberry.types import ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
 
-from aforo.db import is_unavailable
+from aforo.db import is_unavailable, is_unstorable_text
 from aforo.errors import DomainError
+from aforo.graphql_limits import OperationChecks
 from aforo.runtime.metrics import Metrics
 from aforo.runtime.state import Runtime
+from aforo.runtime.tasks import stop_tasks
+from aforo.runtime.throttle import RateLimited
 from aforo.schema.context import Context
-from aforo.tenancy.context import TenantContext
+from aforo.services.authz import authz
+from aforo.tenancy.context import PrincipalKind, TenantContext
+from aforo.text import CODE as TEXT_CODE
 
 MAX_DEPTH = 12
 MAX_TOKENS = 5000
@@ -41,6 +48,8 @@ MAX_ALIASES = 30
 
 
 DB_UNAVAILABLE = "db_unavailable"
+_WATCHER = "authz_watcher"
+RETRY_AFTER = "retry_after"
 
 
 def unavailable_response() -> JSONResponse:
@@ -116,7 +125,7 @@ class OperationMetrics(SchemaExtension):
         )
         if metrics is None:
             return
-        name = self.execution_context.operation_name or "anonymous"
+        name = metrics.operation(self.execution_context.operation_name)
         op_type = self.execution_context.operation_type.value
         result = self.execution_context.result
         outcome = "error" if result is not None and getattr(result, "errors", None) else "ok"
@@ -126,6 +135,8 @@ class OperationMetrics(SchemaExtension):
 
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
+    if is_unstorable_text(original):
+        return False  # the input's fault: answered by ``with_code``, never with the SQL
     return original is not None and not isinstance(original, GraphQLError | DomainError)
 
 
@@ -151,6 +162,11 @@ def with_code(error: GraphQLError) -> GraphQLError:
         ext["code"] = original.code
         if original.field:
             ext["field"] = original.field
+        if isinstance(original, RateLimited):
+            ext["retryAfter"] = original.retry_after
+    elif is_unstorable_text(original):
+        error.message = "the input holds a character that cannot be stored (NUL)"
+        ext["code"] = TEXT_CODE
     elif error.message == MASKED_MESSAGE:
         ext["code"] = "INTERNAL_SERVER_ERROR"
     else:
@@ -182,6 +198,7 @@ def build_schema(query: type, mutation: type, subscription: type | None = None) 
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules(alias_rules),
             lambda: MaskErrors(should_mask_error=_should_mask, error_message=MASKED_MESSAGE),
+            OperationChecks,  # text inputs and the static cost, before anything runs
             OperationMetrics,
             RequestTransaction,
         ],
@@ -214,7 +231,12 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                watcher = scope.get("state", {}).pop(_WATCHER, None)
+                if watcher is not None:
+                    await stop_tasks([watcher])
             return
         try:
             await self._http(scope, receive, send)
@@ -237,19 +259,46 @@ class GraphQLApp(GraphQL[Context, None]):
             response = JSONResponse(_error_body(err), status_code=e.status_code)
         if scope["state"].get(DB_UNAVAILABLE):
             response = unavailable_response()
+        elif (retry := scope["state"].get(RETRY_AFTER)) is not None:
+            # Throttled: a 429 a client (and a proxy) understands without reading the body;
+            # the body still names the code and the seconds to wait.
+            response.status_code = 429
+            response.headers["Retry-After"] = str(retry)
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except RecursionError as e:  # thousands of nested brackets
+            raise HTTPException(400, "the JSON is nested too deeply") from e
+        except ValueError as e:  # not UTF-8
+            raise HTTPException(400, "Unable to parse request body as JSON") from e
         if not isinstance(parsed, dict | list):  # strawberry assumes one or the other
             raise HTTPException(400, "the body must be a JSON object: {query, variables}")
         return parsed
+
+    def encode_json(self, data: object) -> str | bytes:
+        body = super().encode_json(data)
+        limit = self.runtime.settings.max_response_bytes
+        if len(body) > limit:
+            err = DomainError(
+                f"the response would be larger than {limit} bytes; ask for less (smaller "
+                "pages, fewer fields)",
+                code="RESPONSE_TOO_LARGE",
+            )
+            return super().encode_json(_error_body(err))
+        return body
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         for error in getattr(result, "errors", None) or ():
             with_code(error)
+            if isinstance(error.original_error, RateLimited):
+                state = request.scope.setdefault("state", {})
+                state[RETRY_AFTER] = max(
+                    state.get(RETRY_AFTER, 0), error.original_error.retry_after
+                )
         return await super().process_result(request, result)
 
     async def get_context(
@@ -267,6 +316,18 @@ class GraphQLApp(GraphQL[Context, None]):
             context.tenant = await self.runtime.auth.resolve(storefront, auth)
         except DomainError as e:
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from e
+        if context.tenant is not None and context.tenant.kind is PrincipalKind.USER:
+            # Closed (code and reason) when the token expires, the session ends or the
+            # caller's roles change: a live connection is not a way around current authz.
+            ws = context.request
+            assert isinstance(ws, WebSocket)
+
+            async def close(code: int, reason: str) -> None:
+                with contextlib.suppress(RuntimeError, OSError):  # already closing
+                    await ws.close(code=code, reason=reason)
+
+            watcher = asyncio.create_task(authz(self.runtime).watch(context.tenant, close))
+            ws.scope.setdefault("state", {})[_WATCHER] = watcher
         return None
 
 

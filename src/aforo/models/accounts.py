@@ -33,6 +33,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
     # Set when the account proved it reads mail at ``email`` (None: not yet).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Removed by an admin: the row stays (posts, keys and records point at it), sign-in ends.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RefreshToken(Base):

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.errors import DomainError, Unauthenticated
 from aforo.errors import RateLimited as RateLimitedError
+from aforo.runtime.throttle import throttle
 from aforo.schema.accounts import (
     AuthPayload,
     AuthResult,
@@ -37,8 +41,20 @@ from aforo.schema.signin import (
     SignUpResult,
     client_of,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import accounts, signin, totp, verification
 from aforo.tenancy.context import Role as RoleValue
+from aforo.tenancy.hashing import sha256
+
+
+def _login_key(tenant_id: uuid.UUID, email: str) -> tuple[str, str]:
+    """The failed-password counter's key: the account asked for, as the service would find it
+    (NFKC and case variants count as one), hashed (no email in the shared cache)."""
+    try:
+        normal = accounts.normalize_email(email)
+    except DomainError:
+        normal = email.strip().lower()
+    return str(tenant_id), sha256(normal).hex()[:32]
 
 
 @strawberry.type
@@ -61,6 +77,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(
         permission_classes=[HasTenant],
+        extensions=[Throttled("signup.ip")],
         description="Create an account and mail a verification link. The answer is the same "
         "whether or not the address has an account (its owner gets a mail instead).",
     )
@@ -75,12 +92,18 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=[HasTenant],
+        extensions=[Throttled("login.ip")],
         description="Check the password; returns a session, or SecondFactorRequired when the "
         "account uses two-factor sign-in (then call logInSecondFactor).",
     )
     async def log_in(self, info: AppInfo, input: LogInInput) -> LogInResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
         client = client_of(info)
+        limits = throttle(info.context.runtime)
+        # Failed passwords count per email asked, known or not: one answer for both, and an
+        # account under attack slows down progressively (docs/security.md).
+        account = _login_key(info.context.require_tenant().tenant_id, input.email)
+        await limits.check("login.account", *account)
 
         async def go(s: AsyncSession) -> AuthPayload | SecondFactorRequired:
             out = await signin.log_in(
@@ -90,10 +113,17 @@ class Mutation:
                 return SecondFactorRequired(challenge=out.challenge, expires_at=out.expires_at)
             return await auth_payload(info, s, out)
 
-        return await guarded(info, go)
+        result = await guarded(info, go)
+        if isinstance(result, UserError) and result.code == accounts.INVALID_CREDENTIALS:
+            with contextlib.suppress(RateLimitedError):  # this answer stands; the next is refused
+                await limits.hit("login.account", *account)
+        elif isinstance(result, AuthPayload | SecondFactorRequired):  # the password was right
+            await limits.clear("login.account", *account)
+        return result
 
     @strawberry.mutation(
         permission_classes=[HasTenant],
+        extensions=[Throttled("login.ip")],
         description="The second step of logging in: the challenge and a code from the "
         "authenticator app, or a one-time recovery code.",
     )
@@ -116,7 +146,7 @@ class Mutation:
                 return UserError.of(e)
             return await auth_payload(info, s, issued)
 
-    @strawberry.mutation(permission_classes=[HasTenant])
+    @strawberry.mutation(permission_classes=[HasTenant], extensions=[Throttled("refresh.ip")])
     async def refresh_token(self, info: AppInfo, token: str) -> AuthResult:
         ttl = info.context.runtime.settings.refresh_token_ttl_s
         # Not guarded by a savepoint: revoking a reused token's family must commit even though
@@ -133,11 +163,12 @@ class Mutation:
         description="Ends this session: its refresh tokens stop working.",
     )
     async def log_out(self, info: AppInfo) -> LogOutResult:
-        session_id = info.context.require_tenant().session_id
+        caller = info.context.require_tenant()
+        user_id = info.context.require_user()
 
         async def go(s: AsyncSession) -> LoggedOut:
-            if session_id is not None:
-                await accounts.revoke_family(s, session_id)
+            if caller.session_id is not None:
+                await accounts.revoke_sessions(s, user_id, [caller.session_id])
             return LoggedOut(ok=True)
 
         return await guarded(info, go)
@@ -149,10 +180,23 @@ class Mutation:
         user_id: strawberry.ID,
         roles: list[Role],  # type: ignore[valid-type]
     ) -> UserResult:
+        actor = info.context.require_user()
+
         async def go(s: AsyncSession) -> User:
             user = await accounts.set_roles(
-                s, parse_id(user_id, "userId"), [RoleValue(r) for r in roles]
+                s, actor, parse_id(user_id, "userId"), [RoleValue(r) for r in roles]
             )
             return User.of(user)
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(
+        permission_classes=STAFF_ADMIN,
+        description="Remove an account: it can no longer sign in and its sessions end at once "
+        "(its posts and records stay). The last admin cannot be removed.",
+    )
+    async def remove_user(self, info: AppInfo, user_id: strawberry.ID) -> UserResult:
+        async def go(s: AsyncSession) -> User:
+            return User.of(await accounts.remove_user(s, parse_id(user_id, "userId")))
 
         return await guarded(info, go)

@@ -75,7 +75,12 @@ class Query:
             )
         pid = parse_id(product_id, "productId")
         hits = await read(info, lambda s: docs.search(s, pid, query, limit=first))
-        return [DocSearchHit(page=DocPage.of(h.page), rank=h.rank, snippet=h.snippet) for h in hits]
+        return [
+            DocSearchHit(
+                page=DocPage.of(h.page), rank=h.rank, snippet=h.snippet, snippet_html=h.snippet_html
+            )
+            for h in hits
+        ]
 
 
 @strawberry.type

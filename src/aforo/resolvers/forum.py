@@ -47,6 +47,7 @@ from aforo.schema.forum import (
     is_moderator,
     loaders,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import forum, forum_search, outbox, reputation
 from aforo.tenancy.context import Role
 
@@ -158,7 +159,8 @@ class Query:
                 title_match=h.title_match,
                 exact_title=h.exact_title,
                 title_html=h.title_html,
-                snippet=h.snippet_html,
+                snippet=h.snippet,
+                snippet_html=h.snippet_html,
                 _thread_id=h.thread_id,
                 _reply_id=h.reply_id,
             )
@@ -211,7 +213,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def create_thread(self, info: AppInfo, input: CreateThreadInput) -> ThreadResult:
         async def go(s: AsyncSession) -> Thread:
             actor = _actor(info)
@@ -227,7 +231,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def edit_thread(self, info: AppInfo, input: EditThreadInput) -> ThreadResult:
         async def go(s: AsyncSession) -> Thread:
             actor = _actor(info)
@@ -254,6 +260,7 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
+        extensions=[Throttled("forum.write", by="account")],
         description="Reply to a thread, or to a reply (parentReplyId). Past the depth limit the "
         "reply attaches to the deepest allowed parent.",
     )
@@ -277,7 +284,9 @@ class Mutation:
 
         return await guarded(info, go)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], extensions=[Throttled("forum.write", by="account")]
+    )
     async def edit_reply(self, info: AppInfo, id: strawberry.ID, body: str) -> ReplyResult:
         async def go(s: AsyncSession) -> Reply:
             actor = _actor(info)

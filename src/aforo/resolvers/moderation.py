@@ -23,6 +23,7 @@ from aforo.schema.moderation import (
     ReportResult,
     ReportStatus,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import moderation, reputation
 
 
@@ -65,6 +66,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
+        extensions=[Throttled("forum.report", by="account")],
         description="Report a thread or reply to the moderators; one open report per target.",
     )
     async def report(

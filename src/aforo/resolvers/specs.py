@@ -23,6 +23,7 @@ from aforo.schema.specs import (
     SpecVersion,
     SyncSpecResult,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import specs
 from aforo.services.spec_import import SpecInvalid as SpecInvalidError
 
@@ -79,6 +80,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(
         permission_classes=STAFF_ADMIN,
+        extensions=[Throttled("spec.import", by="account")],
         description="Import OpenAPI 3.0/3.1 or GraphQL from content or a URL; same content "
         "as before creates nothing new.",
     )
@@ -107,6 +109,7 @@ class Mutation:
 
     @strawberry.mutation(
         permission_classes=STAFF_ADMIN,
+        extensions=[Throttled("spec.import", by="account")],
         description="Re-fetch a URL spec now (ETag / If-Modified-Since); a change makes a version.",
     )
     async def sync_spec(self, info: AppInfo, id: strawberry.ID) -> SyncSpecResult:

@@ -19,6 +19,7 @@ from aforo.schema.teams import (
     TeamResult,
     TeamRole,
 )
+from aforo.schema.throttling import Throttled
 from aforo.services import teams
 from aforo.services.key_verify import verifier
 from aforo.services.ownership import team_role
@@ -53,6 +54,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("invite.account", by="account")],
         permission_classes=[IsAuthenticated],
         description="Invite an address to your team (OWNER, ADMIN): a link valid 7 days is "
         "mailed. A new invitation to the same address replaces the open one.",
@@ -91,6 +93,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("token.ip")],
         permission_classes=[IsAuthenticated],
         description="Join a team with the invitation link's token, signed in as the invited "
         "address.",

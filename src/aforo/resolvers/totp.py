@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.errors import RateLimited as RateLimitedError
 from aforo.schema.base import AppInfo, IsAuthenticated, guarded, read
 from aforo.schema.signin import RateLimited
+from aforo.schema.throttling import Throttled
 from aforo.schema.totp import (
     RecoveryCodes,
     RecoveryCodesResult,
@@ -31,6 +32,7 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
+        extensions=[Throttled("two_factor.account", by="account")],
         permission_classes=[IsAuthenticated],
         description="Start turning on two-factor sign-in (needs your password). Returns the "
         "secret for an authenticator app, once; confirm with a code from it.",
@@ -48,6 +50,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("two_factor.account", by="account")],
         permission_classes=[IsAuthenticated],
         description="Finish turning on two-factor sign-in with a code from the app. Returns "
         "ten one-time recovery codes, once.",
@@ -62,6 +65,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("two_factor.account", by="account")],
         permission_classes=[IsAuthenticated],
         description="New recovery codes for a current code (the old ones stop working).",
     )
@@ -78,6 +82,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("two_factor.account", by="account")],
         permission_classes=[IsAuthenticated],
         description="Turn two-factor sign-in off (needs your password and a current code).",
     )

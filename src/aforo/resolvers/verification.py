@@ -9,6 +9,7 @@ from aforo.errors import RateLimited as RateLimitedError
 from aforo.schema.accounts import User, auth_payload
 from aforo.schema.base import AppInfo, HasTenant, IsAuthenticated, guarded
 from aforo.schema.signin import RateLimited, client_of
+from aforo.schema.throttling import Throttled
 from aforo.schema.verification import (
     EmailVerified,
     MailRequested,
@@ -23,6 +24,7 @@ from aforo.services import sessions, totp, verification
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
+        extensions=[Throttled("token.ip")],
         permission_classes=[HasTenant],
         description="Verify the address with the mailed link's token (single use). Signs in "
         "too, unless the account uses two-factor sign-in.",
@@ -44,6 +46,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("mail.request", by="account")],
         permission_classes=[IsAuthenticated],
         description="Mail a new verification link (at most one a minute, ten a day).",
     )
@@ -60,6 +63,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("reset.ip")],
         permission_classes=[HasTenant],
         description="Mail a password-reset link. The answer is the same whether or not the "
         "address has an account.",
@@ -72,6 +76,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("token.ip")],
         permission_classes=[HasTenant],
         description="Set a new password with the mailed link's token: every session of the "
         "account is signed out, and the account is told by mail.",
@@ -85,6 +90,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("mail.request", by="account")],
         permission_classes=[IsAuthenticated],
         description="Change your address: a link goes to the new one; the old one is told "
         "once it is confirmed. Needs your password.",
@@ -106,6 +112,7 @@ class Mutation:
         return await guarded(info, go)
 
     @strawberry.mutation(
+        extensions=[Throttled("token.ip")],
         permission_classes=[HasTenant],
         description="Confirm a new address with the link mailed to it.",
     )

@@ -24,12 +24,16 @@ from starlette.types import Receive, Scope, Send
 
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
+from aforo.runtime.throttle import RateLimited, throttle
 from aforo.services import api_keys, usage_quota
+from aforo.services.key_state import MALFORMED, NOT_FOUND
 from aforo.services.key_verify import KeyVerifier, verifier
+from aforo.tenancy.hashing import sha256
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8192
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MISSES = frozenset({NOT_FOUND, MALFORMED})
 
 
 def _error(
@@ -104,6 +108,13 @@ class VerifyEndpoint:
         except DomainError as e:
             return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
         result, payload_json = await v.verdict(gateway.tenant_id, key)
+        if result.code in _MISSES:
+            # Guessing keys through a gateway: counted per gateway token. Only misses pay for
+            # this; a valid key's answer (the cache hit) does no extra work.
+            try:
+                await throttle(v.runtime).hit("verify.miss", str(gateway.credential_id))
+            except RateLimited as e:
+                return _error(429, e.code, e.message, **{"retry-after": str(e.retry_after)})
         out = {"x-aforo-code": result.code}  # lower case: ASGI header names
         if result.valid:
             out["x-aforo-key-id"] = str(result.key_id)
@@ -125,6 +136,14 @@ def _oauth_error(error: str, description: str, status: int = 400, basic: bool = 
         headers["WWW-Authenticate"] = 'Basic realm="aforo", charset="UTF-8"'
     return JSONResponse(
         {"error": error, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def _throttled(e: RateLimited) -> Response:
+    return JSONResponse(
+        {"error": "rate_limited", "error_description": e.message, "code": e.code},
+        status_code=429,
+        headers={**_NO_STORE, "Retry-After": str(e.retry_after)},
     )
 
 
@@ -150,6 +169,11 @@ def _basic(value: str) -> tuple[str, str] | None:
 )
 async def token(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
+    limits = throttle(rt)
+    try:
+        await limits.hit("oauth.ip", request.client.host if request.client else "unknown")
+    except RateLimited as e:
+        return _throttled(e)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         return _oauth_error("invalid_request", "use application/x-www-form-urlencoded")
@@ -184,12 +208,19 @@ async def token(request: Request) -> Response:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if not client_id or not secret:
             return _oauth_error("invalid_client", "client authentication is required", 401)
+    client_key = sha256(client_id).hex()[:32]
+    try:
+        await limits.check("oauth.client", client_key)
+    except RateLimited as e:
+        return _throttled(e)
     try:
         async with rt.maker() as session:
             issued = await api_keys.exchange_client_credentials(
                 session, rt.auth.ring, rt.auth.issuer, client_id=client_id, client_secret=secret
             )
     except api_keys.InvalidClient as e:
+        with contextlib.suppress(RateLimited):  # this answer stands; the next is refused
+            await limits.hit("oauth.client", client_key)
         return _oauth_error("invalid_client", e.message, 401, basic=basic)
     return JSONResponse(
         {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in},

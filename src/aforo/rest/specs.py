@@ -16,6 +16,7 @@ from aforo.errors import ValidationFailed
 from aforo.rest.deps import JwtAdmin, RuntimeDep
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
+from aforo.runtime.throttle import throttle
 from aforo.services import spec_sync, specs
 from aforo.services.spec_import import FORMATS, SpecInvalid
 from aforo.services.spec_import.loader import MAX_SPEC_BYTES
@@ -60,7 +61,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
         raise ValidationFailed("the JSON body is larger than 64 KiB", field="body")
     try:
         body = await request.json()
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested thousands deep
         raise ValidationFailed("the body is not valid JSON", field="body") from e
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
@@ -71,6 +72,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
 async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONResponse:
     """Import a spec: JSON ``{productId, specFormat, sourceUrl, serverUrl?, name?}`` or
     ``multipart/form-data`` with ``productId``, ``specFormat`` and a ``file``."""
+    await throttle(rt).hit("spec.import", str(user.tenant_id), str(user.user_id))
     ctype = request.headers.get("content-type", "")
     body = await (_read_form(request) if ctype.startswith("multipart/") else _read_json(request))
     product_id = _uuid(body.get("productId"), "productId")

@@ -1,13 +1,24 @@
-"""Prometheus metrics: HTTP requests by route, GraphQL operations by name."""
+"""Prometheus metrics: HTTP requests by route, GraphQL operations by name.
+
+Every label value is bounded: a route is its template (or ``unmatched``), a method one of the
+HTTP methods (or ``other``), and an operation name is kept only when it is a GraphQL name of at
+most 64 characters and fewer than ``MAX_OPERATIONS`` distinct names were seen; anything else is
+counted as ``other``. A client cannot grow the registry by choosing names.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+MAX_OPERATIONS = 200
+OTHER = "other"
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -40,6 +51,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._operations: set[str] = set()
+
+    def operation(self, name: str | None) -> str:
+        """The label for a client-chosen operation name (bounded, see the module's doc)."""
+        if name is None:
+            return "anonymous"
+        if name in self._operations:
+            return name
+        if len(self._operations) < MAX_OPERATIONS and _NAME.fullmatch(name):
+            self._operations.add(name)
+            return name
+        return OTHER
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -71,6 +95,6 @@ class MetricsMiddleware:
             path = getattr(route, "path", None) or (
                 "/graphql" if scope["path"].startswith("/graphql") else "unmatched"
             )
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in _METHODS else OTHER
             self.metrics.http_requests.labels(method, path, str(status)).inc()
             self.metrics.http_latency.labels(method, path).observe(time.perf_counter() - start)

@@ -2,19 +2,28 @@
 
 Server-side request forgery is the risk: a spec URL (or a try-it target) pointing at
 ``http://169.254.169.254/`` or ``http://localhost:6379/`` would make us an open door into our own
-network. So the guard
+network. What is reachable is decided in two layers:
+
+- the operator's ``Policy`` (configuration): which addresses exist at all. By default only
+  public unicast addresses; ``AFORO_OUTBOUND_ALLOW`` opens non-public ranges (an on-premises
+  network), ``AFORO_OUTBOUND_DENY`` closes public ones; the service's own listeners are always
+  refused, and cloud metadata addresses unless an entry names the very address;
+- a tenant's ``Allowlist``: it can only narrow within the operator's policy (when it has entries,
+  only the hosts and ranges it names are reached) and only ever names public hosts and ranges.
+
+Then the guard
 
 - accepts only ``http`` and ``https`` URLs without credentials in them;
-- resolves the host itself and refuses every address that is not globally routable (private,
-  loopback, link-local, multicast, unspecified, reserved, shared CGNAT, cloud metadata …), also when
-  hidden in IPv4-mapped / NAT64 / 6to4 IPv6 forms, unless the tenant's allow-list covers it;
+- resolves the host itself and vets every address (also when hidden in IPv4-mapped / NAT64 /
+  6to4 IPv6 forms);
 - connects to the very IP it vetted (the URL's host becomes the ``Host`` header and the TLS SNI /
   certificate name), so a DNS answer that changes between check and connect (rebinding) cannot
   redirect the request;
 - follows redirects itself, vetting every hop again;
 - caps the total time and the response size.
 
-Errors are ``OutboundError`` with stable codes; callers show them to the tenant as they are.
+Errors are ``OutboundError`` with stable codes; callers show them to the tenant as they are, so
+they never say what a name resolved to (only "not a public address").
 """
 
 from __future__ import annotations
@@ -67,17 +76,149 @@ class OutboundError(DomainError):
     """A refused or failed outbound request. Codes:
 
     ``OUTBOUND_BAD_URL``, ``OUTBOUND_SCHEME``, ``OUTBOUND_DNS``, ``OUTBOUND_BLOCKED_ADDRESS``,
-    ``OUTBOUND_CONNECT``, ``OUTBOUND_TIMEOUT``, ``OUTBOUND_TOO_LARGE``, ``OUTBOUND_REDIRECT``.
+    ``OUTBOUND_NOT_ALLOWED``, ``OUTBOUND_CONNECT``, ``OUTBOUND_TIMEOUT``, ``OUTBOUND_TOO_LARGE``,
+    ``OUTBOUND_REDIRECT``.
     """
 
     code = "OUTBOUND_FAILED"
     status = 422
 
 
+NOT_PUBLIC = "not a public address"
+# Every special-purpose block (IANA registries) a tenant's allow-list entry may not overlap.
+_SPECIAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/96",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+# Names that are never public: loopback and local-only zones, cloud metadata.
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".arpa")
+
+
+def _canonical(ip: IPAddress) -> IPAddress:
+    """An IPv4 address hidden in an IPv6 form is judged as the IPv4 address it reaches."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_v4(ip)
+        if inner is not None:
+            return inner
+    return ip
+
+
+def _in(ip: IPAddress, networks: Iterable[IPNetwork]) -> bool:
+    return any(ip.version == n.version and ip in n for n in networks)
+
+
+def _networks(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries if e.strip())
+
+
+class Policy:
+    """The operator's layer: which addresses outbound fetches may reach at all.
+
+    Public unicast addresses, plus the non-public ranges ``allow`` opens, minus the ranges
+    ``deny`` closes and the service's own listeners (its address and port, found from its
+    settings and from the requests it serves). A cloud metadata address is opened only by an
+    ``allow`` entry naming that very address, never by a range."""
+
+    def __init__(
+        self, allow: Iterable[str] = (), deny: Iterable[str] = (), *, max_listeners: int = 64
+    ) -> None:
+        self.allow = _networks(allow)
+        self.deny = _networks(deny)
+        self.listeners: set[tuple[IPAddress, int]] = set()
+        self._max_listeners = max_listeners
+
+    def note_listener(self, host: str, port: int) -> None:
+        """Remember an address the service itself answers on (bounded)."""
+        if len(self.listeners) >= self._max_listeners:
+            return
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return  # a name (virtual host), not a socket address
+        addresses = _local_addresses() if ip.is_unspecified else (ip,)
+        for a in addresses:
+            self.listeners.add((_canonical(a), port))
+
+    def own(self, ip: IPAddress, port: int | None = None) -> bool:
+        ip = _canonical(ip)
+        return any(a == ip and (port is None or p == port) for a, p in self.listeners)
+
+    def permits(self, ip: IPAddress, port: int) -> bool:
+        ip = _canonical(ip)
+        if self.own(ip, port) or _in(ip, self.deny):
+            return False
+        if ip in METADATA_ADDRESSES:
+            return any(n.num_addresses == 1 and ip in n for n in self.allow)
+        return refusal(ip) is None or _in(ip, self.allow)
+
+    @classmethod
+    def from_settings(
+        cls, allow: Iterable[str], deny: Iterable[str], host: str, port: int
+    ) -> Policy:
+        policy = cls(allow, deny)
+        policy.note_listener(host, port)
+        return policy
+
+
+def _local_addresses() -> list[IPAddress]:
+    """This machine's addresses, as far as its host name and loopback tell."""
+    found: list[IPAddress] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return found
+    for info in infos:
+        a = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if a not in found:
+            found.append(a)
+    return found
+
+
+# The policy rides on the session (the app's sessionmaker puts it in ``Session.info``), so
+# every service that builds a guard reaches it without a new parameter; a session of no app
+# (scripts, tests of a service) gets the default: public unicast only.
+POLICY_KEY = "outbound_policy"
+_DEFAULT_POLICY = Policy()
+
+
+def policy_of(info: Mapping[str, Any]) -> Policy:
+    found = info.get(POLICY_KEY)
+    return found if isinstance(found, Policy) else _DEFAULT_POLICY
+
+
 @dataclass(frozen=True)
 class Allowlist:
-    """What a tenant lets through although not public: CIDRs / single IPs, and host names
-    (``internal.example.com`` or ``*.corp.example``) whose resolved addresses are accepted."""
+    """A tenant's narrowing of the operator's policy: with entries, outbound fetches reach only
+    the host names (``api.example.com``, ``*.example.com``) and public ranges it names; empty,
+    it narrows nothing."""
 
     networks: tuple[IPNetwork, ...] = ()
     hosts: tuple[str, ...] = ()
@@ -94,6 +235,10 @@ class Allowlist:
                 hosts.append(entry)
         return cls(tuple(nets), tuple(hosts))
 
+    @property
+    def empty(self) -> bool:
+        return not self.networks and not self.hosts
+
     def covers_host(self, host: str) -> bool:
         host = host.lower().rstrip(".")
         for h in self.hosts:
@@ -104,31 +249,65 @@ class Allowlist:
         return False
 
     def covers_ip(self, ip: IPAddress) -> bool:
-        if ip in METADATA_ADDRESSES:  # a range never opens these; only the address itself
-            return any(n.num_addresses == 1 and ip in n for n in self.networks)
-        return any(ip.version == n.version and ip in n for n in self.networks)
+        return _in(_canonical(ip), self.networks)
+
+    def admits(self, host: str, ip: IPAddress) -> bool:
+        return self.empty or self.covers_host(host) or self.covers_ip(ip)
 
 
-def validate_entry(entry: str) -> str:
-    """Normalise an allow-list entry; raise ``ValueError`` when it is neither a CIDR nor a host."""
+def _public_network(net: IPNetwork, policy: Policy) -> bool:
+    if any(net.version == n.version and net.overlaps(n) for n in _SPECIAL):
+        return False
+    if any(net.version == n.version and net.overlaps(n) for n in policy.deny):
+        return False
+    if any(a.version == net.version and a in net for a, _ in policy.listeners):
+        return False
+    ends = (net.network_address, net.broadcast_address)
+    return all(refusal(a) is None and a not in METADATA_ADDRESSES for a in ends)
+
+
+def _public_name(name: str) -> bool:
+    labels = name.split(".")
+    if len(labels) < 2 or name in METADATA_HOSTS or name == "localhost":
+        return False
+    if name.endswith(_LOCAL_SUFFIXES):
+        return False
+    last = labels[-1]
+    # A numeric or hex "top-level domain" is an IP address in disguise (2130706433, 0x7f.1).
+    return not (last.isdigit() or last.startswith("0x"))
+
+
+def validate_entry(entry: str, policy: Policy | None = None) -> str:
+    """Normalise a tenant's allow-list entry; raise ``ValueError`` unless it is a public host
+    name or a public CIDR / address (never loopback, link-local, metadata, private, CGNAT, ULA,
+    reserved or the service's own addresses)."""
+    policy = policy or _DEFAULT_POLICY
     entry = entry.strip().lower()
     if not entry or len(entry) > 253:
         raise ValueError("an entry must be 1-253 characters")
     try:
-        return str(ipaddress.ip_network(entry, strict=False))
+        net = ipaddress.ip_network(entry, strict=False)
     except ValueError:
         pass
+    else:
+        if not _public_network(net, policy):
+            raise ValueError(f"{entry} is {NOT_PUBLIC}; an allow-list only narrows to public ones")
+        return str(net)
     name = entry[2:] if entry.startswith("*.") else entry
-    labels = name.rstrip(".").split(".")
+    name = name.rstrip(".")
+    labels = name.split(".")
     ok = all(
         0 < len(label) <= 63
         and all(c.isalnum() or c == "-" for c in label)
+        and label.isascii()
         and not label.startswith("-")
         and not label.endswith("-")
         for label in labels
     )
     if not ok:
         raise ValueError("not a CIDR, an IP address or a host name")
+    if not _public_name(name):
+        raise ValueError(f"{entry} is not a public host name")
     return entry
 
 
@@ -187,6 +366,7 @@ class Guard:
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_bytes: int = DEFAULT_MAX_BYTES
     max_redirects: int = DEFAULT_MAX_REDIRECTS
+    policy: Policy = field(default_factory=lambda: _DEFAULT_POLICY)
 
     async def vet(self, url: str) -> tuple[httpx.URL, IPAddress]:
         """Check a URL and resolve its host; returns the URL and the one IP to connect to."""
@@ -204,22 +384,21 @@ class Guard:
         host = target.host
         if not host:
             raise OutboundError("the URL has no host", code="OUTBOUND_BAD_URL")
-        host_allowed = self.allowlist.covers_host(host)
-        if host.lower().rstrip(".") in METADATA_HOSTS and not host_allowed:
-            raise OutboundError(f"{host} is a cloud metadata host", code="OUTBOUND_BLOCKED_ADDRESS")
-        addresses = await _resolve(host, target.port or (443 if target.scheme == "https" else 80))
-        for ip in addresses:
-            why = refusal(ip)
-            if why is None or self.allowlist.covers_ip(ip):
+        if host.lower().rstrip(".") in METADATA_HOSTS:
+            raise OutboundError(f"{host} is {NOT_PUBLIC}", code="OUTBOUND_BLOCKED_ADDRESS")
+        port = target.port or (443 if target.scheme == "https" else 80)
+        addresses = await _resolve(host, port)
+        permitted = [ip for ip in addresses if self.policy.permits(ip, port)]
+        for ip in permitted:
+            if self.allowlist.admits(host, ip):
                 return target, ip
-            if host_allowed and ip not in METADATA_ADDRESSES:
-                return target, ip
-        why = refusal(addresses[0])
-        raise OutboundError(
-            f"{host} resolves to {why} ({addresses[0]}); add it to the outbound allow-list "
-            "to reach it",
-            code="OUTBOUND_BLOCKED_ADDRESS",
-        )
+        if permitted:
+            raise OutboundError(
+                f"{host} is not on this tenant's outbound allow-list",
+                code="OUTBOUND_NOT_ALLOWED",
+            )
+        # Never what the name resolved to: that would map the inside for the tenant.
+        raise OutboundError(f"{host} is {NOT_PUBLIC}", code="OUTBOUND_BLOCKED_ADDRESS")
 
     async def fetch(
         self, url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None

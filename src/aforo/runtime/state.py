@@ -18,11 +18,18 @@ from aforo.services import outbox
 from aforo.tenancy.auth import Authenticator
 
 AFTER_COMMIT = "after_commit"
+INVALIDATE = "invalidate"
 
 
 def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
     """Run ``hook`` once the session's transaction has committed (never if it rolls back)."""
     session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
+def invalidate_after_commit(session: AsyncSession, *names: str) -> None:
+    """Drop these cache entries, here, in the shared cache and on every instance, once the
+    session's transaction has committed (for services, which hold no runtime)."""
+    session.info.setdefault(INVALIDATE, []).extend(names)
 
 
 @dataclass
@@ -34,6 +41,9 @@ class Runtime:
     bus: Bus
     # Optional parts by name (metrics, relay, per-domain singletons such as HTTP clients).
     extra: dict[str, Any] = field(default_factory=dict)
+    # Drops cache entries on every instance (the key verifier's invalidation channel, set when
+    # it starts); used for ``invalidate_after_commit``.
+    invalidator: Callable[[list[str]], Awaitable[None]] | None = None
 
     @asynccontextmanager
     async def transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
@@ -48,6 +58,9 @@ class Runtime:
         its events to live subscribers and wake the relay."""
         for hook in session.info.pop(AFTER_COMMIT, []):
             await hook()
+        names = session.info.pop(INVALIDATE, None)
+        if names and self.invalidator is not None:
+            await self.invalidator(sorted(set(names)))
         for event in outbox.take_pending(session):
             await self.bus.publish(outbox.channel(event.tenant_id, event.topic), event.to_json())
         relay = self.extra.get("relay")

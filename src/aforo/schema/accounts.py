@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.models import accounts as m
 from aforo.schema.base import AppInfo, UserError
 from aforo.services import accounts, sessions
+from aforo.tenancy.context import PrincipalKind
 from aforo.tenancy.context import Role as RoleValue
 
 Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or developer role.")
@@ -18,13 +19,20 @@ Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or de
 class User:
     id: strawberry.ID
     name: str
-    roles: list[Role]  # type: ignore[valid-type]
     created_at: datetime
     email_verified: bool = strawberry.field(
         description="Whether the account proved it reads mail at its address."
     )
     _email: strawberry.Private[str]
+    _roles: strawberry.Private[list[RoleValue]]
     _is_self: strawberry.Private[bool] = False
+
+    @strawberry.field(description="Null to anonymous (storefront) callers.")
+    def roles(self, info: AppInfo) -> list[Role] | None:  # type: ignore[valid-type]
+        t = info.context.tenant
+        if self._is_self or (t is not None and t.kind is PrincipalKind.USER):
+            return self._roles
+        return None
 
     @strawberry.field(description="Shown to the account itself and to admins only.")
     def email(self, info: AppInfo) -> str | None:
@@ -40,10 +48,10 @@ class User:
         return cls(
             id=strawberry.ID(str(u.id)),
             name=u.name,
-            roles=[RoleValue(r) for r in u.roles],
             created_at=u.created_at,
             email_verified=u.email_verified_at is not None,
             _email=u.email,
+            _roles=[RoleValue(r) for r in u.roles],
             _is_self=is_self,
         )
 
@@ -76,6 +84,7 @@ async def auth_payload(
         roles=access.roles,
         session_id=issued.family_id,
         ttl_s=runtime.settings.access_token_ttl_s,
+        staff_withheld=access.withheld,
     )
     return AuthPayload(
         access_token=token,

@@ -13,13 +13,14 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from aforo.errors import DomainError
-from aforo.runtime.state import AFTER_COMMIT
+from aforo.runtime.state import AFTER_COMMIT, INVALIDATE
+from aforo.runtime.throttle import RateLimited
 from aforo.schema.context import Context
 from aforo.services import outbox
 from aforo.tenancy.context import PrincipalKind, Role
 
 T = TypeVar("T")
-_HOOK_LISTS = (outbox.PENDING_KEY, AFTER_COMMIT)
+_HOOK_LISTS = (outbox.PENDING_KEY, AFTER_COMMIT, INVALIDATE)
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
@@ -52,6 +53,8 @@ async def guarded(info: AppInfo, fn: Callable[[AsyncSession], Awaitable[T]]) -> 
         try:
             async with session.begin_nested():
                 return await fn(session)
+        except RateLimited:
+            raise  # not the mutation's answer: the whole request is refused (HTTP 429)
         except DomainError as e:
             # The savepoint is gone: so are the events and hooks registered inside it.
             for k, n in mark.items():
@@ -65,6 +68,8 @@ async def read(info: AppInfo, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         async with info.context.db() as session:
             return await fn(session)
+    except RateLimited:
+        raise
     except DomainError as e:
         raise graphql_error(e) from e
 

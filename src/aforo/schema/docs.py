@@ -10,8 +10,8 @@ from strawberry.dataloader import DataLoader
 
 from aforo.models import docs as m
 from aforo.schema.accounts import User
-from aforo.schema.base import AppInfo, UserError, read
-from aforo.services import docs
+from aforo.schema.base import AppInfo, UserError, page_size, read
+from aforo.services import docs, markdown
 
 
 @strawberry.enum(description="Drafts are seen by staff only; published pages by everyone.")
@@ -23,8 +23,16 @@ class DocPageStatus(Enum):
 @strawberry.type(description="A heading of a page, with the anchor its HTML carries.")
 class TocEntry:
     level: int
-    text: str
     anchor: str
+    _source: strawberry.Private[str]
+
+    @strawberry.field(description="Plain text (markup removed; escape it to show it as HTML).")
+    def text(self) -> str:
+        return markdown.inline_text(self._source)
+
+    @strawberry.field(description="The heading as safe HTML (raw HTML in it escaped).")
+    def text_html(self) -> str:
+        return markdown.inline_html(self._source)
 
 
 class DocsLoaders:
@@ -105,19 +113,23 @@ class DocPage:
     @strawberry.field
     async def toc(self, info: AppInfo) -> list[TocEntry]:
         v = await self._current(info)
-        return [TocEntry(**e) for e in (v.toc if v else [])]
+        entries = v.toc if v else []
+        return [TocEntry(level=e["level"], anchor=e["anchor"], _source=e["text"]) for e in entries]
 
     @strawberry.field(description="Root first, this page last.")
     async def breadcrumbs(self, info: AppInfo) -> list[DocPageRef]:
         pages = await read(info, lambda s: docs.breadcrumbs(s, self._model))
         return [DocPageRef(id=strawberry.ID(str(p.id)), title=p.title, slug=p.slug) for p in pages]
 
-    @strawberry.field(description="Every saved revision, newest first (staff only).")
-    async def versions(self, info: AppInfo) -> list[DocPageVersion]:
+    @strawberry.field(description="Every saved revision, newest first, a page at a time (staff).")
+    async def versions(
+        self, info: AppInfo, first: int | None = None, offset: int = 0
+    ) -> list[DocPageVersion]:
         t = info.context.tenant
         if t is None or not t.is_staff:
             return []
-        rows = await read(info, lambda s: docs.versions(s, self._model.id))
+        n, start = page_size(first), max(0, offset)
+        rows = await read(info, lambda s: docs.versions(s, self._model.id, first=n, offset=start))
         return [DocPageVersion.of(v) for v in rows]
 
     @classmethod
@@ -151,7 +163,10 @@ class DocPageRef:
 class DocSearchHit:
     page: DocPage
     rank: float
-    snippet: str = strawberry.field(description="Matches wrapped in ** (markdown bold).")
+    snippet: str = strawberry.field(
+        description="Plain text around the matches (escape it to show it as HTML)."
+    )
+    snippet_html: str = strawberry.field(description="Escaped, the matches in <mark>.")
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from strawberry.dataloader import DataLoader
 
 from aforo.models import forum as m
 from aforo.schema.accounts import User
-from aforo.schema.base import AppInfo, UserError
+from aforo.schema.base import AppInfo, UserError, page_size
 from aforo.services import forum, reputation
 from aforo.tenancy.context import Role
 
@@ -202,13 +202,23 @@ class Revision:
 
 
 async def _revisions(
-    info: AppInfo, author_id: uuid.UUID, thread_id: uuid.UUID, reply_id: uuid.UUID | None
+    info: AppInfo,
+    author_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    reply_id: uuid.UUID | None,
+    first: int | None,
+    offset: int,
 ) -> list[Revision]:
     t = info.context.tenant
     if not (is_moderator(info) or (t is not None and t.user_id == author_id)):
         return []  # history is for the author and moderators
+    n = page_size(first)
     async with info.context.db() as s:
-        return [Revision.of(r) for r in await forum.revisions(s, thread_id, reply_id)]
+        rows = await forum.revisions(s, thread_id, reply_id, first=n, offset=max(0, offset))
+    return [Revision.of(r) for r in rows]
+
+
+CHILD_PAGE = 10
 
 
 @strawberry.type(description="A reply; nested under its parent up to a depth limit.")
@@ -224,8 +234,14 @@ class Reply:
     is_accepted: bool
     body: str | None = strawberry.field(description="Markdown source; null when removed.")
     body_html: str | None = strawberry.field(description="Rendered; null when removed.")
-    children: list[Reply] = strawberry.field(default_factory=list)
     _row: strawberry.Private[m.Reply | None] = None
+    _children: strawberry.Private[list[Reply] | None] = None
+
+    @strawberry.field(description="Direct replies to this one, oldest first, a page at a time.")
+    def children(self, first: int = CHILD_PAGE, offset: int = 0) -> list[Reply]:
+        n = page_size(first)
+        start = max(0, offset)
+        return (self._children or [])[start : start + n]
 
     @strawberry.field
     async def author(self, info: AppInfo) -> User | None:
@@ -236,11 +252,13 @@ class Reply:
     async def my_vote(self, info: AppInfo) -> int:
         return await loaders(info).my_vote_by_target.load(uuid.UUID(self.id))
 
-    @strawberry.field(description="Edit history: the author and moderators only.")
-    async def revisions(self, info: AppInfo) -> list[Revision]:
+    @strawberry.field(description="Edit history, newest first: the author and moderators only.")
+    async def revisions(
+        self, info: AppInfo, first: int | None = None, offset: int = 0
+    ) -> list[Revision]:
         assert self._row is not None
         row = self._row
-        return await _revisions(info, row.author_id, row.thread_id, row.id)
+        return await _revisions(info, row.author_id, row.thread_id, row.id, first, offset)
 
     @classmethod
     def of(cls, r: m.Reply, moderator: bool, accepted: uuid.UUID | None) -> Reply:
@@ -267,7 +285,12 @@ def reply_tree(rows: list[m.Reply], moderator: bool, accepted: uuid.UUID | None)
     roots: list[Reply] = []
     for r in rows:
         parent = nodes.get(r.parent_reply_id) if r.parent_reply_id else None
-        (parent.children if parent is not None else roots).append(nodes[r.id])
+        if parent is None:
+            roots.append(nodes[r.id])
+        else:
+            if parent._children is None:
+                parent._children = []
+            parent._children.append(nodes[r.id])
     return roots
 
 
@@ -322,16 +345,24 @@ class Thread:
     async def my_vote(self, info: AppInfo) -> int:
         return await loaders(info).my_vote_by_target.load(uuid.UUID(self.id))
 
-    @strawberry.field(description="The reply tree: top-level replies, each with its children.")
-    async def replies(self, info: AppInfo) -> list[Reply]:
+    @strawberry.field(
+        description="The reply tree, a page of top-level replies at a time (oldest first), "
+        "each with its children (paged too)."
+    )
+    async def replies(
+        self, info: AppInfo, first: int | None = None, offset: int = 0
+    ) -> list[Reply]:
+        n = page_size(first)
         async with info.context.db() as s:
-            rows = await forum.thread_replies(s, uuid.UUID(self.id))
+            rows = await forum.thread_replies(s, uuid.UUID(self.id), first=n, offset=max(0, offset))
         return reply_tree(rows, self._moderator, self._accepted)
 
-    @strawberry.field(description="Edit history: the author and moderators only.")
-    async def revisions(self, info: AppInfo) -> list[Revision]:
+    @strawberry.field(description="Edit history, newest first: the author and moderators only.")
+    async def revisions(
+        self, info: AppInfo, first: int | None = None, offset: int = 0
+    ) -> list[Revision]:
         assert self._row is not None
-        return await _revisions(info, self._row.author_id, self._row.id, None)
+        return await _revisions(info, self._row.author_id, self._row.id, None, first, offset)
 
     @classmethod
     def of(cls, t: m.Thread, moderator: bool) -> Thread:
@@ -384,7 +415,10 @@ class ForumSearchHit:
     title_match: bool = strawberry.field(description="The thread's title matches the query.")
     exact_title: bool
     title_html: str = strawberry.field(description="Escaped title, matches in <mark>.")
-    snippet: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
+    snippet: str = strawberry.field(
+        description="The excerpt as plain text (escape it to show it as HTML)."
+    )
+    snippet_html: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
     _thread_id: strawberry.Private[uuid.UUID]
     _reply_id: strawberry.Private[uuid.UUID | None]
 

@@ -10,7 +10,7 @@ import strawberry
 
 from aforo.models import moderation as m
 from aforo.schema.accounts import User
-from aforo.schema.base import AppInfo, UserError
+from aforo.schema.base import AppInfo, UserError, page_size
 from aforo.schema.forum import ForumTargetType, Reply, Thread, loaders
 from aforo.services import moderation, reputation
 
@@ -69,9 +69,14 @@ class ModerationQueueItem:
     target_id: strawberry.ID
     report_count: int
     first_reported_at: datetime
-    reports: list[Report]
+    _reports: strawberry.Private[list[Report]]
     _thread_id: strawberry.Private[uuid.UUID]
     _reply_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Oldest first, a page at a time.")
+    def reports(self, first: int | None = None, offset: int = 0) -> list[Report]:
+        n, start = page_size(first), max(0, offset)
+        return self._reports[start : start + n]
 
     @strawberry.field(description="The thread reported, or the thread of the reply reported.")
     async def thread(self, info: AppInfo) -> Thread | None:
@@ -92,7 +97,7 @@ class ModerationQueueItem:
             target_id=strawberry.ID(str(item.target_id)),
             report_count=len(item.reports),
             first_reported_at=item.first_reported_at,
-            reports=[Report.of(r) for r in item.reports],
+            _reports=[Report.of(r) for r in item.reports],
             _thread_id=item.thread_id,
             _reply_id=item.reply_id,
         )

@@ -42,9 +42,7 @@ class RateLimited:
 
     @classmethod
     def of(cls, e: RateLimitedError) -> RateLimited:
-        return cls(
-            code=e.code, message=e.message, retry_after_seconds=e.retry_after_s, field=e.field
-        )
+        return cls(code=e.code, message=e.message, retry_after_seconds=e.retry_after, field=e.field)
 
 
 def client_of(info: AppInfo) -> Client:

@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from aforo.models import specs as m
-from aforo.schema.base import AppInfo, UserError
+from aforo.schema.base import AppInfo, UserError, page_size
 from aforo.services import codesamples, specs
 from aforo.services.spec_import import SpecInvalid as SpecInvalidError
 from aforo.services.spec_import.diff import Change
@@ -331,10 +331,13 @@ class ApiSpec:
         v = await SpecLoaders.of(info).version_by_number.load(key)
         return SpecVersion.of(v, self._spec) if v else None
 
-    @strawberry.field(description="Newest first.")
-    async def versions(self, info: AppInfo) -> list[SpecVersion]:
+    @strawberry.field(description="Newest first, a page at a time.")
+    async def versions(
+        self, info: AppInfo, first: int | None = None, offset: int = 0
+    ) -> list[SpecVersion]:
+        n, start = page_size(first), max(0, offset)
         rows = await SpecLoaders.of(info).versions_by_spec.load(self._spec.id)
-        return [SpecVersion.of(v, self._spec) for v in rows]
+        return [SpecVersion.of(v, self._spec) for v in rows[start : start + n]]
 
     @classmethod
     def of(cls, s: m.ApiSpec) -> ApiSpec:

@@ -1,4 +1,10 @@
-"""Developer accounts: sign-up, log-in, rotating refresh tokens, roles."""
+"""Developer accounts: sign-up, log-in, rotating refresh tokens, roles, removal.
+
+Sessions (refresh-token families) end through one function, ``revoke_sessions``: log-out, a
+reused refresh token, a ban, a removal (and the accounts issue's password reset and session
+list). It also tells every instance, so the session's access tokens are refused on their next
+request and its live subscriptions are closed (``services/authz.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +17,25 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import any_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.db import utcnow
-from aforo.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from aforo.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from aforo.models.accounts import RefreshToken, User
-from aforo.services import outbox
+from aforo.services import authz, outbox
+from aforo.services.passwords import MAX_PASSWORD, check_password
 from aforo.tenancy.context import Role
 from aforo.tenancy.hashing import sha256
+from aforo.text import normalize_identifier
 
 # argon2id; RFC 9106's second recommended option, lighter on memory for a shared web node.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-MIN_PASSWORD, MAX_PASSWORD = 10, 256
 REFRESH_PREFIX = "rt_"
+TOPIC = "aforo.accounts.events"
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,20 @@ class IssuedSession:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """NFKC, trimmed, lower case; invisible and control characters refused (field ``email``)."""
+    if len(email) > 320:
+        raise ValidationFailed("enter a valid email address", field="email")
+    return normalize_identifier(email, "email")
 
 
 def validate_sign_up(email: str, password: str, name: str) -> None:
+    """``email`` normalised already."""
     validate_email(email)
-    validate_password(password)
     if not name.strip() or len(name) > 200:
         raise ValidationFailed("name must be 1-200 characters", field="name")
+    if any(c in name for c in "\r\n\t"):
+        raise ValidationFailed("name must be one line", field="name")
+    validate_password(password, user_inputs=(email, name))
 
 
 def validate_email(email: str, field: str = "email") -> None:
@@ -53,12 +67,12 @@ def validate_email(email: str, field: str = "email") -> None:
         raise ValidationFailed("enter a valid email address", field=field)
 
 
-def validate_password(password: str, field: str = "password") -> None:
-    """Every place a password is chosen (sign-up, reset) checks it here."""
-    if len(password) < MIN_PASSWORD:
-        raise ValidationFailed(f"password must be at least {MIN_PASSWORD} characters", field=field)
-    if len(password) > MAX_PASSWORD:
-        raise ValidationFailed(f"password must be at most {MAX_PASSWORD} characters", field=field)
+def validate_password(
+    password: str, field: str = "password", user_inputs: tuple[str, ...] = ()
+) -> None:
+    """Every place a password is chosen (sign-up, reset) checks it here: the strength rules of
+    ``services.passwords``, knowing the account's email and name."""
+    check_password(password, user_inputs=user_inputs, field=field)
 
 
 async def hash_password(password: str) -> str:
@@ -104,7 +118,7 @@ async def create_user(
             await session.flush()
     except IntegrityError as e:  # a concurrent sign-up with the same email
         raise Conflict("an account with this email exists", field="email") from e
-    await outbox.emit(session, "aforo.accounts.events", "user.created", {"user_id": user.id})
+    await outbox.emit(session, TOPIC, "user.created", {"user_id": user.id})
     return user
 
 
@@ -129,15 +143,23 @@ async def new_session(session: AsyncSession, user: User, refresh_ttl_s: int) -> 
     return IssuedSession(user, await _issue(session, user, family, refresh_ttl_s), family)
 
 
+INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+
+
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
     """The password step of logging in (a second factor may follow: services.signin)."""
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is not None and user.removed_at is not None:
+        user = None  # a removed account is no account
     # Verify against a dummy hash when the account is unknown: same cost, no user enumeration.
     ok = await _verify_password(
         user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
     )
     if user is None or not ok:
-        raise Unauthenticated("email or password is incorrect", code="INVALID_CREDENTIALS")
+        raise Unauthenticated("email or password is incorrect", code=INVALID_CREDENTIALS)
+    # Only the password's holder learns of a ban.
+    if await authz.is_banned(session, user.id):
+        raise Forbidden("this account is suspended", code="ACCOUNT_DISABLED")
     return user
 
 
@@ -150,7 +172,7 @@ async def refresh(session: AsyncSession, *, token: str, refresh_ttl_s: int) -> I
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthenticated("refresh token is invalid or expired", code="INVALID_TOKEN")
     if row.used_at is not None:
-        await revoke_family(session, row.family_id)
+        await revoke_sessions(session, row.user_id, [row.family_id])
         raise Unauthenticated(
             "refresh token was already used; this session has been signed out",
             code="TOKEN_REUSED",
@@ -159,32 +181,30 @@ async def refresh(session: AsyncSession, *, token: str, refresh_ttl_s: int) -> I
     user = await session.scalar(select(User).where(User.id == row.user_id))
     if user is None:
         raise Unauthenticated("account no longer exists", code="INVALID_TOKEN")
+    if authz.disabled_reason(user, await authz.is_banned(session, user.id)) is not None:
+        await revoke_sessions(session, user.id, [row.family_id])
+        raise Unauthenticated("this account is suspended or removed", code="ACCOUNT_DISABLED")
     raw = await _issue(session, user, row.family_id, refresh_ttl_s)
     return IssuedSession(user, raw, row.family_id)
 
 
-async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    """Every session / refresh-family revocation goes through here (log-out, reuse, a user
-    revoking a session, a password reset)."""
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+async def revoke_sessions(
+    session: AsyncSession, user_id: uuid.UUID, family_ids: list[uuid.UUID] | None = None
+) -> int:
+    """End sessions of a user: the given refresh-token families, or all of them. The ONE way a
+    session ends (log-out, token reuse, ban, removal, password reset, a session list's revoke):
+    their refresh tokens stop working, and once the transaction commits every instance refuses
+    their access tokens and closes their live subscriptions. Returns how many were live."""
+    q = update(RefreshToken).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
     )
-
-
-async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """Sign the account out everywhere; returns how many sessions were live."""
-    families = list(
-        await session.scalars(
-            select(RefreshToken.family_id)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .distinct()
-        )
+    if family_ids is not None:
+        q = q.where(RefreshToken.family_id.in_(family_ids))
+    ended = set(
+        await session.scalars(q.values(revoked_at=utcnow()).returning(RefreshToken.family_id))
     )
-    for family_id in families:
-        await revoke_family(session, family_id)
-    return len(families)
+    authz.changed(session, user_id)
+    return len(ended)
 
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -203,23 +223,81 @@ async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[User
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int = 0) -> list[User]:
     rows = await session.scalars(
-        select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
+        select(User)
+        .where(User.removed_at.is_(None))
+        .order_by(User.created_at, User.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows)
 
 
-async def set_roles(session: AsyncSession, user_id: uuid.UUID, roles: list[Role]) -> User:
+_IMPLIES = {
+    Role.ADMIN.value: {Role.ADMIN.value, Role.MODERATOR.value, Role.DEVELOPER.value},
+    Role.MODERATOR.value: {Role.MODERATOR.value, Role.DEVELOPER.value},
+}
+
+
+def _powers(roles: list[str]) -> set[str]:
+    """What a set of roles may do (an admin moderates; everyone is a developer)."""
+    out: set[str] = set()
+    for r in roles:
+        out |= _IMPLIES.get(r, {r})
+    return out
+
+
+async def _keep_an_admin(session: AsyncSession, leaving: uuid.UUID) -> None:
+    """Refuse when ``leaving`` is the tenant's last admin. Locks the admins' rows, so two
+    admins demoting each other at once cannot both succeed."""
+    admins = await session.scalars(
+        select(User.id)
+        .where(any_(User.roles) == Role.ADMIN.value, User.removed_at.is_(None))
+        .with_for_update()
+    )
+    if set(admins) <= {leaving}:
+        raise Conflict(
+            "the last admin cannot be removed or demoted; make another admin first",
+            field="userId",
+            code="LAST_ADMIN",
+        )
+
+
+async def set_roles(
+    session: AsyncSession, actor_id: uuid.UUID, user_id: uuid.UUID, roles: list[Role]
+) -> User:
     if not roles:
         raise ValidationFailed("a user needs at least one role", field="roles")
     user = await user_by_id(session, user_id)
-    user.roles = sorted({r.value for r in roles})
+    if user.removed_at is not None:
+        raise NotFound("user not found", field="userId")
+    wanted = sorted({r.value for r in roles})
+    if user.id == actor_id and not _powers(wanted) <= _powers(user.roles):
+        raise Forbidden("nobody can raise their own role", field="roles", code="OWN_ROLE")
+    if Role.ADMIN.value in user.roles and Role.ADMIN.value not in wanted:
+        await _keep_an_admin(session, user.id)
+    if wanted == sorted(user.roles):
+        return user
+    user.roles = wanted
     await session.flush()
+    authz.changed(session, user.id)
     await outbox.emit(
-        session,
-        "aforo.accounts.events",
-        "user.roles_changed",
-        {"user_id": user.id, "roles": user.roles},
+        session, TOPIC, "user.roles_changed", {"user_id": user.id, "roles": user.roles}
     )
+    return user
+
+
+async def remove_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """Remove an account: it can no longer sign in, its sessions end at once. The row stays
+    (its posts, keys and records point at it); its email stays taken."""
+    user = await user_by_id(session, user_id)
+    if user.removed_at is not None:
+        raise NotFound("user not found", field="userId")
+    if Role.ADMIN.value in user.roles:
+        await _keep_an_admin(session, user.id)
+    user.removed_at = utcnow()
+    await session.flush()
+    await revoke_sessions(session, user.id)
+    await outbox.emit(session, TOPIC, "user.removed", {"user_id": user.id})
     return user
 
 

@@ -15,7 +15,7 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, NotFound, ValidationFailed
 from aforo.models.billing import Product
 from aforo.models.docs import DocPage, DocPageVersion
-from aforo.services import markdown
+from aforo.services import highlight, markdown
 
 MAX_DEPTH = 3
 MAX_MARKDOWN = 512 * 1024
@@ -28,7 +28,8 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 class SearchHit:
     page: DocPage
     rank: float
-    snippet: str
+    snippet: str  # plain text
+    snippet_html: str  # escaped, matches in <mark>
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -391,11 +392,15 @@ async def current_versions(
     return [found.get(k) for k in pages]
 
 
-async def versions(session: AsyncSession, page_id: uuid.UUID) -> list[DocPageVersion]:
+async def versions(
+    session: AsyncSession, page_id: uuid.UUID, *, first: int = 50, offset: int = 0
+) -> list[DocPageVersion]:
     rows = await session.scalars(
         select(DocPageVersion)
         .where(DocPageVersion.page_id == page_id)
         .order_by(DocPageVersion.number.desc())
+        .limit(first)
+        .offset(offset)
     )
     return list(rows)
 
@@ -412,9 +417,9 @@ async def search(
     rank = func.ts_rank(search_col, tsq).label("rank")
     snippet = func.ts_headline(
         "english",
-        DocPage.markdown,
+        func.translate(DocPage.markdown, func.chr(2).op("||")(func.chr(3)), ""),
         tsq,
-        "MaxFragments=1, MaxWords=30, MinWords=10, StartSel=**, StopSel=**",
+        f"MaxFragments=1, MaxWords=30, MinWords=10, {highlight.OPTIONS}",
     ).label("snippet")
     # A published page under a draft is not public either: check both possible ancestors.
     parent, grandparent = aliased(DocPage), aliased(DocPage)
@@ -432,7 +437,9 @@ async def search(
         .order_by(rank.desc(), DocPage.title)
         .limit(limit)
     )
-    return [SearchHit(p, float(r), s) for p, r, s in rows]
+    return [
+        SearchHit(p, float(r), highlight.plain(s), highlight.marked_html(s)) for p, r, s in rows
+    ]
 
 
 def toc(version: DocPageVersion) -> list[dict[str, Any]]:

@@ -400,11 +400,24 @@ async def replies_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> lis
     return [found.get(i) for i in ids]
 
 
-async def thread_replies(session: AsyncSession, thread_id: uuid.UUID) -> list[Reply]:
-    """Every reply of a thread, oldest first, removed ones included (shown as removed)."""
+async def thread_replies(
+    session: AsyncSession, thread_id: uuid.UUID, *, first: int, offset: int = 0
+) -> list[Reply]:
+    """A page of a thread's top-level replies with all their descendants (at most
+    ``MAX_TREE_REPLIES`` in all), oldest first; removed ones included (shown as removed)."""
+    page = (
+        select(Reply.id)
+        .where(Reply.thread_id == thread_id, Reply.parent_reply_id.is_(None))
+        .order_by(Reply.created_at, Reply.id)
+        .limit(first)
+        .offset(offset)
+        .cte("page")
+    )
+    tree = select(page.c.id).cte("tree", recursive=True)
+    tree = tree.union_all(select(Reply.id).join(tree, Reply.parent_reply_id == tree.c.id))
     rows = await session.scalars(
         select(Reply)
-        .where(Reply.thread_id == thread_id)
+        .where(Reply.id.in_(select(tree.c.id)))
         .order_by(Reply.created_at, Reply.id)
         .limit(MAX_TREE_REPLIES)
     )
@@ -522,8 +535,15 @@ async def set_reply_deleted(
 
 
 async def revisions(
-    session: AsyncSession, thread_id: uuid.UUID, reply_id: uuid.UUID | None
+    session: AsyncSession,
+    thread_id: uuid.UUID,
+    reply_id: uuid.UUID | None,
+    *,
+    first: int = 50,
+    offset: int = 0,
 ) -> list[Revision]:
+    """Newest first, a page at a time."""
     q = select(Revision).where(Revision.thread_id == thread_id)
     q = q.where(Revision.reply_id == reply_id if reply_id else Revision.reply_id.is_(None))
-    return list(await session.scalars(q.order_by(Revision.created_at.desc()).limit(200)))
+    q = q.order_by(Revision.created_at.desc(), Revision.id.desc()).limit(first).offset(offset)
+    return list(await session.scalars(q))

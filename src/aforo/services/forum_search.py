@@ -15,7 +15,6 @@ on ``deleted_at is null``, so removed content is not even in them).
 
 from __future__ import annotations
 
-import html
 import uuid
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.errors import ValidationFailed
+from aforo.services.highlight import OPTIONS, marked_html, plain, strip_markers
 
 CANDIDATES = 200
 GIN_SAMPLE = 10_000  # posting lists longer than this are sampled (gin_fuzzy_search_limit)
@@ -30,9 +30,8 @@ MAX_QUERY = 200
 MAX_RESULTS = 50
 SIMILAR = 3
 MIN_SIMILAR_TITLE = 8
-# ts_headline marks matches with these; the text is escaped in Python, then they become <mark>.
-_START, _STOP = "\x02", "\x03"
-_HEADLINE = f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MaxWords=30, MinWords=10"
+# Markers no stored text can carry (services/highlight.py): escaped, then made <mark>.
+_HEADLINE = f"{OPTIONS}, MaxFragments=2, MaxWords=30, MinWords=10"
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class SearchHit:
     title_match: bool
     exact_title: bool
     title_html: str
+    snippet: str  # plain text
     snippet_html: str
 
 
@@ -50,11 +50,6 @@ class SearchHit:
 class SimilarThread:
     thread_id: uuid.UUID
     score: float
-
-
-def _marked(fragment: str) -> str:
-    """Escape user text, then turn the headline markers into <mark> tags."""
-    return html.escape(fragment).replace(_START, "<mark>").replace(_STOP, "</mark>")
 
 
 def _exact(value: str) -> str:
@@ -100,9 +95,10 @@ _SEARCH = text(
         limit :limit
     )
     select p.thread_id, p.reply_id, p.rank, p.title_match, p.exact_title,
-           ts_headline('english', t.title, q.q,
-                       'HighlightAll=true, StartSel={_START}, StopSel={_STOP}') as title_html,
-           ts_headline('english', coalesce(r.body, t.body), q.q, '{_HEADLINE}') as snippet_html
+           ts_headline('english', {strip_markers("t.title")}, q.q,
+                       'HighlightAll=true, {OPTIONS}') as title_html,
+           ts_headline('english', {strip_markers("coalesce(r.body, t.body)")}, q.q,
+                       '{_HEADLINE}') as snippet_html
     from page p
     join community_threads t on t.id = p.thread_id
     left join community_replies r on r.id = p.reply_id
@@ -147,8 +143,9 @@ async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[
             rank=float(r.rank),
             title_match=bool(r.title_match),
             exact_title=bool(r.exact_title),
-            title_html=_marked(r.title_html),
-            snippet_html=_marked(r.snippet_html),
+            title_html=marked_html(r.title_html),
+            snippet=plain(r.snippet_html),
+            snippet_html=marked_html(r.snippet_html),
         )
         for r in rows
     ]

@@ -59,8 +59,9 @@ _UNKNOWN = b"-"
 EXTRA_KEY = "key_verifier"
 HEARTBEAT_S = 0.5
 HEARTBEAT_WINDOW_S = 1.5
-# Who-may-call entries: API keys here, gateway tokens and storefront keys in the Authenticator.
-PURGED_PREFIXES = ("aforo:apikey:", "aforo:cred:")
+# Who-may-call entries: API keys here, gateway tokens and storefront keys in the Authenticator,
+# users' standing (services/authz.py).
+PURGED_PREFIXES = ("aforo:apikey:", "aforo:cred:", "aforo:authz:")
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (a verdict code)
 
 
@@ -136,6 +137,9 @@ class KeyVerifier:
         self._tasks: list[asyncio.Task[None]] = []
         self._purging: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
+        # Other in-process caches fed by this invalidation channel (services/authz.py): told
+        # the names dropped, or None when everything is.
+        self.on_drop: list[Callable[[list[str] | None], None]] = []
         engine: AsyncEngine = runtime.maker.kw["bind"]
         self.lookups = LookupPool(engine, runtime.settings.db_pool_size)
         runtime.auth.on_forget.append(self._forget_gateway)
@@ -228,11 +232,20 @@ class KeyVerifier:
         for n in names:
             self._l1.pop(n, None)
             self._gw.pop(n, None)
+        for hook in self.on_drop:
+            hook(names)
 
     def _drop_all_local(self) -> None:
         self._epoch += 1
         self._l1.clear()
         self._gw.clear()
+        for hook in self.on_drop:
+            hook(None)
+
+    @property
+    def epoch(self) -> int:
+        """Bumped by every invalidation: a load that raced one must not be cached."""
+        return self._epoch
 
     async def invalidate(self, names: list[str]) -> None:
         """Drop cache entries here, in the shared cache and on every other instance."""
@@ -420,5 +433,6 @@ def verifier(runtime: Runtime) -> KeyVerifier:
     v = runtime.extra.get(EXTRA_KEY)
     if v is None:
         v = runtime.extra[EXTRA_KEY] = KeyVerifier(runtime)
+        runtime.invalidator = v.invalidate  # the process's one invalidation channel
     assert isinstance(v, KeyVerifier)
     return v

@@ -67,3 +67,20 @@ def render(source: str) -> Rendered:
             headings.append(Heading(int(tok.tag[1]), text, anchor))
     env: dict[str, Any] = {}
     return Rendered(_md.renderer.render(tokens, _md.options, env), headings)
+
+
+def inline_html(source: str) -> str:
+    """One line of markdown (a heading's text) as safe HTML: raw HTML is escaped."""
+    return str(_md.renderInline(source))
+
+
+def inline_text(source: str) -> str:
+    """One line of markdown as the plain text a reader sees (markup removed, not escaped)."""
+    out: list[str] = []
+    for block in _md.parseInline(source):
+        for tok in block.children or ():
+            if tok.type in ("text", "code_inline", "html_inline") or tok.type == "image":
+                out.append(tok.content)
+            elif tok.type in ("softbreak", "hardbreak"):
+                out.append(" ")
+    return "".join(out)

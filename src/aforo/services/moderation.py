@@ -21,7 +21,7 @@ from aforo.errors import Conflict, DomainError, Forbidden, NotFound, ValidationF
 from aforo.models.accounts import User
 from aforo.models.forum import Reply, Thread
 from aforo.models.moderation import ModerationAction, Report
-from aforo.services import forum, outbox, reputation
+from aforo.services import accounts, authz, forum, outbox, reputation
 from aforo.services.reputation import TargetType
 from aforo.tenancy.context import Role
 
@@ -271,9 +271,13 @@ async def _apply(
     if action is Action.WARN:
         await reputation.warn(session, subject)
     elif action is Action.BAN:
+        # A ban suspends the account (docs/security.md): no log-in, no refresh, and its
+        # sessions end now, on every instance.
         await reputation.set_banned(session, subject, banned=True, reason=reason)
+        await accounts.revoke_sessions(session, subject)
     elif action is Action.UNBAN:
         await reputation.set_banned(session, subject, banned=False, reason=reason)
+        authz.changed(session, subject)
     elif action in (Action.SOFT_DELETE, Action.RESTORE):
         deleted = action is Action.SOFT_DELETE
         if content is not None and (content.deleted_at is not None) != deleted:

@@ -33,7 +33,7 @@ from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aforo.models.billing import Subscription
 from aforo.models.playground import PlaygroundRun
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
-from aforo.runtime.outbound import Allowlist, Exchange, Guard
+from aforo.runtime.outbound import Allowlist, Exchange, Guard, policy_of
 from aforo.services import api_keys, ownership, usage_writer
 from aforo.services.key_state import evaluate
 from aforo.services.ownership import Capability
@@ -455,7 +455,8 @@ async def prepare(
         headers=headers,
         content=content,
         allowed_hosts=frozenset(hosts - {""}),
-        guard=Guard(Allowlist.parse(t.allow)),  # limits are set per run (Executor.limits)
+        # Limits are set per run (Executor.limits).
+        guard=Guard(Allowlist.parse(t.allow), policy=policy_of(session.info)),
         token=minted.token,
         issued=minted,
         credential_headers=frozenset(credential_headers),

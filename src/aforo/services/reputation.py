@@ -71,8 +71,9 @@ class VoteOutcome:
 
 # -- profiles and badges ------------------------------------------------------------------------
 async def ensure_can_participate(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Banned members keep reading but cannot post, reply, edit, vote or report; nor can
-    unverified accounts, unless the tenant's account policy lets them."""
+    """Banned members cannot post, reply, edit, vote or report (a ban also ends their
+    sessions, so this is the last line behind the request-level check); nor can unverified
+    accounts, unless the tenant's account policy lets them."""
     await account_settings.require_verified(session, user_id)
     banned = await session.scalar(select(Profile.is_banned).where(Profile.user_id == user_id))
     if banned:

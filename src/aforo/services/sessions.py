@@ -1,7 +1,7 @@
 """Signed-in sessions as their user sees them: started where, when, with a second factor or
 not; listed and revoked one by one. A session is a refresh-token family (same id); it is live
 while the family has an unspent, unrevoked, unexpired token. Revoking goes through
-``accounts.revoke_family``, like every revocation."""
+``accounts.revoke_sessions``, like every revocation."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ async def revoke(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUI
     )
     if mine is None:
         raise NotFound("no session of yours with that id", field="id")
-    await accounts.revoke_family(session, session_id)
+    await accounts.revoke_sessions(session, user_id, [session_id])
     await outbox.emit(
         session,
         "aforo.accounts.events",

@@ -15,11 +15,12 @@ from aforo.db import utcnow
 from aforo.errors import Conflict, NotFound, ValidationFailed
 from aforo.models.billing import Product
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
-from aforo.runtime.outbound import Allowlist, Guard, OutboundError, validate_entry
+from aforo.runtime.outbound import Allowlist, Guard, OutboundError, policy_of, validate_entry
 from aforo.services import outbox
 from aforo.services.spec_import import FORMATS, ParsedSpec, SpecInvalid, parse
 from aforo.services.spec_import.diff import Change, diff
 from aforo.services.spec_import.loader import MAX_SPEC_BYTES
+from aforo.text import check_text
 
 TOPIC = "aforo.docs.events"
 MAX_ALLOWLIST = 100
@@ -40,7 +41,7 @@ async def allowlist(session: AsyncSession) -> list[OutboundAllow]:
 
 async def add_allow(session: AsyncSession, entry: str, note: str = "") -> OutboundAllow:
     try:
-        normalised = validate_entry(entry)
+        normalised = validate_entry(entry, policy_of(session.info))
     except ValueError as e:
         raise ValidationFailed(str(e), field="entry") from e
     if len(note) > 200:
@@ -67,10 +68,11 @@ async def remove_allow(session: AsyncSession, allow_id: uuid.UUID) -> OutboundAl
 
 
 async def guard(session: AsyncSession) -> Guard:
-    """The outbound guard for fetching specs, with this tenant's allow-list (the try-it
-    playground builds its own from the same list, read with the operation it calls)."""
+    """The outbound guard for fetching specs: the operator's policy narrowed by this tenant's
+    allow-list (the try-it playground builds its own from the same list, read with the
+    operation it calls)."""
     entries = [a.entry for a in await allowlist(session)]
-    return Guard(Allowlist.parse(entries), max_bytes=MAX_SPEC_BYTES)
+    return Guard(Allowlist.parse(entries), max_bytes=MAX_SPEC_BYTES, policy=policy_of(session.info))
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -127,10 +129,10 @@ async def import_spec(
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}", field="format")
     if (content is None) == (source_url is None):
         raise ValidationFailed("give either content or sourceUrl", field="content")
-    if name is not None and not 1 <= len(name.strip()) <= 200:
+    if name is not None and not 1 <= len(check_text(name, "name").strip()) <= 200:
         raise ValidationFailed("name must be 1-200 characters", field="name")
     if server_url is not None:
-        server_url = _check_url(server_url, "serverUrl")
+        server_url = _check_url(check_text(server_url, "serverUrl"), "serverUrl")
     await _product(session, product_id)
     headers: dict[str, str] = {}
     if source_url is not None:

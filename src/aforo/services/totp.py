@@ -267,7 +267,7 @@ async def pass_challenge(
     if int(failures or 0) >= MAX_FAILURES:
         raise RateLimited(
             "too many wrong codes for this account; try again later",
-            retry_after_s=int(FAILURE_WINDOW.total_seconds()),
+            retry_after=int(FAILURE_WINDOW.total_seconds()),
         )
     try:
         async with session.begin_nested():

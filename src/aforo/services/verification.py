@@ -255,11 +255,13 @@ async def request_password_reset(session: AsyncSession, email: str) -> None:
 
 async def reset_password(session: AsyncSession, raw: str, new_password: str) -> User:
     """Set a new password, sign the account out everywhere and tell its owner by mail."""
-    accounts.validate_password(new_password, field="newPassword")
     token = await consume(session, raw, RESET_PASSWORD)
     user = await _locked_user(session, token.user_id)
     if user.email != token.email:
         raise _invalid()
+    accounts.validate_password(
+        new_password, field="newPassword", user_inputs=(user.email, user.name)
+    )
     user.password_hash = await accounts.hash_password(new_password)
     user.email_verified_at = user.email_verified_at or utcnow()  # the link proved the mailbox
     await _spend_others(session, user.id, RESET_PASSWORD)
@@ -269,7 +271,7 @@ async def reset_password(session: AsyncSession, raw: str, new_password: str) -> 
         .where(LoginChallenge.user_id == user.id, LoginChallenge.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    ended = await accounts.revoke_all_sessions(session, user.id)
+    ended = await accounts.revoke_sessions(session, user.id)
     await session.flush()
     await mail.queue(session, Kind.PASSWORD_CHANGED, to=user.email, user_id=user.id)
     await outbox.emit(

@@ -39,8 +39,9 @@ def issue_access_token(
     roles: list[str],
     session_id: uuid.UUID | None,
     ttl_s: int,
+    staff_withheld: bool = False,
 ) -> tuple[str, int]:
-    claims = {
+    claims: dict[str, object] = {
         "sub": str(user_id),
         "tid": str(tenant_id),
         "roles": sorted(roles),
@@ -49,6 +50,8 @@ def issue_access_token(
     }
     if session_id is not None:
         claims["sid"] = str(session_id)
+    if staff_withheld:
+        claims["swh"] = True
     return ring.sign(claims, ttl_s=ttl_s)
 
 
@@ -67,6 +70,10 @@ class Authenticator:
         # Called with the cache key of every forgotten credential (in-process caches in front
         # of ``cache`` hook in here to drop theirs, on every instance).
         self.on_forget: list[Callable[[str], Awaitable[None]]] = []
+        # A signed-in caller as they stand now: a token's roles are a cache of the truth, so
+        # every request checks them (and a ban, a removal, an ended session) through this
+        # (services/authz.py installs it; it raises ``Unauthenticated`` to refuse).
+        self.current: Callable[[TenantContext], Awaitable[TenantContext]] | None = None
 
     def issue_access_token(
         self,
@@ -76,6 +83,7 @@ class Authenticator:
         roles: list[str],
         session_id: uuid.UUID | None,
         ttl_s: int,
+        staff_withheld: bool = False,
     ) -> tuple[str, int]:
         return issue_access_token(
             self.ring,
@@ -85,6 +93,7 @@ class Authenticator:
             roles=roles,
             session_id=session_id,
             ttl_s=ttl_s,
+            staff_withheld=staff_withheld,
         )
 
     async def _lookup(
@@ -146,8 +155,10 @@ class Authenticator:
                 user_id=uuid.UUID(claims["sub"]),
                 roles=roles,
                 session_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
+                expires_at=float(claims["exp"]),
+                staff_withheld=claims.get("swh") is True,
             )
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError) as e:
             raise Unauthenticated("invalid access token", code="INVALID_TOKEN") from e
 
     async def resolve(
@@ -171,6 +182,8 @@ class Authenticator:
                     "the access token belongs to another tenant than the storefront key",
                     code="TENANT_MISMATCH",
                 )
+        if ctx is not None and self.current is not None:
+            ctx = await self.current(ctx)
         return ctx
 
     async def resolve_headers(self, headers: Mapping[str, str]) -> TenantContext | None:

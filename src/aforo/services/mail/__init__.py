@@ -89,12 +89,12 @@ async def check_cooldown(
         wait = rule.interval_s - (now - last).total_seconds()
         raise RateLimited(
             f"a mail was sent less than {rule.interval_s} seconds ago; wait before asking again",
-            retry_after_s=int(wait) + 1,
+            retry_after=int(wait) + 1,
         )
     if count >= rule.per_day and first is not None:
         wait = (first + timedelta(days=1) - now).total_seconds()
         raise RateLimited(
-            f"at most {rule.per_day} such mails a day; try again later", retry_after_s=int(wait) + 1
+            f"at most {rule.per_day} such mails a day; try again later", retry_after=int(wait) + 1
         )
 
 

@@ -1,0 +1,146 @@
+"""Serving the app with uvicorn: read timeouts on every connection, and the metrics listener.
+
+uvicorn times out idle keep-alive connections but not a client that is slow to send its
+request: one that connects and says nothing, or trickles a header byte every few seconds
+(slowloris), or stops half-way through its body, holds a connection (and, for a body, a
+request task) for as long as it likes. ``GuardedHttpTools`` adds two deadlines:
+
+- the request head (request line and headers) must be complete ``AFORO_HEADER_TIMEOUT``
+  seconds after the connection opens or the next request begins, however steadily bytes
+  trickle in; past it the client gets ``408 Request Timeout`` and the connection closes;
+- the body may not pause longer than ``AFORO_BODY_TIMEOUT`` seconds between two pieces; past
+  it the connection closes (the application sees the client go away).
+
+``AFORO_METRICS_LISTEN`` (``host:port``) serves ``/metrics`` on a listener of its own, beside
+the main one (the main listener then answers 404 for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from aforo.config import Settings
+
+_BODY_408 = (
+    b'{"error":{"code":"REQUEST_TIMEOUT","message":"the request head was not received in time"}}'
+)
+_TIMEOUT_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_BODY_408), _BODY_408)
+)
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head deadline and a body idle timeout."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    _deadline: asyncio.TimerHandle | None = None
+    _in_head = False
+
+    def _arm(self, seconds: float, head: bool) -> None:
+        self._disarm()
+        self._in_head = head
+        self._deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self.transport.write(_TIMEOUT_408)
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, head=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None or not self._in_head:
+            self._arm(self.header_timeout, head=True)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+        if not self.transport.is_closing() and self.cycle is not None:
+            self._arm(self.body_timeout, head=False)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm(self.body_timeout, head=False)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Idle now: uvicorn's keep-alive timeout applies until the next request begins.
+        self._disarm()
+
+
+def protocol(settings: Settings) -> type[GuardedHttpTools]:
+    return type(
+        "GuardedHttpTools",
+        (GuardedHttpTools,),
+        {"header_timeout": settings.header_timeout_s, "body_timeout": settings.body_timeout_s},
+    )
+
+
+def config(app: Any, settings: Settings, *, host: str, port: int, **kw: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app`` with the read timeouts of ``settings``."""
+    return uvicorn.Config(app, host=host, port=port, http=protocol(settings), **kw)
+
+
+class _Follower(uvicorn.Server):
+    """A second listener: the main server takes the signals, and this one stops after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(app: Any, settings: Settings, *, host: str, port: int, log_level: str) -> None:
+    """Run the service (and the metrics listener, when configured) until stopped."""
+    main = uvicorn.Server(config(app, settings, host=host, port=port, log_level=log_level))
+    followers: list[uvicorn.Server] = []
+    if settings.metrics_listen:
+        m_host, _, m_port = settings.metrics_listen.rpartition(":")
+        metrics = config(
+            app.state.metrics_app,
+            settings,
+            host=m_host.strip("[]") or "127.0.0.1",
+            port=int(m_port),
+            log_level=log_level,
+            lifespan="off",
+        )
+        followers.append(_Follower(metrics))
+
+    async def run_all() -> None:
+        tasks = [asyncio.create_task(f.serve()) for f in followers]
+        try:
+            await main.serve()
+        finally:
+            for f in followers:
+                f.should_exit = True
+            await asyncio.gather(*tasks)
+
+    # uvicorn re-raises the signal it stopped on once it has shut down; Ctrl-C is a clean exit.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_all())
