@@ -95,6 +95,29 @@ LIST_SIZES: dict[str, int] = {
     "SpecChange.details": 5,
     "SpecDiff.changes": 50,
     "SpecInvalid.problems": 50,
+    # accounts and teams: a person's sessions and teams; a team's rosters (the resolvers return
+    # the latest 200 at most; priced at a typical size, the response cap bounds the rest)
+    "Query.sessions": 10,
+    "Query.teams": 5,
+    "Team.members": 20,
+    "Team.invitations": 10,
+    "Team.subscriptions": 10,
+    "Team.apiKeys": 20,
+    "RecoveryCodes.codes": 10,  # exactly ten
+    # billing: a plan's charges and tiers, an invoice's lines and its audit trail
+    "Plan.charges": 5,
+    "PlanCharge.tiers": 5,
+    "Invoice.lines": 10,
+    "Invoice.events": 5,
+    "InvoiceLine.tiers": 5,
+    "UpcomingInvoice.lines": 10,
+    "BillingRun.invoices": 50,
+    # the Integration Guide: a fixed set of sections and snippets from the repository's templates
+    "IntegrationGuide.plans": 10,
+    "IntegrationGuide.gatewayTokens": 10,
+    "IntegrationGuide.placeholders": 10,
+    "IntegrationGuide.sections": 10,
+    "IntegrationSection.snippets": 6,
 }
 _PAGED_CHILDREN = frozenset({"edges", "nodes"})  # a connection's list, sized by its `first`
 _CACHE_SIZE = 1000
