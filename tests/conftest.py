@@ -90,6 +90,7 @@ def settings(pg: EmbeddedPostgres, database: str, workdir: Path) -> Settings:
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
+        assets_dir=workdir / "ui-assets",  # filled by the ui_assets fixture, when asked for
     )
 
 
@@ -110,6 +111,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient, settings: Settings) -> Api:
     return Api(client, settings)
+
+
+@pytest.fixture(scope="session")
+def ui_assets(workdir: Path) -> Path:
+    """The UI pages' pinned npm packages, fetched once a session (npm's own cache keeps the
+    tarballs), integrity-checked, as ``aforo assets fetch`` installs them."""
+    from aforo.web import assets
+
+    root = workdir / "ui-assets"
+    assets.fetch(root)
+    return root
 
 
 @pytest.fixture(scope="session")

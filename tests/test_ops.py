@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ async def test_readyz_reports_an_unreachable_database(settings: Settings) -> Non
     assert r.status_code == 503 and r.json()["status"] == "unavailable"
 
 
-async def test_graphiql_in_a_browser(api: Api) -> None:
+async def test_graphiql_in_a_browser(api: Api, ui_assets: Path) -> None:
     r = await api.client.get("/graphql", headers={"Accept": "text/html"})
     assert r.status_code == 200 and "graphiql" in r.text.lower()
 

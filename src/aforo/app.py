@@ -20,8 +20,8 @@ from strawberry.tools import merge_types
 from aforo import migrate
 from aforo.config import Settings
 from aforo.db import create_engine, is_unavailable, sessionmaker
-from aforo.errors import DomainError, ValidationFailed
-from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
+from aforo.errors import DomainError, Unauthenticated, ValidationFailed
+from aforo.graphql_app import GraphQLApp, build_schema, challenge, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
@@ -30,6 +30,7 @@ from aforo.resolvers import (
     api_keys,
     billing,
     docs,
+    edge,
     forum,
     gateway_tokens,
     moderation,
@@ -45,9 +46,12 @@ from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
-from aforo.services import playground_runs
+from aforo.services import edge_policy, playground_runs
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
+from aforo.web import openapi, pages
+from aforo.web.cors import CORSMiddleware
+from aforo.web.hygiene import HygieneMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ QUERIES: tuple[type, ...] = (
     specs.Query,
     usage.Query,
     playground.Query,
+    edge.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -76,6 +81,7 @@ MUTATIONS: tuple[type, ...] = (
     docs.Mutation,
     specs.Mutation,
     playground.Mutation,
+    edge.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
@@ -94,6 +100,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     usage_lifecycle.lifespan,
     rest_specs.lifespan,
     playground_runs.lifespan,
+    edge_policy.lifespan,
 )
 
 
@@ -172,16 +179,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Aforo Console",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,  # the REST reference is served with local assets (aforo.web.pages)
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
+    app.state.assets_dir = settings.ui_assets_dir
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Any, exc: DomainError) -> JSONResponse:
+        # An expected refusal: one line at INFO, no traceback (ERROR is for our bugs).
+        log.info("refused %s: %s", exc.code, exc.message)
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
             body["field"] = exc.field
-        return JSONResponse({"error": body}, status_code=exc.status)
+        headers = {"Cache-Control": "no-store"}
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = challenge(exc.code, exc.message)
+        return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
@@ -237,10 +251,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.router.routes[0:0] = STARLETTE_ROUTES  # also routable the ordinary way (OPTIONS, 405)
-    graphql = GraphQLApp(schema(), holder)
+    graphql = GraphQLApp(
+        schema(), holder, ide=lambda request: pages.graphiql(request, settings.ui_assets_dir)
+    )
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
+    app.router.routes.extend(pages.ROUTES)
+    openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(CORSMiddleware, holder=holder)  # browser routes only
+    app.add_middleware(HygieneMiddleware)  # outermost: headers and compression on everything
     app.hot_routes = STARLETTE_ROUTES
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:

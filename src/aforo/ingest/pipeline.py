@@ -63,6 +63,8 @@ def _order(r: Rejection) -> int:
 
 def unusable(code: str, message: str) -> dict[str, Any]:
     return {
+        # The REST error envelope, beside the batch result: nothing was ingested.
+        "error": {"code": code, "message": message},
         "outcome": "rejected",
         "accepted": 0,
         "duplicates": 0,

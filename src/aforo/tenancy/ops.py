@@ -60,3 +60,15 @@ async def api_key_state(session: AsyncSession, key_hash: bytes) -> list[RowMappi
 async def api_key_state_raw(pool: LookupPool, key_hash: bytes) -> list[Any]:
     """``api_key_state`` on the verify path: one round trip on a bare pooled connection."""
     return await pool.fetch(_KEY_STATE.format("$1"), key_hash)
+
+
+async def origin_allowed_anywhere(
+    session: AsyncSession, scheme: str, host: str, port: int, parents: list[str]
+) -> bool:
+    """Whether any tenant allows this web origin (a browser preflight names no tenant).
+    ``parents``: the host's parent domains, which a wildcard entry would be stored as."""
+    found = await session.scalar(
+        text("select ops.origin_allowed_anywhere(:s, :h, :p, :parents)"),
+        {"s": scheme, "h": host, "p": port, "parents": parents},
+    )
+    return bool(found)
