@@ -203,7 +203,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["productId", "specFormat", "sourceUrl"],
         "properties": {
             "productId": {**STRING, "format": "uuid"},
-            "specFormat": {"enum": ["OPENAPI", "GRAPHQL"]},
+            "specFormat": {"enum": ["OPENAPI_3", "GRAPHQL"]},
             "sourceUrl": {**STRING, "format": "uri"},
             "serverUrl": STRING,
             "name": STRING,
@@ -214,7 +214,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["productId", "specFormat", "file"],
         "properties": {
             "productId": {**STRING, "format": "uuid"},
-            "specFormat": {"enum": ["OPENAPI", "GRAPHQL"]},
+            "specFormat": {"enum": ["OPENAPI_3", "GRAPHQL"]},
             "serverUrl": STRING,
             "name": STRING,
             "file": {**STRING, "format": "binary"},
