@@ -192,3 +192,17 @@ async def test_try_it_tokens_stand_in_for_the_callers_key(api: Api) -> None:
             await api_keys.mint_key_token(
                 s, rt.auth.ring, rt.auth.issuer, key_id=uuid.UUID(w.key_id), user_id=dev
             )
+
+
+async def test_verifying_a_client_secret_says_to_exchange_it_at_the_token_endpoint(
+    api: Api,
+) -> None:
+    w = await make_key_world(api)
+    c = await _client(api, w)
+    status, body = await verify(api, w.gateway, c["secret"])
+    assert status == 403 and body["valid"] is False
+    assert body["code"] == "CLIENT_SECRET_NOT_A_KEY"
+    assert "/oauth/token" in body["hint"]
+    # A mistyped bearer key is still just malformed.
+    status, body = await verify(api, w.gateway, "sk_live_typo")
+    assert (status, body["code"]) == (403, "MALFORMED") and "hint" not in body
