@@ -8,7 +8,6 @@ flush after each, so events are never held back; already-encoded bodies are left
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from typing import Protocol
 
@@ -84,12 +83,6 @@ def pick_encoding(accept_encoding: str) -> str | None:
 
 def _compressor(encoding: str) -> _Compressor:
     return _Brotli() if encoding == "br" else _Gzip()
-
-
-def decompress(encoding: str, data: bytes) -> bytes:
-    """For tests and clients of this module: the inverse of what the middleware sends."""
-    out: bytes = brotli.decompress(data) if encoding == "br" else gzip.decompress(data)
-    return out
 
 
 class HygieneMiddleware:

@@ -283,14 +283,35 @@ CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/usage/events", "post"): {
         "security": GATEWAY,
         "requestBody": _body(
-            ("application/json", {"anyOf": [EVENTS, {"type": "array", "items": EVENTS}]}),
-            ("application/x-ndjson", STRING),
+            (
+                "application/json",
+                {
+                    "anyOf": [
+                        {
+                            "type": "object",
+                            "required": ["events"],
+                            "properties": {"events": {"type": "array", "items": EVENTS}},
+                        },
+                        {"type": "array", "items": EVENTS},
+                    ]
+                },
+            ),
+            ("application/x-ndjson", {**STRING, "description": "one event per line"}),
         ),
         "responses": INGEST_RESPONSES,
     },
     ("/v1/usage/mcp", "post"): {
         "security": GATEWAY,
-        "requestBody": _body(JSON_ANY, ("application/x-ndjson", STRING)),
+        "requestBody": _body(
+            (
+                "application/json",
+                {
+                    "type": "object",
+                    "required": ["records"],
+                    "properties": {"records": {"type": "array", "items": {"type": "object"}}},
+                },
+            )
+        ),
         "responses": INGEST_RESPONSES,
     },
     ("/v1/usage/upload", "post"): {
@@ -302,9 +323,16 @@ CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
         ),
         "responses": {
             "200": _json("UploadResult", "the file was read to its end"),
-            "400": _error("unknown format or content type"),
             **AUTH_ERRORS,
-            "422": _json("UploadResult", "the upload stopped; rows before it were kept"),
+            "413": _error("over the size limit"),
+            "415": _error("unknown format, content type or content encoding"),
+            "422": {
+                "description": "the upload stopped, rows before it kept (UploadResult); or a "
+                "query parameter is invalid (Error)",
+                "content": {
+                    "application/json": {"schema": {"anyOf": [_ref("UploadResult"), _ref("Error")]}}
+                },
+            },
         },
     },
     ("/v1/usage/gateways/aws", "post"): {
