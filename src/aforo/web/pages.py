@@ -22,7 +22,7 @@ def csp(request: Request) -> str:
     ws = "wss" if request.url.scheme == "https" else "ws"
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"font-src 'self'; connect-src 'self' {ws}://{host}; worker-src 'self' blob:; "
+        f"font-src 'self' data:; connect-src 'self' {ws}://{host}; worker-src 'self' blob:; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     )
 
