@@ -3,13 +3,14 @@ the hot path), with credentials resolved before execution so a bad one is a clea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
 from typing import Any
 
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -41,10 +42,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
+    CompleteMessage,
     ConnectionErrorMessage,
     ConnectionInitMessage,
     ErrorMessage,
-    StartMessage,
 )
 from strawberry.types import ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
@@ -170,14 +171,6 @@ class WsRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
-
-
-def _operation_type(query: str | None, name: str | None) -> OperationType | None:
-    try:
-        op = get_operation_ast(parse(query or "", max_tokens=MAX_TOKENS), name)
-    except GraphQLError:
-        return None
-    return op.operation if op is not None else None
 
 
 class RequestTransaction(SchemaExtension):
@@ -331,8 +324,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    """The legacy ``graphql-ws`` sub-protocol carries subscriptions only here: a query or
-    mutation gets an error naming the transports that run it (it was a masked error)."""
+    """The legacy ``graphql-ws`` sub-protocol (subscriptions-transport-ws, still the default
+    of some stock clients): queries and mutations run too, one ``data`` then ``complete``,
+    as on graphql-transport-ws (the stock handler ran them as subscriptions and answered a
+    masked error). Errors carry their ``extensions.code``."""
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -344,18 +339,41 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             )
             await self.websocket.close(code=4403, reason=_close_reason(e.code, e.message))
 
-    async def handle_start(self, message: StartMessage) -> None:
-        payload = message.get("payload") or {}
-        kind = _operation_type(payload.get("query"), payload.get("operationName"))
-        if self.connection_acknowledged and kind in (OperationType.QUERY, OperationType.MUTATION):
-            error: Any = {
-                "message": "the legacy graphql-ws sub-protocol carries subscriptions only; "
-                "send queries and mutations over HTTP POST or graphql-transport-ws",
-                "extensions": {"code": "OPERATION_NOT_SUPPORTED_ON_TRANSPORT"},
-            }
-            await self.send_message(ErrorMessage(type="error", id=message["id"], payload=error))
-            return
-        await super().handle_start(message)
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        try:
+            result_source = await self.schema.stream(
+                query,
+                variable_values=variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation_name,
+            )
+            self.subscriptions[operation_id] = result_source
+            first = True
+            async for result in result_source:
+                for error in getattr(result, "errors", None) or ():
+                    with_code(error)
+                if first and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    error = ErrorMessage(
+                        type="error", id=operation_id, payload=result.errors[0].formatted
+                    )
+                    await self.send_message(error)
+                    return
+                await self.send_data_message(result, operation_id)  # type: ignore[arg-type]
+                first = False
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        except asyncio.CancelledError:
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
 
 class GraphQLApp(GraphQL[Context, None]):
