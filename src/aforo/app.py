@@ -20,7 +20,7 @@ from strawberry.tools import merge_types
 from aforo import migrate
 from aforo.config import Settings
 from aforo.db import create_engine, is_unavailable, sessionmaker
-from aforo.errors import DomainError, Unauthenticated, ValidationFailed
+from aforo.errors import DomainError, Unauthenticated, ValidationFailed, snake_field
 from aforo.graphql_app import GraphQLApp, build_schema, challenge, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
@@ -191,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("refused %s: %s", exc.code, exc.message)
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
-            body["field"] = exc.field
+            body["field"] = snake_field(exc.field)
         headers = {"Cache-Control": "no-store"}
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = challenge(exc.code, exc.message)

@@ -105,16 +105,17 @@ SCHEMAS: dict[str, Any] = {
             "id": STRING,
             "slug": STRING,
             "name": STRING,
-            "monthlyQuota": {"type": ["integer", "null"]},
-            "rateLimitPerMinute": {"type": ["integer", "null"]},
-            "hardQuota": {"type": "boolean"},
+            "monthly_quota": {"type": ["integer", "null"]},
+            "rate_limit_per_minute": {"type": ["integer", "null"]},
+            "hard_quota": {"type": "boolean"},
         },
     },
     "Verdict": {
         "type": "object",
         "description": "The verdict on a key. Response headers repeat it for gateways that "
         "read only headers: X-Aforo-Code, X-Aforo-Key-Id, X-Aforo-Subscription-Id, "
-        "X-Aforo-Plan, and the quota headers.",
+        "X-Aforo-Plan, and the quota headers. QUOTA_EXCEEDED adds `quota` (limit, used, "
+        "remaining, hard, resets_at).",
         "required": ["valid", "code"],
         "properties": {
             "valid": {"type": "boolean"},
@@ -122,11 +123,11 @@ SCHEMAS: dict[str, Any] = {
                 **STRING,
                 "examples": ["VALID", "NOT_FOUND", "REVOKED", "EXPIRED", "MALFORMED"],
             },
-            "keyId": NULLABLE_STRING,
-            "subscriptionId": NULLABLE_STRING,
+            "key_id": NULLABLE_STRING,
+            "subscription_id": NULLABLE_STRING,
             "plan": {"anyOf": [_ref("Plan"), {"type": "null"}]},
             "tenant": NULLABLE_STRING,
-            "expiresAt": {**NULLABLE_STRING, "format": "date-time"},
+            "expires_at": {**NULLABLE_STRING, "format": "date-time"},
             "hint": {
                 **STRING,
                 "description": "what to do instead, when the key is usable "
@@ -151,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
         "415, 503) nothing was ingested and `error` says why.",
         "required": ["outcome", "accepted", "duplicates", "rejected"],
         "properties": {
-            "outcome": {"enum": ["accepted", "partial", "rejected"]},
+            "outcome": {"enum": ["ACCEPTED", "PARTIAL", "REJECTED"]},
             "accepted": {"type": "integer"},
             "duplicates": {"type": "integer"},
             "rejected": {"type": "array", "items": _ref("Rejection")},
@@ -200,22 +201,22 @@ SCHEMAS: dict[str, Any] = {
     },
     "SpecImportRequest": {
         "type": "object",
-        "required": ["productId", "specFormat", "sourceUrl"],
+        "required": ["product_id", "spec_format", "source_url"],
         "properties": {
-            "productId": {**STRING, "format": "uuid"},
-            "specFormat": {"enum": ["OPENAPI_3", "GRAPHQL"]},
-            "sourceUrl": {**STRING, "format": "uri"},
-            "serverUrl": STRING,
+            "product_id": {**STRING, "format": "uuid"},
+            "spec_format": {"enum": ["OPENAPI_3", "GRAPHQL"]},
+            "source_url": {**STRING, "format": "uri"},
+            "server_url": STRING,
             "name": STRING,
         },
     },
     "SpecImportUpload": {
         "type": "object",
-        "required": ["productId", "specFormat", "file"],
+        "required": ["product_id", "spec_format", "file"],
         "properties": {
-            "productId": {**STRING, "format": "uuid"},
-            "specFormat": {"enum": ["OPENAPI_3", "GRAPHQL"]},
-            "serverUrl": STRING,
+            "product_id": {**STRING, "format": "uuid"},
+            "spec_format": {"enum": ["OPENAPI_3", "GRAPHQL"]},
+            "server_url": STRING,
             "name": STRING,
             "file": {**STRING, "format": "binary"},
         },
@@ -223,8 +224,8 @@ SCHEMAS: dict[str, Any] = {
     "SpecImported": {
         "type": "object",
         "properties": {
-            "specId": STRING,
-            "versionId": STRING,
+            "spec_id": STRING,
+            "version_id": STRING,
             "version": {"type": "integer"},
             "created": {"type": "boolean"},
             "operations": {"type": "integer"},
