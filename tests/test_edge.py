@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -394,3 +395,41 @@ async def test_rest_refusals_use_the_one_envelope(api: Api, path: str) -> None:
     assert set(r.json()["error"]) >= {"code", "message"}
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert r.headers["cache-control"] == "no-store"
+
+
+# -- log levels ------------------------------------------------------------------------------
+async def test_client_errors_log_one_line_bugs_log_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = await make_tenant(api.settings)
+    dev = (await api.sign_up(t, "dev@example.com"))["accessToken"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        await api.raw("{ tenant { name } }", storefront="pk_unknown")  # bad credential
+        await api.raw("{ nope }", storefront=t.storefront_key)  # validation
+        await api.raw("{ allowedOrigins { id } }", token=dev)  # permission
+        await api.raw("{ " + "a: tenant { id } " * 40 + "}", storefront=t.storefront_key)
+        await api.client.post("/v1/usage/events", json={})  # REST, no credential
+        await api.client.post("/api/v1/docs/api-specs", json={}, headers={"Authorization": "x"})
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [
+        (r.name, r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+    ]
+    assert not [r for r in caplog.records if r.exc_info]
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    for code in ("INVALID_STOREFRONT_KEY", "GRAPHQL_VALIDATION_FAILED", "FORBIDDEN"):
+        assert any(code in m for m in refused), (code, refused)
+
+    # Our bug: masked for the client, logged at ERROR with its traceback.
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("aforo.services.tenants.current_tenant", broken)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        body = await api.gql("{ tenant { name } }", storefront=t.storefront_key)
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "a bug" not in json.dumps(body)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and errors[0].exc_info and "a bug" in str(errors[0].exc_info[1])

@@ -264,8 +264,8 @@ class AforoSchema(Schema):
         for error in errors:
             original = error.original_error
             if original is None or isinstance(original, GraphQLError | DomainError):
-                code = (error.extensions or {}).get("code") or getattr(original, "code", "")
-                log.info("graphql refused %s: %s", code or "GRAPHQL_ERROR", error.message)
+                code = (with_code(error).extensions or {}).get("code")
+                log.info("graphql refused %s: %s", code, error.message)
             elif is_unavailable(original):
                 log.warning("graphql: database unavailable (%s)", type(original).__name__)
             else:
@@ -411,6 +411,7 @@ class GraphQLApp(GraphQL[Context, None]):
             await self._refusal(scope, e)(scope, receive, send)
 
     def _refusal(self, scope: Scope, e: DomainError) -> Response:
+        log.info("graphql refused %s: %s", e.code, e.message)  # the client's, not our bug
         grj = scope.get("state", {}).get(_STATE_GRJ, False)
         status = e.status
         headers = {"Cache-Control": "no-store"}
