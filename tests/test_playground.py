@@ -183,7 +183,7 @@ async def test_someone_elses_key_a_revoked_key_and_a_cancelled_subscription_are_
         other = await api.sign_up(w.keys.tenant, "other@example.com")
         r = await try_it(api, other["accessToken"], inp)
         assert (r["code"], r["field"]) == ("NOT_FOUND", "keyId")
-        assert w.keys.key_id in r["message"]
+        assert "API key" in r["message"]
         # The key is the problem named, even when the request lacks a path parameter too.
         missing = w.run("GET /forecast/{city}")
         r = await try_it(api, other["accessToken"], missing)

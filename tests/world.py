@@ -199,7 +199,31 @@ async def build_world(s: Served, name: str) -> World:
     await _specs(api, s, w)
     await _usage(api, w)
     await _playground(api, w)
+    await _edge(api, w)
     return w
+
+
+async def _edge(api: Api, w: World) -> None:
+    m = w.marker
+    origin = await _pay(
+        api,
+        """mutation($o: String!) { addAllowedOrigin(origin: $o) { __typename
+             ... on AllowedOrigin { id } ... on UserError { code message } } }""",
+        {"o": f"https://{m}.example.com"},
+        "addAllowedOrigin",
+        w.admin,
+    )
+    docs = await _pay(
+        api,
+        """mutation($d: [String!]!) { registerTrustedDocuments(documents: $d) { __typename
+             ... on TrustedDocumentsRegistered { documents { sha256 } }
+             ... on UserError { code message } } }""",
+        {"d": [f"query {m} {{ tenant {{ id }} }}"]},
+        "registerTrustedDocuments",
+        w.admin,
+    )
+    w.ids["allowed_origin"] = origin["id"]
+    w.ids["trusted_document"] = docs["documents"][0]["sha256"]
 
 
 async def _forum(api: Api, w: World) -> None:

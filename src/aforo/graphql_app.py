@@ -496,6 +496,12 @@ class GraphQLApp(GraphQL[Context, None]):
         else:
             headers.setdefault("Cache-Control", "no-store")
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET carrying a persisted query's hash is a query, whatever its Accept says.
+        return super().should_render_graphql_ide(request) and (
+            request.query_params.get("extensions") is None
+        )
+
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
         if not isinstance(parsed, dict | list):  # strawberry assumes one or the other

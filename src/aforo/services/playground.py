@@ -374,7 +374,8 @@ async def prepare(
             session, ring, issuer, key_id=inp.key_id, user_id=user_id
         )
     except NotFound as e:
-        raise NotFound(f"API key {inp.key_id} is not one of your keys", field="keyId") from e
+        # Never echo the id: it may be another tenant's (the field says which input it was).
+        raise NotFound("no API key of yours with that id", field="keyId") from e
     except Conflict as e:
         state = await api_keys.key_state_by_id(session, inp.key_id)
         verdict = evaluate(state, session.info["tenant_id"])
