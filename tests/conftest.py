@@ -90,7 +90,6 @@ def settings(pg: EmbeddedPostgres, database: str, workdir: Path) -> Settings:
         kafka_bootstrap=None,
         jwt_keys_dir=workdir / "jwt",
         outbox_poll_s=0.1,
-        assets_dir=workdir / "ui-assets",  # filled by the ui_assets fixture, when asked for
     )
 
 
@@ -119,6 +118,9 @@ def ui_assets(workdir: Path) -> Path:
     tarballs), integrity-checked, as ``aforo assets fetch`` installs them."""
     from aforo.web import assets
 
+    installed = Settings().ui_assets_dir  # `aforo assets fetch` (CI runs it first)
+    if assets.installed(installed):
+        return installed
     root = workdir / "ui-assets"
     assets.fetch(root)
     return root

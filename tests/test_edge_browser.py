@@ -23,6 +23,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Request, Route, 
 
 from aforo.app import create_app
 from aforo.config import Settings
+from tests.conftest import with_settings
 from tests.services import AppServer
 from tests.support import Api
 from tests.test_forum_support import Forum, make_forum
@@ -81,7 +82,7 @@ class Live:
 
 @pytest.fixture
 async def live(settings: Settings, ui_assets: Path) -> AsyncIterator[Live]:
-    server = AppServer(create_app(settings)).start()
+    server = AppServer(create_app(with_settings(settings, assets_dir=ui_assets))).start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             app = server.config.app

@@ -187,6 +187,8 @@ async def test_subscriptions_over_graphql_sse(live: Live) -> None:
     ):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
+        # Compressed, and still event by event (each part flushed; headers sent at once).
+        assert r.headers["content-encoding"] in ("br", "gzip")
         lines = r.aiter_lines()
 
         async def got() -> dict[str, Any] | None:

@@ -118,15 +118,25 @@ class HygieneMiddleware:
                     await send(message)
                     return
                 headers.add_vary_header("Accept-Encoding")
+                if streaming:
+                    # A stream's headers go at once (a client waits on them before its first
+                    # event); each part is compressed and flushed as it comes.
+                    compressor = _compressor(encoding)
+                    headers["content-encoding"] = encoding
+                    if "content-length" in headers:
+                        del headers["content-length"]
+                    await send(message)
+                    return
                 start = message  # held until the first body part says how big it is
                 return
-            if message["type"] != "http.response.body" or start is None:
+            if message["type"] != "http.response.body" or (start is None and compressor is None):
                 await send(message)
                 return
             body: bytes = message.get("body", b"")
             more = bool(message.get("more_body"))
             if compressor is None:
-                if not streaming and not more and len(body) < self.minimum_size:
+                assert start is not None
+                if not more and len(body) < self.minimum_size:
                     await send(start)
                     start = None
                     await send(message)
