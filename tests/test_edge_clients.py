@@ -178,31 +178,55 @@ async def test_the_python_gql_client_queries_and_subscribes(live: Live) -> None:
             task.cancel()
 
 
-async def test_subscriptions_over_graphql_sse(live: Live) -> None:
+async def _stream_event(live: Live, accept: str, pick: Callable[[str], Any]) -> Any:
+    """Subscribe over HTTP with ``accept``; the first event ``pick`` finds in the stream's
+    lines (read by a task, so waiting never cuts the stream)."""
     body = {"query": ACTIVITY, "variables": {"t": live.thread}}
-    headers = {"X-Storefront-Key": live.key, "Accept": "text/event-stream"}
+    headers = {"X-Storefront-Key": live.key, "Accept": accept}
+    found: asyncio.Queue[Any] = asyncio.Queue()
     async with (
         httpx.AsyncClient(timeout=30) as client,
         client.stream("POST", live.url + "/graphql", json=body, headers=headers) as r,
     ):
-        assert r.status_code == 200
-        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.status_code == 200, await r.aread()
         # Compressed, and still event by event (each part flushed; headers sent at once).
         assert r.headers["content-encoding"] in ("br", "gzip")
-        lines = r.aiter_lines()
 
-        async def got() -> dict[str, Any] | None:
-            try:
-                while True:
-                    text = await asyncio.wait_for(anext(lines), 0.5)
-                    if text.startswith("data:") and "threadActivity" in text:
-                        payload: dict[str, Any] = json.loads(text[5:])
-                        return payload
-            except TimeoutError:
-                return None
+        async def read() -> None:
+            async for line in r.aiter_lines():
+                if (event := pick(line)) is not None:
+                    await found.put((r.headers["content-type"], event))
 
-        event = await replying_until(live, got)
-        assert event["data"]["threadActivity"]["type"] == "reply.created"
+        reader = asyncio.create_task(read())
+        try:
+
+            async def got() -> Any:
+                try:
+                    return await asyncio.wait_for(found.get(), 0.5)
+                except TimeoutError:
+                    return None
+
+            return await replying_until(live, got)
+        finally:
+            reader.cancel()
+
+
+async def test_subscriptions_over_graphql_sse_and_multipart_http(live: Live) -> None:
+    def sse(line: str) -> Any:
+        return (
+            json.loads(line[5:]) if line.startswith("data:") and "threadActivity" in line else None
+        )
+
+    ctype, event = await _stream_event(live, "text/event-stream", sse)
+    assert ctype.startswith("text/event-stream")
+    assert event["data"]["threadActivity"]["type"] == "reply.created"
+
+    def part(line: str) -> Any:
+        return json.loads(line) if line.startswith("{") and "threadActivity" in line else None
+
+    ctype, event = await _stream_event(live, "multipart/mixed;subscriptionSpec=1.0", part)
+    assert ctype.startswith("multipart/mixed")
+    assert event["payload"]["data"]["threadActivity"]["type"] == "reply.created"
 
 
 async def test_queries_run_over_the_legacy_graphql_ws_protocol_too(live: Live) -> None:
