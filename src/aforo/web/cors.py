@@ -36,7 +36,7 @@ ALLOW_HEADERS = (
     "x-apollo-operation-name",
     "if-none-match",
 )
-EXPOSE_HEADERS = "ETag, Retry-After, WWW-Authenticate, X-Aforo-Request-Id"
+EXPOSE_HEADERS = "ETag, Retry-After, WWW-Authenticate"
 MAX_AGE = "600"
 
 
