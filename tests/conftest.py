@@ -140,6 +140,20 @@ async def strict(settings: Settings) -> AsyncIterator[tuple[FastAPI, Api]]:
 
 
 @pytest.fixture(scope="session")
+def ui_assets(workdir: Path) -> Path:
+    """The UI pages' pinned npm packages, fetched once a session (npm's own cache keeps the
+    tarballs), integrity-checked, as ``aforo assets fetch`` installs them."""
+    from aforo.web import assets
+
+    installed = Settings().ui_assets_dir  # `aforo assets fetch` (CI runs it first)
+    if assets.installed(installed):
+        return installed
+    root = workdir / "ui-assets"
+    assets.fetch(root)
+    return root
+
+
+@pytest.fixture(scope="session")
 def redis_server(workdir: Path) -> Iterator[RedisServer]:
     server = RedisServer(workdir / "redis")
     server.start()

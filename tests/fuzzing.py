@@ -44,10 +44,10 @@ def error_code(status: int, body: Any) -> str | None:
         if isinstance(code, str) and errors[0].get("message"):
             return code
     rejected = body.get("rejected")  # usage ingestion: the envelope was refused
-    if body.get("outcome") == "rejected" and isinstance(rejected, list) and rejected:
+    if body.get("outcome") == "REJECTED" and isinstance(rejected, list) and rejected:
         code = rejected[0].get("code") if isinstance(rejected[0], dict) else None
         return code if isinstance(code, str) else None
-    if isinstance(err, str) and body.get("status") == "failed":  # a failed upload job
+    if isinstance(err, str) and body.get("status") in ("failed", "FAILED"):  # a failed upload job
         return err
     if body.get("valid") is False and isinstance(body.get("code"), str):
         return str(body["code"])  # a key verdict: refused, and why

@@ -61,6 +61,10 @@ CASES: dict[str, Case] = {
     # -- queries: lists without ids, lookups with A's ids ---------------------------------------
     "Query.tenant": c(none),
     "Query.storefrontKeys": c(none),
+    "Query.allowedOrigins": c(none),
+    "Query.edgeSettings": c(none),
+    "Query.trustedDocuments": c(none),
+    "Query.tenantSettingEvents": c(none),
     "Query.me": c(none),
     "Query.users": c(none),
     "Query.gatewayTokens": c(none),
@@ -137,6 +141,17 @@ CASES: dict[str, Case] = {
     # -- mutations ------------------------------------------------------------------------------
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
+    "Mutation.addAllowedOrigin": c(
+        lambda a, b: [
+            {"origin": "https://bravo.example.com", "storefrontKeyId": a.storefront_key_id}
+        ]
+    ),
+    "Mutation.removeAllowedOrigin": c(lambda a, b: [{"id": a.allowed_origin}]),
+    "Mutation.setTrustedDocumentsOnly": c(lambda a, b: [{"enabled": False}], any_outcome=True),
+    "Mutation.registerTrustedDocuments": c(
+        lambda a, b: [{"documents": ["{ tenant { id } }"]}], any_outcome=True
+    ),
+    "Mutation.removeTrustedDocument": c(lambda a, b: [{"sha256": a.trusted_document}]),
     # B's own new account: it never lands in A (the snapshot of A's users is unchanged).
     "Mutation.signUp": c(
         lambda a, b: [

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -160,10 +161,26 @@ async def test_refresh_token_of_another_tenant_is_invalid(api: Api) -> None:
     assert r["code"] == "INVALID_TOKEN"
 
 
-async def test_unknown_and_revoked_storefront_keys_get_401(api: Api) -> None:
+def _refused(r: httpx.Response, code: str) -> None:
+    """GraphQL over HTTP with application/json: 200, the code in the body, and a challenge."""
+    assert r.status_code == 200 and _code(r.json()) == code, r.text
+    assert "data" not in r.json()
+    assert 'realm="aforo"' in r.headers["www-authenticate"]
+
+
+async def test_unknown_and_revoked_storefront_keys_are_refused(api: Api) -> None:
     t = await make_tenant(api.settings)
     r = await api.raw("{ tenant { name } }", storefront="pk_doesnotexist")
+    _refused(r, "INVALID_STOREFRONT_KEY")
+    assert r.headers["www-authenticate"].startswith("StorefrontKey ")
+    # Asked for the GraphQL-over-HTTP media type, the same refusal is a 401.
+    r = await api.raw(
+        "{ tenant { name } }",
+        storefront="pk_doesnotexist",
+        headers={"Accept": "application/graphql-response+json, application/json;q=0.9"},
+    )
     assert r.status_code == 401 and _code(r.json()) == "INVALID_STOREFRONT_KEY"
+    assert r.headers["content-type"].startswith("application/graphql-response+json")
 
     admin = await api.admin_token(t)
     keys = await api.data("{ storefrontKeys { id } }", token=admin)
@@ -174,8 +191,9 @@ async def test_unknown_and_revoked_storefront_keys_get_401(api: Api) -> None:
         token=admin,
     )
     assert d["revokeStorefrontKey"]["revokedAt"] is not None
-    r = await api.raw("{ tenant { name } }", storefront=t.storefront_key)
-    assert r.status_code == 401 and _code(r.json()) == "INVALID_STOREFRONT_KEY"
+    _refused(
+        await api.raw("{ tenant { name } }", storefront=t.storefront_key), "INVALID_STOREFRONT_KEY"
+    )
 
 
 async def test_new_storefront_key_is_shown_once_and_works(api: Api) -> None:
@@ -226,10 +244,11 @@ async def test_bad_tokens_get_clear_errors(api: Api) -> None:
     }
     for token, code in cases.items():
         r = await api.raw("{ me { id } }", token=token)
-        assert r.status_code == 401, (code, r.text)
-        assert _code(r.json()) == code
-    r = await api.raw("{ me { id } }", headers={"Authorization": "Basic abc"})
-    assert r.status_code == 401 and _code(r.json()) == "INVALID_TOKEN"
+        _refused(r, code)
+        assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    _refused(
+        await api.raw("{ me { id } }", headers={"Authorization": "Basic abc"}), "INVALID_TOKEN"
+    )
 
 
 def test_a_token_verified_once_is_remembered_only_as_far_as_its_checks_go(
@@ -268,7 +287,7 @@ async def test_admin_only_fields_refuse_developers(api: Api) -> None:
     t = await make_tenant(api.settings)
     dev = await api.sign_up(t, "dev@x.io")
     body = await api.gql("{ users { id } }", token=dev["accessToken"])
-    assert _code(body) == "FORBIDDEN" and body["data"] is None
+    assert _code(body) == "FORBIDDEN" and body.get("data") is None
     body = await api.gql(
         'mutation { createGatewayToken(name: "g") { __typename } }', token=dev["accessToken"]
     )

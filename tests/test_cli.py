@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,14 +78,20 @@ def test_help_on_every_command() -> None:
         ["tenant", "create"],
         ["tenant", "list"],
         ["token"],
+        ["assets", "fetch"],
     ):
         out = subprocess.run([*AFORO, *args, "--help"], capture_output=True, text=True, check=False)
         assert out.returncode == 0 and "Usage" in out.stdout, args
 
 
-def _serve(home: Path, port: int) -> subprocess.Popen[str]:
+def _home_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFORO_")}
-    env.update(AFORO_HOME=str(home), AFORO_PORT=str(port))
+    env["AFORO_HOME"] = str(home)
+    return env
+
+
+def _serve(home: Path, port: int) -> subprocess.Popen[str]:
+    env = {**_home_env(home), "AFORO_PORT": str(port)}
     return subprocess.Popen(
         [*AFORO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -110,27 +117,54 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+DEMO = """{ tenant { name slug } products { slug plans { slug } }
+  threads(first: 5) { edges { node { title } } } }"""
+
+
 def test_serve_embedded_first_and_later_start(workdir: Path) -> None:
     home = workdir / "serve-home"
     port = free_port()
     proc = _serve(home, port)
-    _wait_ready(port, proc)
-    q = {"query": "{ tenant { name slug } }"}
     first_out = ""
     try:
-        # The storefront key printed on first start answers a curl of { tenant { name } }.
         proc_out = proc.stdout
         assert proc_out is not None
-        lines = []
+        lines: list[str] = []
         while not any("admin login" in line for line in lines):
-            lines.append(proc_out.readline())
+            line = proc_out.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            if "ready on" in line:
+                # "ready" is printed once the port is bound and served: this call needs no
+                # retry, and no secret was printed before it.
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+                assert not any("pk_" in x or "admin login" in x for x in lines)
         first_out = "".join(lines)
         key = re.search(r"X-Storefront-Key: (pk_\w+)", first_out)
         assert key is not None, first_out
+        # The printed key answers, and the demo tenant has something to read.
         r = httpx.post(
-            f"http://127.0.0.1:{port}/graphql", json=q, headers={"X-Storefront-Key": key.group(1)}
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": DEMO},
+            headers={"X-Storefront-Key": key.group(1)},
         )
-        assert r.json() == {"data": {"tenant": {"name": "Demo", "slug": "demo"}}}
+        data = r.json()["data"]
+        assert data["tenant"] == {"name": "Demo", "slug": "demo"}
+        assert data["products"] == [{"slug": "weather", "plans": [{"slug": "starter"}]}]
+        titles = [e["node"]["title"] for e in data["threads"]["edges"]]
+        assert titles == ["How do I get my first API key?"]
+
+        # A second serve on the same home refuses, naming the running one.
+        second = subprocess.run(
+            [*AFORO, "serve", "--port", str(free_port())],
+            env={**_home_env(home), "AFORO_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert f"pid {proc.pid}" in second.stderr and f":{port}" in second.stderr, second.stderr
     finally:
         _stop(proc)
     pid_file = home / "postgres" / "pgdata" / "postmaster.pid"
@@ -141,3 +175,30 @@ def test_serve_embedded_first_and_later_start(workdir: Path) -> None:
     later = _stop(proc)
     assert "pk_" not in later and "admin login" not in later
     assert (home / "postgres" / "credentials.json").stat().st_mode & 0o077 == 0
+
+
+def test_serve_on_a_taken_port_prints_nothing_secret_and_stops_its_cluster(
+    workdir: Path,
+) -> None:
+    home = workdir / "serve-taken"
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [*AFORO, "serve"],
+            env={**_home_env(home), "AFORO_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        taken.close()
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "pk_" not in out.stdout + out.stderr and "ready" not in out.stdout
+    assert not (home / "postgres" / "pgdata" / "postmaster.pid").exists()
+    # Nothing was provisioned either: the next start still creates (and shows) the demo.
+    assert "Traceback" not in out.stderr

@@ -34,10 +34,10 @@ async def test_batch_accepted_and_counted_once(api: Api, settings: Settings) -> 
     batch = [ev(i, quantity=2, consumer="c1") for i in range(5)]
     r = await post(api.client, token, batch)
     assert r.status_code == 200, r.text
-    assert r.json() == {"outcome": "accepted", "accepted": 5, "duplicates": 0, "rejected": []}
+    assert r.json() == {"outcome": "ACCEPTED", "accepted": 5, "duplicates": 0, "rejected": []}
     # A gateway retry of the same batch: all duplicates, nothing counted twice.
     r = await post(api.client, token, batch)
-    assert r.json() == {"outcome": "accepted", "accepted": 0, "duplicates": 5, "rejected": []}
+    assert r.json() == {"outcome": "ACCEPTED", "accepted": 0, "duplicates": 5, "rejected": []}
     assert await count_events(settings, t.id) == 5
     assert await rollup_total(settings, t.id) == 10
 
@@ -48,7 +48,7 @@ async def test_same_id_different_content_is_a_conflict(api: Api, settings: Setti
     await post(api.client, token, [ev(1)])
     r = await post(api.client, token, [ev(2), ev(1, quantity=5)])
     body = r.json()
-    assert body["outcome"] == "partial"
+    assert body["outcome"] == "PARTIAL"
     assert body["accepted"] == 1
     assert body["rejected"] == [
         {
@@ -82,7 +82,7 @@ async def test_per_record_errors_never_half_ingest(api: Api, settings: Settings)
     r = await post(api.client, token, batch)
     assert r.status_code == 200
     body = r.json()
-    assert body["accepted"] == 2 and body["outcome"] == "partial"
+    assert body["accepted"] == 2 and body["outcome"] == "PARTIAL"
     got = {x["index"]: (x["code"], x["field"]) for x in body["rejected"]}
     assert got == {
         1: ("NEGATIVE_QUANTITY", "quantity"),
@@ -113,7 +113,7 @@ async def test_unusable_payloads_are_rejected_whole(api: Api, settings: Settings
     ]:
         r = await api.client.post("/v1/usage/events", content=body, headers=h)
         assert r.status_code == 400, r.text
-        assert r.json()["outcome"] == "rejected"
+        assert r.json()["outcome"] == "REJECTED"
         assert r.json()["rejected"][0]["code"] == code
     too_many = json.dumps({"events": [ev(i) for i in range(10_001)]})
     r = await api.client.post("/v1/usage/events", content=too_many, headers=h)

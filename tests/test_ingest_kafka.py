@@ -65,7 +65,7 @@ async def test_endpoint_acknowledges_after_produce_and_group_writes(
         r = await api.client.post("/v1/usage/events", json={"events": events}, headers=h)
         assert r.status_code == 200
         assert r.json() == {
-            "outcome": "accepted",
+            "outcome": "ACCEPTED",
             "accepted": 1500,
             "duplicates": 0,
             "rejected": [],

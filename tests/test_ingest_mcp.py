@@ -114,4 +114,4 @@ async def test_unusable_mcp_envelope(api: Api, settings: Settings) -> None:
     r = await api.client.post(
         "/v1/usage/mcp", json=[call(1, "x", ok(1))], headers={"Authorization": f"Bearer {token}"}
     )
-    assert r.status_code == 400 and r.json()["outcome"] == "rejected"
+    assert r.status_code == 400 and r.json()["outcome"] == "REJECTED"

@@ -49,7 +49,7 @@ async def test_csv_upload_with_quoting_bom_crlf_and_row_errors(
     # Invalid UTF-8 in one cell refuses that row only.
     csv_bytes = csv_text + f"u-7,api_calls,1,{T0},\xff\xfe,\r\n".encode("latin-1")
     body = await upload(api, token, csv_bytes, "text/csv", filename="march.csv")
-    assert body["status"] == "completed"
+    assert body["status"] == "COMPLETED"
     assert (body["rows"], body["accepted"], body["rejected"]) == (7, 3, 4)
     assert [(e["row"], e["column"], e["code"]) for e in body["errors"]] == [
         (4, "quantity", "NEGATIVE_QUANTITY"),
@@ -82,7 +82,7 @@ async def test_csv_missing_column_fails_the_job(api: Api, settings: Settings) ->
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
     body = await upload(api, token, b"event_id,quantity\nx,1\n", "text/csv")
-    assert body["status"] == "failed"
+    assert body["status"] == "FAILED"
     assert body["errors"] == [
         {
             "row": 1,
@@ -107,7 +107,7 @@ async def test_large_streamed_csv_in_small_chunks(api: Api, settings: Settings) 
     data = ("\n".join(lines) + "\n").encode()
     # Odd chunk sizes split records, quotes and the BOM-less header anywhere.
     body = await upload(api, token, _chunks(data, 997), "text/csv")
-    assert body["status"] == "completed", body
+    assert body["status"] == "COMPLETED", body
     assert body["accepted"] == 12_000 and body["rejected"] == 0
     assert await count_events(settings, t.id) == 12_000
 
@@ -120,7 +120,7 @@ async def test_json_array_and_ndjson_uploads(api: Api, settings: Settings) -> No
     ]
     raw = json.dumps(arr).replace('"quantity": 3', '"quantity": "3x"').encode()
     body = await upload(api, token, _chunks(raw, 7), "application/json")
-    assert (body["status"], body["accepted"], body["rejected"]) == ("completed", 4, 1)
+    assert (body["status"], body["accepted"], body["rejected"]) == ("COMPLETED", 4, 1)
     assert body["errors"][0]["row"] == 4 and body["errors"][0]["code"] == "INVALID_TYPE"
     nd = b"\n".join(json.dumps({**a, "event_id": "n" + a["event_id"]}).encode() for a in arr)
     body = await upload(api, token, nd + b"\n{broken\n", "application/x-ndjson")
@@ -130,7 +130,7 @@ async def test_json_array_and_ndjson_uploads(api: Api, settings: Settings) -> No
     ]
     # A truncated JSON array: the elements before the cut are in, the job failed.
     body = await upload(api, token, raw[:-30], "application/json", format="json")
-    assert body["status"] == "failed" and body["errors"][-1]["code"] == "INVALID_JSON"
+    assert body["status"] == "FAILED" and body["errors"][-1]["code"] == "INVALID_JSON"
     rows = await count_events(settings, t.id, rows=True)
     assert {r["source"] for r in rows} == {"jsonl"}
 

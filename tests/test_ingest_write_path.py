@@ -43,7 +43,7 @@ async def test_a_batch_with_one_taken_id_writes_the_rest_exactly_once(
     # all-new statement fails on the claims and is undone; nothing of it may remain.
     batch = [ev(0, quantity=1), ev(1, quantity=3), ev(2, quantity=9), ev(3, quantity=5)]
     body = (await post(api.client, token, batch)).json()
-    assert body["outcome"] == "partial"
+    assert body["outcome"] == "PARTIAL"
     assert (body["accepted"], body["duplicates"]) == (2, 1)
     assert [(r["index"], r["event_id"], r["code"]) for r in body["rejected"]] == [
         (2, "w-2", "CONFLICT")

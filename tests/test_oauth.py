@@ -57,7 +57,7 @@ async def test_client_secret_basic_and_post_get_a_gateway_token(api: Api) -> Non
     assert claims["sub"] == c["key_id"] and claims["sid"] == w.subscription_id
     assert claims["tid"] == w.tenant.id and claims["client_id"] == c["id"]
     status, v = await verify(api, w.gateway, body["access_token"])
-    assert (status, v["code"], v["keyId"], v["subscriptionId"]) == (
+    assert (status, v["code"], v["key_id"], v["subscription_id"]) == (
         200,
         "VALID",
         c["key_id"],
@@ -174,7 +174,7 @@ async def test_try_it_tokens_stand_in_for_the_callers_key(api: Api) -> None:
         )
     assert minted.expires_in == 60
     status, v = await verify(api, w.gateway, minted.token)
-    assert (status, v["keyId"], v["subscriptionId"]) == (200, w.key_id, w.subscription_id)
+    assert (status, v["key_id"], v["subscription_id"]) == (200, w.key_id, w.subscription_id)
     other = (await api.sign_up(w.tenant, "o@example.com"))["user"]["id"]
     with pytest.raises(NotFound):
         async with rt.transaction(tenant) as s:
@@ -192,3 +192,17 @@ async def test_try_it_tokens_stand_in_for_the_callers_key(api: Api) -> None:
             await api_keys.mint_key_token(
                 s, rt.auth.ring, rt.auth.issuer, key_id=uuid.UUID(w.key_id), user_id=dev
             )
+
+
+async def test_verifying_a_client_secret_says_to_exchange_it_at_the_token_endpoint(
+    api: Api,
+) -> None:
+    w = await make_key_world(api)
+    c = await _client(api, w)
+    status, body = await verify(api, w.gateway, c["secret"])
+    assert status == 403 and body["valid"] is False
+    assert body["code"] == "CLIENT_SECRET_NOT_A_KEY"
+    assert "/oauth/token" in body["hint"]
+    # A mistyped bearer key is still just malformed.
+    status, body = await verify(api, w.gateway, "sk_live_typo")
+    assert (status, body["code"]) == (403, "MALFORMED") and "hint" not in body

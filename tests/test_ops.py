@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,9 +49,22 @@ async def test_readyz_reports_an_unreachable_database(settings: Settings) -> Non
     assert r.status_code == 503 and r.json()["status"] == "unavailable"
 
 
-async def test_graphiql_in_a_browser(api: Api) -> None:
+async def test_graphiql_in_a_browser(api: Api, settings: Settings, ui_assets: Path) -> None:
+    # Without its assets installed, the page says how to install them (nothing from a CDN).
     r = await api.client.get("/graphql", headers={"Accept": "text/html"})
-    assert r.status_code == 200 and "graphiql" in r.text.lower()
+    assert r.status_code == 503 and "aforo assets fetch" in r.text
+    app = create_app(with_settings(settings, assets_dir=ui_assets))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        r = await c.get("/graphql", headers={"Accept": "text/html"})
+        assert r.status_code == 200 and "graphiql" in r.text.lower()
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert "<script>" not in r.text  # no inline script: the bootstrap is a served file
+        for src in re.findall(r'src="([^"]+)"', r.text):
+            asset = await c.get(src)
+            assert asset.status_code == 200 and asset.headers["etag"], src
 
 
 async def test_query_size_limits_apply(api: Api) -> None:

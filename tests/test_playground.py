@@ -183,9 +183,17 @@ async def test_someone_elses_key_a_revoked_key_and_a_cancelled_subscription_are_
         other = await api.sign_up(w.keys.tenant, "other@example.com")
         r = await try_it(api, other["accessToken"], inp)
         assert (r["code"], r["field"]) == ("NOT_FOUND", "keyId")
+        assert "API key" in r["message"]
+        # The key is the problem named, even when the request lacks a path parameter too.
+        missing = w.run("GET /forecast/{city}")
+        r = await try_it(api, other["accessToken"], missing)
+        assert (r["code"], r["field"]) == ("NOT_FOUND", "keyId")
         await revoke_key(api, w.keys.dev, w.keys.key_id)
         r = await try_it(api, w.keys.dev, inp)
         assert (r["code"], r["field"]) == ("KEY_REVOKED", "keyId")
+        r = await try_it(api, w.keys.dev, missing)
+        assert (r["code"], r["field"]) == ("KEY_REVOKED", "keyId")
+        assert w.keys.key_id in r["message"] and "revoked" in r["message"]
         assert len(up.seen) == 1  # nothing was sent for a refused key
     # Cancelling the subscription revokes its keys: refused the same way.
     k = await make_key_world(api, name="Beta", email="b@example.com")

@@ -441,7 +441,7 @@ async def test_failed_imports_write_nothing(api: Api, app: FastAPI) -> None:
         assert d["importSpec"]["code"].startswith("SPEC_"), d
         r = await api.client.post(
             "/api/v1/docs/api-specs",
-            data={"productId": pid, "specFormat": fmt},
+            data={"product_id": pid, "spec_format": fmt},
             files={"file": ("spec", content.encode())},
             headers={"Authorization": f"Bearer {token}"},
         )

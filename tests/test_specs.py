@@ -384,15 +384,15 @@ async def test_rest_import_json_and_multipart(
     r = await api.client.post(
         "/api/v1/docs/api-specs",
         json={
-            "productId": pid,
-            "specFormat": "OPENAPI_3",
-            "sourceUrl": local_server.url("/spec.json"),
+            "product_id": pid,
+            "spec_format": "OPENAPI_3",
+            "source_url": local_server.url("/spec.json"),
         },
         headers=auth,
     )
     assert r.status_code == 201 and r.json()["operations"] == 2
     files = {"file": ("pets.yaml", PETS.encode(), "application/yaml")}
-    data = {"productId": pid, "specFormat": "OPENAPI_3"}
+    data = {"product_id": pid, "spec_format": "OPENAPI_3"}
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=files, headers=auth)
     assert r.status_code == 201 and r.json()["operations"] == 3
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=files, headers=auth)
@@ -408,9 +408,9 @@ async def test_rest_import_json_and_multipart(
         "message": "info.version must be a string",
     }  # version is missing: the line of info
     r = await api.client.post(
-        "/api/v1/docs/api-specs", json={"productId": pid, "specFormat": "RAML"}, headers=auth
+        "/api/v1/docs/api-specs", json={"product_id": pid, "spec_format": "RAML"}, headers=auth
     )
-    assert r.status_code == 422 and r.json()["error"]["field"] == "specFormat"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "spec_format"
     huge = {"file": ("big.yaml", b"x" * (9 * 1024 * 1024), "application/yaml")}
     r = await api.client.post("/api/v1/docs/api-specs", data=data, files=huge, headers=auth)
     assert r.status_code == 422 and r.json()["error"]["field"] == "file"

@@ -216,3 +216,38 @@ async def test_rejections_are_queryable(api: Api) -> None:
             "message": "occurred_at must be RFC 3339 with an offset, e.g. Z",
         }
     ]
+
+
+async def test_usage_never_adds_different_metrics_together(api: Api) -> None:
+    w = await make_key_world(api)
+    at = datetime(2026, 10, 30, 9, 5, tzinfo=UTC)
+    records = [("calls", 1, 0), ("calls", 2, 1), ("tokens", 900, 0), ("tokens", 100, 1)]
+    await post(
+        api,
+        w.gateway,
+        [
+            {
+                "event_id": f"m{i}",
+                "metric": metric,
+                "occurred_at": iso(at + timedelta(hours=h)),
+                "consumer": w.key_id,
+                "quantity": q,
+            }
+            for i, (metric, q, h) in enumerate(records)
+        ],
+    )
+    q = """query($f: UsageFilter, $g: UsageGranularity!) { usage(filter: $f, granularity: $g) {
+      total events metric buckets { quantity events }
+      byMetric { metric total events buckets { quantity } } } }"""
+    f = {"subscriptionId": w.subscription_id}
+    both = (await api.data(q, {"f": f, "g": "DAY"}, token=w.dev))["usage"]
+    # 3 calls and 1000 tokens are not "1003" of anything.
+    assert (both["total"], both["metric"], both["events"]) == (None, None, 4)
+    assert both["buckets"] == [{"quantity": None, "events": 4}]
+    assert [(m["metric"], m["total"], m["events"]) for m in both["byMetric"]] == [
+        ("calls", "3", 2),
+        ("tokens", "1000", 2),
+    ]
+    one = (await api.data(q, {"f": {**f, "metric": "tokens"}, "g": "HOUR"}, token=w.dev))["usage"]
+    assert (one["total"], one["metric"]) == ("1000", "tokens")
+    assert [b["quantity"] for b in one["buckets"]] == ["900", "100"]

@@ -54,8 +54,8 @@ async def test_verify_reports_remaining_quota_and_refuses_a_spent_hard_quota(api
     status, body = await verify(api, w.gateway, key["secret"])
     assert status == 403
     assert body["valid"] is False and body["code"] == "QUOTA_EXCEEDED"
-    assert body["subscriptionId"] == sub
-    assert {k: v for k, v in body["quota"].items() if k != "resetsAt"} == {
+    assert body["subscription_id"] == sub
+    assert {k: v for k, v in body["quota"].items() if k != "resets_at"} == {
         "limit": 3,
         "used": 3,
         "remaining": 0,

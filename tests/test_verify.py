@@ -43,18 +43,18 @@ async def test_a_valid_key_gets_its_subscription_plan_and_tenant(api: Api) -> No
     assert body == {
         "valid": True,
         "code": "VALID",
-        "keyId": w.key_id,
-        "subscriptionId": w.subscription_id,
+        "key_id": w.key_id,
+        "subscription_id": w.subscription_id,
         "plan": {
             "id": w.plan_id,
             "slug": "starter",
             "name": "Starter",
-            "monthlyQuota": 10000,
-            "rateLimitPerMinute": 60,
-            "hardQuota": False,
+            "monthly_quota": 10000,
+            "rate_limit_per_minute": 60,
+            "hard_quota": False,
         },
         "tenant": w.tenant.id,
-        "expiresAt": None,
+        "expires_at": None,
     }
     # Header forms, for gateways that cannot send a body (nginx auth_request).
     r = await api.client.post(
@@ -90,11 +90,11 @@ def _refusal(code: str) -> dict[str, object]:
     return {
         "valid": False,
         "code": code,
-        "keyId": None,
-        "subscriptionId": None,
+        "key_id": None,
+        "subscription_id": None,
         "plan": None,
         "tenant": None,
-        "expiresAt": None,
+        "expires_at": None,
     }
 
 

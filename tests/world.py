@@ -212,12 +212,36 @@ async def build_world(s: Served, name: str) -> World:
     await _playground(api, w)
     await _billing(api, w)
     await _teams(api, w)
+    await _edge(api, w)
     # Last: a tenant's allow-list narrows its outbound reach (the tests' operator policy opens
     # loopback, where the upstream is), and it may only name public hosts and ranges.
     await api.data(ALLOW, {"e": "93.184.216.0/24"}, token=w.admin)
     allow = (await api.data("{ outboundAllowlist { id } }", token=w.admin))["outboundAllowlist"]
     w.ids.update(allow_entry=allow[0]["id"])
     return w
+
+
+async def _edge(api: Api, w: World) -> None:
+    m = w.marker
+    origin = await _pay(
+        api,
+        """mutation($o: String!) { addAllowedOrigin(origin: $o) { __typename
+             ... on AllowedOrigin { id } ... on UserError { code message } } }""",
+        {"o": f"https://{m}.example.com"},
+        "addAllowedOrigin",
+        w.admin,
+    )
+    docs = await _pay(
+        api,
+        """mutation($d: [String!]!) { registerTrustedDocuments(documents: $d) { __typename
+             ... on TrustedDocumentsRegistered { documents { sha256 } }
+             ... on UserError { code message } } }""",
+        {"d": [f"query {m} {{ tenant {{ id }} }}"]},
+        "registerTrustedDocuments",
+        w.admin,
+    )
+    w.ids["allowed_origin"] = origin["id"]
+    w.ids["trusted_document"] = docs["documents"][0]["sha256"]
 
 
 async def _forum(api: Api, w: World) -> None:

@@ -22,8 +22,8 @@ from strawberry.tools import merge_types
 from aforo import migrate
 from aforo.config import Settings
 from aforo.db import create_engine, is_unavailable, is_unstorable_text, sessionmaker
-from aforo.errors import DomainError, ValidationFailed
-from aforo.graphql_app import GraphQLApp, build_schema, unavailable_response
+from aforo.errors import DomainError, Unauthenticated, ValidationFailed, snake_field
+from aforo.graphql_app import GraphQLApp, build_schema, challenge, unavailable_response
 from aforo.ingest import lifecycle as usage_lifecycle
 from aforo.ingest import routes as usage_routes
 from aforo.ingest import upload as usage_upload
@@ -33,6 +33,7 @@ from aforo.resolvers import (
     api_keys,
     billing,
     docs,
+    edge,
     forum,
     gateway_tokens,
     integration,
@@ -59,11 +60,14 @@ from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import EXTRA_KEY as THROTTLE
 from aforo.runtime.throttle import RateLimited, Throttle
-from aforo.services import authz, playground_runs
+from aforo.services import authz, edge_policy, playground_runs
 from aforo.services.mail import dispatcher as mail_dispatcher
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 from aforo.text import CODE as TEXT_CODE
+from aforo.web import openapi, pages
+from aforo.web.cors import CORSMiddleware
+from aforo.web.hygiene import HygieneMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,7 @@ QUERIES: tuple[type, ...] = (
     account_settings.Query,
     mail.Query,
     teams.Query,
+    edge.Query,
 )
 MUTATIONS: tuple[type, ...] = (
     tenants.Mutation,
@@ -106,6 +111,7 @@ MUTATIONS: tuple[type, ...] = (
     account_settings.Mutation,
     mail.Mutation,
     teams.Mutation,
+    edge.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.
@@ -128,6 +134,7 @@ LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager
     playground_runs.lifespan,
     rest_billing.lifespan,
     mail_dispatcher.lifespan,
+    edge_policy.lifespan,
 )
 
 
@@ -221,16 +228,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Aforo Console",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,  # the REST reference is served with local assets (aforo.web.pages)
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
+    app.state.assets_dir = settings.ui_assets_dir
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Any, exc: DomainError) -> JSONResponse:
+        # An expected refusal: one line at INFO, no traceback (ERROR is for our bugs).
+        log.info("refused %s: %s", exc.code, exc.message)
         body: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.field:
-            body["field"] = exc.field
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+            body["field"] = snake_field(exc.field)
+        headers = {"Cache-Control": "no-store"}
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = challenge(exc.code, exc.message)
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"error": body}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -307,10 +322,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.router.routes[0:0] = STARLETTE_ROUTES  # also routable the ordinary way (OPTIONS, 405)
-    graphql = GraphQLApp(schema(), holder)
+    graphql = GraphQLApp(
+        schema(), holder, ide=lambda request: pages.graphiql(request, settings.ui_assets_dir)
+    )
     app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
     app.router.routes.append(WebSocketRoute("/graphql", graphql))
+    app.router.routes.extend(pages.ROUTES)
+    openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(CORSMiddleware, holder=holder)  # browser routes only
+    app.add_middleware(HygieneMiddleware)  # outermost: headers and compression on everything
     app.hot_routes = STARLETTE_ROUTES
     app.outbound_policy = policy
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
+import os
+import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -32,6 +37,8 @@ mail_app = typer.Typer(
     help="Mail written as .eml files (when AFORO_SMTP_URL is not set).", no_args_is_help=True
 )
 app.add_typer(mail_app, name="mail")
+assets_app = typer.Typer(help="The UI pages' pinned assets.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
 
 
 @contextlib.contextmanager
@@ -75,45 +82,162 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+class ServeLock:
+    """One ``aforo serve`` per ``AFORO_HOME``: an exclusive ``flock`` on ``serve.lock`` held
+    for the process's life (the kernel drops it when the process dies), with the holder's pid
+    and address written inside for the next one to name."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "serve.lock"
+        self._fd: int | None = None
+
+    def acquire(self, host: str, port: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                held = json.loads(self.path.read_text() or "{}")
+            except (OSError, ValueError):
+                held = {}
+            where = f"http://{held.get('host', '?')}:{held.get('port', '?')}"
+            raise ServeRefused(
+                f"another `aforo serve` (pid {held.get('pid', '?')}, {where}) is running on "
+                f"AFORO_HOME={self.path.parent}; stop it, or set another AFORO_HOME"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": host, "port": port}).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class ServeRefused(Exception):
+    pass
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise ServeRefused(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock.set_inheritable(True)
+    return sock
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create the demo tenant (with content) if missing.")
+    ] = False,
 ) -> None:
-    """Start the service. Without AFORO_DATABASE_URL a private PostgreSQL is launched."""
+    """Start the service. Without AFORO_DATABASE_URL a private PostgreSQL is launched.
+
+    The port is bound before anything is printed: "ready" and the demo tenant's one-time
+    secrets appear only once it is, and a cluster started here is stopped if it cannot be."""
     from aforo.app import create_app
     from aforo.runtime import server
+    from aforo.services import demo as demo_content
     from aforo.services import tenants
 
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    h, p = host or settings.host, port or settings.port
     t0 = time.monotonic()
+    lock = ServeLock(settings.home)
     try:
+        lock.acquire(h, p)
         with database(settings) as settings:
             migrate.upgrade(settings.owner_url or "")
+            sock = _bind(h, p)
 
             async def first_start(s: AsyncSession) -> tenants.ProvisionedTenant | None:
-                if await tenants.list_tenants(s):
+                found = await tenants.list_tenants(s)
+                if found and not (demo and not any(t.slug == "demo" for t in found)):
                     return None
-                return await tenants.provision_tenant(s, "Demo", slug="demo")
+                return await demo_content.provision_demo(s)
 
-            demo = _owner(settings, first_start)
-            if demo is not None:
+            created = _owner(settings, first_start)
+            _fetch_assets_in_background(settings)
+
+            def ready() -> None:
                 typer.echo(
-                    "First start: created the demo tenant. Keep these; they are not shown again."
+                    f"Aforo Console ready on http://{h}:{p}/graphql "
+                    f"(REST reference: /api/docs; {time.monotonic() - t0:.1f}s)"
                 )
-                typer.echo(f"  storefront key  X-Storefront-Key: {demo.storefront_key}")
-                typer.echo(f"  admin login     {demo.admin_email} / {demo.admin_password}")
-            app_ = create_app(settings)
-            h, p = host or settings.host, port or settings.port
-            typer.echo(
-                f"Aforo Console on http://{h}:{p}/graphql (ready in {time.monotonic() - t0:.1f}s)"
+                if created is not None:
+                    typer.echo("Demo tenant created. Keep these; they are not shown again.")
+                    typer.echo(f"  storefront key  X-Storefront-Key: {created.storefront_key}")
+                    typer.echo(
+                        f"  admin login     {created.admin_email} / {created.admin_password}"
+                    )
+
+            server.serve(
+                create_app(settings),
+                settings,
+                host=h,
+                port=p,
+                log_level=settings.log_level.lower(),
+                sockets=[sock],
+                on_ready=ready,
             )
-            server.serve(app_, settings, host=h, port=p, log_level=settings.log_level.lower())
-    except PostgresNotFound as e:
+    except (PostgresNotFound, ServeRefused) as e:
         _fail(str(e))
+    finally:
+        lock.release()
+
+
+def _fetch_assets_in_background(settings: Settings) -> None:
+    """GraphiQL and the REST reference need their pinned npm assets once; never wait."""
+    from aforo.web import assets
+
+    if assets.installed(settings.ui_assets_dir):
+        return
+
+    def go() -> None:
+        try:
+            assets.fetch(settings.ui_assets_dir)
+        except assets.AssetsMissing as e:
+            logging.getLogger("aforo.assets").warning(
+                "UI assets not installed (%s); GraphiQL and /api/docs say how", e
+            )
+
+    threading.Thread(target=go, name="ui-assets", daemon=True).start()
+
+
+@assets_app.command("fetch")
+def assets_fetch(
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="A folder of tarballs made by `npm pack` (offline)."),
+    ] = None,
+) -> None:
+    """Install the pinned UI assets (GraphiQL, Swagger UI), integrity-checked."""
+    from aforo.web import assets
+
+    settings = Settings()
+    try:
+        done = assets.fetch(settings.ui_assets_dir, source)
+    except assets.AssetsMissing as e:
+        _fail(str(e))
+        return
+    typer.echo(f"installed {', '.join(done)}" if done else "already installed")
 
 
 @app.command("migrate")

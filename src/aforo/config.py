@@ -129,6 +129,17 @@ class Settings:
         default_factory=lambda: Path(p) if (p := _env("AFORO_DATA_KEYS_DIR")) else None
     )
 
+    # Web origins allowed for every tenant (development): comma-separated, or "*" for any.
+    cors_origins: str = field(default_factory=lambda: _env("AFORO_CORS_ORIGINS", "") or "")
+    # Where UI assets (GraphiQL, the REST reference) are kept once fetched and verified.
+    assets_dir: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("AFORO_ASSETS_DIR")) else None
+    )
+
+    @property
+    def ui_assets_dir(self) -> Path:
+        return self.assets_dir or self.home / "assets"
+
     @property
     def keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.home / "jwt"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DomainError(Exception):
     """An expected, user-facing failure. GraphQL turns it into ``UserError``; REST into a 4xx."""
@@ -53,3 +55,9 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = max(1, retry_after)
+
+
+def snake_field(name: str) -> str:
+    """A field as the REST side spells it (snake_case): services name inputs as GraphQL does
+    (``productId``), REST bodies use ``product_id``."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), name)

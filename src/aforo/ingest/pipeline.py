@@ -39,8 +39,8 @@ async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed
 
 def outcome(result: WriteResult, usable: bool = True) -> str:
     if not usable:
-        return "rejected"
-    return "partial" if result.rejected else "accepted"
+        return "REJECTED"
+    return "PARTIAL" if result.rejected else "ACCEPTED"
 
 
 def body(result: WriteResult, *, free: int = 0, queued: bool = False) -> dict[str, Any]:
@@ -63,7 +63,9 @@ def _order(r: Rejection) -> int:
 
 def unusable(code: str, message: str) -> dict[str, Any]:
     return {
-        "outcome": "rejected",
+        # The REST error envelope, beside the batch result: nothing was ingested.
+        "error": {"code": code, "message": message},
+        "outcome": "REJECTED",
         "accepted": 0,
         "duplicates": 0,
         "rejected": [

@@ -2,7 +2,7 @@
 
 Every endpoint authenticates with the tenant's gateway token; the tenant comes from that
 credential, never from the payload. Answers:
-``{"outcome": "accepted"|"partial"|"rejected", "accepted", "duplicates", "rejected": [...]}``
+``{"outcome": "ACCEPTED"|"PARTIAL"|"REJECTED", "accepted", "duplicates", "rejected": [...]}``
 (200 when the envelope was usable, 400/413/415 when it was not, nothing ingested then).
 """
 

@@ -178,7 +178,7 @@ async def upload(
         shown = await usage_uploads.errors(session, job_row.id, limit=SHOWN_ERRORS)
     body = {
         "id": str(done.id),
-        "status": done.status,
+        "status": done.status.upper(),  # spelled as GraphQL's UploadStatus
         "rows": done.rows,
         "accepted": done.accepted,
         "duplicates": done.duplicates,

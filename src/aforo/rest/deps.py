@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from aforo.errors import Forbidden, Unauthenticated
 from aforo.runtime.state import Runtime
+from aforo.services import edge_policy
 from aforo.tenancy.context import PrincipalKind, Role, TenantContext
 
 
@@ -31,14 +32,20 @@ async def gateway_caller(
 
 
 async def jwt_user(
+    request: Request,
     rt: Annotated[Runtime, Depends(runtime)],
     authorization: Annotated[str | None, Header()] = None,
     x_storefront_key: Annotated[str | None, Header()] = None,
 ) -> TenantContext:
-    """A signed-in user from ``Authorization: Bearer <JWT>`` (same rules as GraphQL)."""
+    """A signed-in user from ``Authorization: Bearer <JWT>`` (same rules as GraphQL); from a
+    browser on another origin, only if the tenant allows that origin."""
     ctx = await rt.auth.resolve(x_storefront_key, authorization)
     if ctx is None or ctx.kind is not PrincipalKind.USER:
         raise Unauthenticated("send an Authorization bearer token", code="UNAUTHENTICATED")
+    try:
+        await edge_policy.admit(request.scope.get("state", {}), rt, ctx.tenant_id, x_storefront_key)
+    except edge_policy.OriginNotAllowed as e:
+        raise Forbidden(e.message, code=e.code) from e
     return ctx
 
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from aforo.db import is_unavailable
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import RateLimited, throttle
@@ -61,8 +62,11 @@ class VerifyEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             status, body, headers = await self._answer(scope, receive)
-        except Exception:  # the database down on a miss: say so, never hang or crash
-            log.exception("key verification failed")
+        except Exception as e:  # the database down on a miss: say so, never hang or crash
+            if is_unavailable(e):  # an outage, not our bug: one line, no traceback
+                log.warning("key verification unavailable: %s", type(e).__name__)
+            else:
+                log.exception("key verification failed")
             status, body, headers = _error(503, "UNAVAILABLE", "verification is unavailable")
             headers["retry-after"] = "1"
         raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from aforo.errors import ValidationFailed
+from aforo.errors import ValidationFailed, snake_field
 from aforo.rest.deps import JwtAdmin, RuntimeDep
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
@@ -34,7 +34,7 @@ def _uuid(value: Any, field: str) -> uuid.UUID:
 def _format(value: Any) -> str:
     if value not in FORMATS:
         raise ValidationFailed(
-            f"specFormat must be one of {', '.join(FORMATS)}", field="specFormat"
+            f"spec_format must be one of {', '.join(FORMATS)}", field="spec_format"
         )
     return str(value)
 
@@ -48,9 +48,9 @@ async def _read_form(request: Request) -> dict[str, Any]:
     if len(content) > MAX_SPEC_BYTES:
         raise ValidationFailed(f"the file is larger than {MAX_SPEC_BYTES} bytes", field="file")
     return {
-        "productId": form.get("productId"),
-        "specFormat": form.get("specFormat"),
-        "serverUrl": form.get("serverUrl"),
+        "product_id": form.get("product_id"),
+        "spec_format": form.get("spec_format"),
+        "server_url": form.get("server_url"),
         "name": form.get("name"),
         "content": content,
     }
@@ -70,20 +70,20 @@ async def _read_json(request: Request) -> dict[str, Any]:
 
 @router.post("/api-specs", status_code=201)
 async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONResponse:
-    """Import a spec: JSON ``{productId, specFormat, sourceUrl, serverUrl?, name?}`` or
-    ``multipart/form-data`` with ``productId``, ``specFormat`` and a ``file``."""
+    """Import a spec: JSON ``{product_id, spec_format, source_url, server_url?, name?}`` or
+    ``multipart/form-data`` with ``product_id``, ``spec_format`` and a ``file``."""
     await throttle(rt).hit("spec.import", str(user.tenant_id), str(user.user_id))
     ctype = request.headers.get("content-type", "")
     body = await (_read_form(request) if ctype.startswith("multipart/") else _read_json(request))
-    product_id = _uuid(body.get("productId"), "productId")
-    fmt = _format(body.get("specFormat"))
-    source_url = body.get("sourceUrl")
+    product_id = _uuid(body.get("product_id"), "product_id")
+    fmt = _format(body.get("spec_format"))
+    source_url = body.get("source_url")
     content = body.get("content")
     if content is None and not isinstance(source_url, str):
         raise ValidationFailed(
-            "give sourceUrl (JSON) or upload a file (multipart)", field="sourceUrl"
+            "give source_url (JSON) or upload a file (multipart)", field="source_url"
         )
-    for key in ("serverUrl", "name"):
+    for key in ("server_url", "name"):
         if body.get(key) is not None and not isinstance(body.get(key), str):
             raise ValidationFailed(f"{key} must be a string", field=key)
     try:
@@ -94,7 +94,7 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
                 format=fmt,
                 content=content,
                 source_url=source_url if content is None else None,
-                server_url=body.get("serverUrl"),
+                server_url=body.get("server_url"),
                 name=body.get("name"),
             )
             ops = len((await specs.operations_by_version_ids(s, [done.version.id]))[0])
@@ -107,7 +107,7 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
                 "error": {
                     "code": e.code,
                     "message": e.message,
-                    "field": e.field,
+                    "field": snake_field(e.field) if e.field else None,
                     "problems": problems,
                 }
             },
@@ -115,8 +115,8 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
         )
     return JSONResponse(
         {
-            "specId": str(done.spec.id),
-            "versionId": str(done.version.id),
+            "spec_id": str(done.spec.id),
+            "version_id": str(done.version.id),
             "version": done.version.number,
             "created": done.created,
             "operations": ops,

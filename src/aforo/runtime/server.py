@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -108,6 +109,19 @@ def config(app: Any, settings: Settings, *, host: str, port: int, **kw: Any) -> 
     return uvicorn.Config(app, host=host, port=port, http=protocol(settings), **kw)
 
 
+class _Main(uvicorn.Server):
+    """uvicorn's server, telling us once it serves (its lifespan done, the socket open)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.on_ready is not None and self.started and not self.should_exit:
+            self.on_ready()
+
+
 class _Follower(uvicorn.Server):
     """A second listener: the main server takes the signals, and this one stops after it."""
 
@@ -116,9 +130,21 @@ class _Follower(uvicorn.Server):
         yield
 
 
-def serve(app: Any, settings: Settings, *, host: str, port: int, log_level: str) -> None:
-    """Run the service (and the metrics listener, when configured) until stopped."""
-    main = uvicorn.Server(config(app, settings, host=host, port=port, log_level=log_level))
+def serve(
+    app: Any,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    sockets: list[socket.socket] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the service (and the metrics listener, when configured) until stopped: on
+    ``sockets`` when given (bound already), calling ``on_ready`` once it serves."""
+    main = _Main(
+        config(app, settings, host=host, port=port, log_level=log_level, lifespan="on"), on_ready
+    )
     followers: list[uvicorn.Server] = []
     if settings.metrics_listen:
         m_host, _, m_port = settings.metrics_listen.rpartition(":")
@@ -135,7 +161,7 @@ def serve(app: Any, settings: Settings, *, host: str, port: int, log_level: str)
     async def run_all() -> None:
         tasks = [asyncio.create_task(f.serve()) for f in followers]
         try:
-            await main.serve()
+            await main.serve(sockets=sockets)
         finally:
             for f in followers:
                 f.should_exit = True

@@ -50,24 +50,49 @@ class UsageFilter:
 @strawberry.type
 class UsageBucket:
     start: datetime
-    quantity: Decimal
+    quantity: Decimal | None = strawberry.field(
+        description="Null when the bucket holds several metrics: they are not added together"
+    )
     events: int
 
 
-@strawberry.type(description="Usage over time, from the hourly rollups.")
-class UsageSeries:
+def _buckets(bs: list[svc.Bucket]) -> list[UsageBucket]:
+    return [UsageBucket(start=b.start, quantity=b.quantity, events=b.events) for b in bs]
+
+
+@strawberry.type(description="One metric's usage over time.")
+class MetricUsage:
+    metric: str
     buckets: list[UsageBucket]
     total: Decimal
     events: int
 
+
+@strawberry.type(
+    description="Usage over time, from the hourly rollups. Quantities of different metrics "
+    "are never added: with several metrics in range, total and bucket quantities are null "
+    "and byMetric has one series per metric (narrow with filter.metric for one)."
+)
+class UsageSeries:
+    buckets: list[UsageBucket]
+    total: Decimal | None
+    events: int
+    metric: str | None = strawberry.field(description="The one metric in range, if only one")
+    by_metric: list[MetricUsage]
+
     @classmethod
     def of(cls, s: svc.UsageSeries) -> UsageSeries:
         return cls(
-            buckets=[
-                UsageBucket(start=b.start, quantity=b.quantity, events=b.events) for b in s.buckets
-            ],
+            buckets=_buckets(s.buckets),
             total=s.total,
             events=s.events,
+            metric=s.metric,
+            by_metric=[
+                MetricUsage(
+                    metric=m.metric, buckets=_buckets(m.buckets), total=m.total, events=m.events
+                )
+                for m in s.by_metric
+            ],
         )
 
 

@@ -41,9 +41,9 @@ class PlanInfo:
             "id": str(self.id),
             "slug": self.slug,
             "name": self.name,
-            "monthlyQuota": self.monthly_quota,
-            "rateLimitPerMinute": self.rate_limit_per_minute,
-            "hardQuota": self.hard_quota,
+            "monthly_quota": self.monthly_quota,
+            "rate_limit_per_minute": self.rate_limit_per_minute,
+            "hard_quota": self.hard_quota,
         }
 
 
@@ -162,11 +162,11 @@ class VerifyResult:
         return {
             "valid": self.valid,
             "code": self.code,
-            "keyId": str(self.key_id) if self.key_id else None,
-            "subscriptionId": str(self.subscription_id) if self.subscription_id else None,
+            "key_id": str(self.key_id) if self.key_id else None,
+            "subscription_id": str(self.subscription_id) if self.subscription_id else None,
             "plan": self.plan.to_dict() if self.plan else None,
             "tenant": str(self.tenant_id) if self.tenant_id else None,
-            "expiresAt": self.expires_at.isoformat() if self.expires_at else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             **self.extra,
         }
 

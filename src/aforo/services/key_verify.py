@@ -110,6 +110,18 @@ def _constant(code: str) -> tuple[VerifyResult, bytes]:
 
 
 _MALFORMED = _constant(MALFORMED)
+CLIENT_SECRET = "CLIENT_SECRET_NOT_A_KEY"  # noqa: S105 (a verdict code)
+_CLIENT_SECRET = (
+    r := VerifyResult(
+        False,
+        CLIENT_SECRET,
+        extra={
+            "hint": "this is a client secret (cs_live_…): exchange it with its client id at "
+            "POST /oauth/token (grant_type=client_credentials) and send the access token"
+        },
+    ),
+    _dumps(r),
+)
 
 
 def _ttl(state: KeyState | None) -> float:
@@ -336,6 +348,8 @@ class KeyVerifier:
             return _MALFORMED
         if credential.count(".") == 2:
             return await self._check_token(tenant_id, credential)
+        if credential.startswith(api_keys.CLIENT_SECRET_PREFIX):
+            return _CLIENT_SECRET  # never valid here, whatever it is: say what to do
         key_hash = sha256(credential)
         name = hash_cache_key(key_hash)
         # Only well-formed keys ever enter the L1: an L1 entry spares the checksum.

@@ -369,6 +369,33 @@ async def prepare(
         raise NotFound("no operation with that id", field="operationId")
     t = Target(*row)
     op = t.op
+    # The key first: a revoked or foreign key is the problem to name, whatever else the
+    # request lacks (it was reported as a missing path parameter).
+    try:
+        if minted is not None:  # a token reused: the caller may still have lost the key
+            # (removed from the key's team), which the key's own verdict cannot tell.
+            await api_keys.get_key(
+                session,
+                inp.key_id,
+                actor_id=user_id,
+                as_admin=False,
+                lock=False,
+                cap=Capability.USE_KEYS,
+            )
+        minted = minted or await api_keys.mint_key_token(
+            session, ring, issuer, key_id=inp.key_id, user_id=user_id
+        )
+    except NotFound as e:
+        # Never echo the id: it may be another tenant's (the field says which input it was).
+        raise NotFound("no API key of yours with that id", field="keyId") from e
+    except Conflict as e:
+        state = await api_keys.key_state_by_id(session, inp.key_id)
+        verdict = evaluate(state, session.info["tenant_id"])
+        raise DomainError(
+            f"API key {inp.key_id} cannot be used: it is {verdict.code.lower()}",
+            field="keyId",
+            code=f"KEY_{verdict.code}",
+        ) from e
     graphql = t.format != "OPENAPI_3"
     method = "POST" if graphql else op.method.upper()
     if method not in HTTP_METHODS:
@@ -401,30 +428,6 @@ async def prepare(
         if "content-type" not in {k.lower() for k in headers}:
             headers["Content-Type"] = _content_type(op, inp.body)
 
-    try:
-        if minted is not None:  # a token reused: the caller may still have lost the key
-            # (removed from the key's team), which the key's own verdict cannot tell.
-            await api_keys.get_key(
-                session,
-                inp.key_id,
-                actor_id=user_id,
-                as_admin=False,
-                lock=False,
-                cap=Capability.USE_KEYS,
-            )
-        minted = minted or await api_keys.mint_key_token(
-            session, ring, issuer, key_id=inp.key_id, user_id=user_id
-        )
-    except NotFound as e:
-        raise NotFound("no API key of yours with that id", field="keyId") from e
-    except Conflict as e:
-        state = await api_keys.key_state_by_id(session, inp.key_id)
-        verdict = evaluate(state, session.info["tenant_id"])
-        raise DomainError(
-            f"this key cannot be used ({verdict.code.lower()})",
-            field="keyId",
-            code=f"KEY_{verdict.code}",
-        ) from e
     token = where.template.format(token=minted.token)
     credential_headers = {"authorization"}
     if where.where == "header":

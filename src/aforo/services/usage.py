@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -44,15 +44,29 @@ class UsageFilter:
 @dataclass(frozen=True)
 class Bucket:
     start: datetime
-    quantity: Decimal
+    quantity: Decimal | None  # None: the bucket holds several metrics (not addable)
+    events: int
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    metric: str
+    buckets: list[Bucket]
+    total: Decimal
     events: int
 
 
 @dataclass(frozen=True)
 class UsageSeries:
+    """Quantities of different metrics (calls, tokens, bytes) are never added together: with
+    several metrics in range, ``total`` and each bucket's ``quantity`` are None and
+    ``by_metric`` carries one series per metric. Event counts always add."""
+
     buckets: list[Bucket]
-    total: Decimal
+    total: Decimal | None
     events: int
+    metric: str | None = None
+    by_metric: list[MetricSeries] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,23 +147,49 @@ async def usage(
     bucket = func.date_trunc(granularity, UsageRollup.hour, "UTC").label("bucket")
     rows = (
         await session.execute(
-            select(bucket, func.sum(UsageRollup.quantity), func.sum(UsageRollup.events))
+            select(
+                bucket,
+                UsageRollup.metric,
+                func.sum(UsageRollup.quantity),
+                func.sum(UsageRollup.events),
+            )
             .where(*c)
-            .group_by(bucket)
-            .order_by(bucket)
-            .limit(MAX_BUCKETS + 1)
+            .group_by(bucket, UsageRollup.metric)
+            .order_by(bucket, UsageRollup.metric)
+            .limit(MAX_BUCKETS * 20 + 1)
         )
     ).all()
-    if len(rows) > MAX_BUCKETS:
+    per_metric: dict[str, list[Bucket]] = {}
+    for start, metric, quantity, events in rows:
+        per_metric.setdefault(metric, []).append(
+            Bucket(start.astimezone(UTC), quantity, int(events))
+        )
+    starts = sorted({b.start for bs in per_metric.values() for b in bs})
+    if len(starts) > MAX_BUCKETS or len(rows) > MAX_BUCKETS * 20:
         raise ValidationFailed(
             f"more than {MAX_BUCKETS} buckets: narrow from/to or widen granularity", field="from"
         )
-    buckets = [Bucket(r[0].astimezone(UTC), r[1], int(r[2])) for r in rows]
-    return UsageSeries(
-        buckets,
-        sum((b.quantity for b in buckets), Decimal(0)),
-        sum(b.events for b in buckets),
-    )
+    by_metric = [
+        MetricSeries(
+            m,
+            bs,
+            sum((b.quantity or Decimal(0) for b in bs), Decimal(0)),
+            sum(b.events for b in bs),
+        )
+        for m, bs in sorted(per_metric.items())
+    ]
+    if len(by_metric) == 1:
+        only = by_metric[0]
+        return UsageSeries(only.buckets, only.total, only.events, only.metric, by_metric)
+    events_at: dict[datetime, int] = {}
+    for series in by_metric:
+        for b in series.buckets:
+            events_at[b.start] = events_at.get(b.start, 0) + b.events
+    buckets = [
+        Bucket(start, None if by_metric else Decimal(0), events_at[start]) for start in starts
+    ]
+    total = None if by_metric else Decimal(0)
+    return UsageSeries(buckets, total, sum(events_at.values()), None, by_metric)
 
 
 async def current_usage(

@@ -37,7 +37,7 @@ def to_dict(c: CurrentUsage) -> dict[str, Any]:
             else float(c.remaining)
         ),
         "hard": c.hard,
-        "resetsAt": c.period_end.isoformat(),
+        "resets_at": c.period_end.isoformat(),
     }
 
 
@@ -47,7 +47,7 @@ def headers(c: CurrentUsage) -> dict[str, str]:
     return {
         "X-Aforo-Quota-Limit": str(d["limit"]),
         "X-Aforo-Quota-Remaining": str(d["remaining"]),
-        "X-Aforo-Quota-Reset": d["resetsAt"],
+        "X-Aforo-Quota-Reset": d["resets_at"],
     }
 
 

@@ -72,3 +72,15 @@ async def billing_due_periods(
         {"now": now, "n": limit},
     )
     return [(r.tenant_id, r.period_id) for r in rows]
+
+
+async def origin_allowed_anywhere(
+    session: AsyncSession, scheme: str, host: str, port: int, parents: list[str]
+) -> bool:
+    """Whether any tenant allows this web origin (a browser preflight names no tenant).
+    ``parents``: the host's parent domains, which a wildcard entry would be stored as."""
+    found = await session.scalar(
+        text("select ops.origin_allowed_anywhere(:s, :h, :p, :parents)"),
+        {"s": scheme, "h": host, "p": port, "parents": parents},
+    )
+    return bool(found)
