@@ -1,0 +1,125 @@
+"""Specs: components stored once; what a complete reference needs; order kept.
+
+- ``spec_components``: the named schemas (and other components) of a version, stored once;
+  operations keep their ``$ref``s and reads expand them to a depth.
+- ``spec_operations``: ``kind`` (operation, webhook, callback), ``parent_key`` of a callback,
+  ``extra`` (externalDocs, servers, callback name).
+- ``spec_versions``: ``info``, ``external_docs``, ``tag_groups``, ``conversions`` (Swagger 2.0 →
+  OpenAPI 3.0), ``source_version``, ``files`` (of a multi-file spec), ``operation_count``.
+- The JSON columns of both become ``json`` (text as written) instead of ``jsonb``: ``jsonb``
+  reorders object keys, and a reference must show properties in the order the spec gives.
+
+Revision ID: 0011_spec_components
+Revises: 0007_playground
+"""
+
+from alembic import op
+
+from aforo.rls import tenant_table_sql
+
+revision = "0011_spec_components"
+down_revision = "0007_playground"
+branch_labels = None
+depends_on = None
+
+_OPERATION_JSON = ("parameters", "request_body", "responses", "security")
+_VERSION_JSON = ("servers", "security_schemes", "tags")
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        create table spec_components (
+            tenant_id uuid not null references tenants(id),
+            id uuid not null default gen_random_uuid(),
+            version_id uuid not null,
+            position integer not null,
+            kind varchar(20) not null,
+            name varchar(500) not null,
+            ref varchar(2100) not null,
+            body json not null,
+            constraint pk_spec_components primary key (tenant_id, id),
+            constraint fk_spec_components_tenant_id_version_id_spec_versions
+                foreign key (tenant_id, version_id) references spec_versions (tenant_id, id)
+                on delete cascade,
+            constraint uq_spec_components_tenant_id_version_id_ref unique (tenant_id, version_id, ref)
+        )"""
+    )
+    op.execute(
+        "create index ix_spec_components_listing on spec_components "
+        "(tenant_id, version_id, kind, position)"
+    )
+    for s in tenant_table_sql("spec_components"):
+        op.execute(s)
+    for column in _OPERATION_JSON:
+        op.execute(
+            f"alter table spec_operations alter column {column} drop default, "
+            f"alter column {column} type json using {column}::text::json"
+        )
+    op.execute("alter table spec_operations alter column parameters set default '[]'")
+    op.execute("alter table spec_operations alter column responses set default '[]'")
+    op.execute("alter table spec_operations alter column security set default '[]'")
+    op.execute(
+        """
+        alter table spec_operations
+            add column kind varchar(16) not null default 'operation'
+                constraint ck_spec_operations_kind check (kind in ('operation', 'webhook', 'callback')),
+            add column parent_key varchar(2100),
+            add column extra json not null default '{}'
+        """
+    )
+    op.execute(
+        "create index ix_spec_operations_kind on spec_operations "
+        "(tenant_id, version_id, kind, position)"
+    )
+    for column in _VERSION_JSON:
+        op.execute(
+            f"alter table spec_versions alter column {column} drop default, "
+            f"alter column {column} type json using {column}::text::json"
+        )
+    op.execute("alter table spec_versions alter column servers set default '[]'")
+    op.execute("alter table spec_versions alter column security_schemes set default '{}'")
+    op.execute("alter table spec_versions alter column tags set default '[]'")
+    op.execute(
+        """
+        alter table spec_versions
+            add column info json not null default '{}',
+            add column external_docs json,
+            add column tag_groups json not null default '[]',
+            add column conversions json not null default '[]',
+            add column source_version varchar(40) not null default '',
+            add column files varchar(2048)[] not null default '{}',
+            add column operation_count integer not null default 0
+        """
+    )
+    op.execute(
+        """
+        update spec_versions v set operation_count = (
+            select count(*) from spec_operations o
+            where o.tenant_id = v.tenant_id and o.version_id = v.id)
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute(
+        """
+        alter table spec_versions
+            drop column info, drop column external_docs, drop column tag_groups,
+            drop column conversions, drop column source_version, drop column files,
+            drop column operation_count
+        """
+    )
+    for column in _VERSION_JSON:
+        op.execute(
+            f"alter table spec_versions alter column {column} type jsonb using {column}::jsonb"
+        )
+    op.execute("drop index ix_spec_operations_kind")
+    op.execute(
+        "alter table spec_operations drop column kind, drop column parent_key, drop column extra"
+    )
+    for column in _OPERATION_JSON:
+        op.execute(
+            f"alter table spec_operations alter column {column} type jsonb using {column}::jsonb"
+        )
+    op.execute("drop table spec_components")
