@@ -75,10 +75,14 @@ def _openapi(spec: SpecFiles, source_url: str | None) -> ParsedSpec:
         raise SpecInvalid([Problem("", "an OpenAPI document must be an object")])
     is_swagger2 = "swagger" in data
     documents: dict[str | None, Document] = {None: root}
-    if bundle.has_external(refs.all_refs(data)):
+    # A JSON document's own text is scanned for references; anything else (YAML, a bundle,
+    # a conversion) is serialised first.
+    used = refs.all_refs(data, None if root.is_yaml else root.text)
+    if bundle.has_external(used):
         documents = bundle.bundle(root, spec, problems, swagger2=is_swagger2)
         if problems:
             raise locate(problems, documents)
+        used = refs.all_refs(data)
     conversions: list[dict[str, Any]] = []
     doc = root
     if is_swagger2:
@@ -94,10 +98,12 @@ def _openapi(spec: SpecFiles, source_url: str | None) -> ParsedSpec:
             raise locate(problems, documents)
         doc = _Converted(root.text, converted, root.is_yaml)
         documents = {**documents, None: doc}
+        used = refs.all_refs(converted)
     return openapi.parse(
         doc,
         documents=documents,
         problems=problems,
         source_version="2.0" if is_swagger2 else None,
         conversions=conversions,
+        used=used,
     )

@@ -656,9 +656,11 @@ def parse(
     problems: Problems | None = None,
     source_version: str | None = None,
     conversions: list[dict[str, Any]] | None = None,
+    used: set[str] | None = None,
 ) -> ParsedSpec:
     """``doc`` holds an OpenAPI 3 document (possibly bundled from several files or converted
-    from Swagger 2.0: ``documents`` then maps each file to its text, for line numbers)."""
+    from Swagger 2.0: ``documents`` then maps each file to its text, for line numbers);
+    ``used``: its ``$ref`` strings, when the caller has them already."""
     documents = documents if documents is not None else {None: doc}
     problems = problems if problems is not None else Problems()
     data = doc.data
@@ -667,7 +669,7 @@ def parse(
         problems.extend(root_problems)
         raise locate(problems, documents)
     p = Parser(data, problems)
-    used = refs.all_refs(data)
+    used = used if used is not None else refs.all_refs(data)
     servers = p.servers(data.get("servers"), "/servers")
     components = obj(data.get("components"))
     schemes = p.security_schemes(components.get("securitySchemes"))

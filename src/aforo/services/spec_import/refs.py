@@ -43,7 +43,7 @@ SCHEMA_MAP = frozenset(
 # Keys of OpenAPI objects whose value is data (an example may well contain a "$ref" key).
 DATA = frozenset({"example", "default", "value", "enum", "const"})
 
-_REF = re.compile(r'"\$ref"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_REF = re.compile(r'"\$ref"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
 unescape_token = unescape
@@ -97,11 +97,12 @@ def found(value: Any) -> bool:
     return value is not MISSING
 
 
-def all_refs(data: Any) -> set[str]:
-    """Every distinct ``$ref`` string of a document, in one C-speed pass (serialise, scan).
-    Includes ``$ref`` keys inside example data; callers confirm with ``walk`` before blaming
-    one of them."""
-    text = json.dumps(data, ensure_ascii=False, check_circular=False)
+def all_refs(data: Any, text: str | None = None) -> set[str]:
+    """Every distinct ``$ref`` string of a document, in one C-speed pass over its JSON text
+    (``text`` when the document was JSON, else ``data`` serialised). Includes ``$ref`` keys
+    inside example data; callers confirm with ``walk`` before blaming one of them."""
+    if text is None:
+        text = json.dumps(data, ensure_ascii=False, check_circular=False)
     out = set()
     for m in _REF.finditer(text):
         raw = m.group(1)

@@ -2,8 +2,9 @@
 
 Parsing a 4 MB spec, bundling files, inflating a zip or diffing two versions takes seconds of
 CPU. On the event loop that froze every other request; in a thread it would still hold the GIL.
-So it runs in a small pool of long-lived processes (forked from a clean ``forkserver``), one job
-at a time each, at a lower scheduling priority than the server:
+So it runs in a small pool of long-lived processes (fresh interpreters started with
+``python -m`` this module, talking pickles over a socket pair), one job at a time each, at a
+lower scheduling priority than the server:
 
 - each job gets a CPU-time budget (``ITIMER_PROF``: the job is interrupted when its process has
   used that much CPU) and the process an address-space limit; past either the job is refused
@@ -20,15 +21,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import multiprocessing
 import os
+import pickle
 import resource
 import signal
+import socket
+import struct
+import subprocess
+import sys
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from aforo.services.spec_import.loader import Problem, SpecInvalid
@@ -47,8 +51,30 @@ def _on_budget(signum: int, frame: Any) -> None:
     raise CpuBudgetExceeded
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
-    """A worker process: run jobs until the pipe closes."""
+def _send(sock: socket.socket, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(struct.pack("!Q", len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> Any:
+    head = _exactly(sock, 8)
+    (size,) = struct.unpack("!Q", head)
+    return pickle.loads(_exactly(sock, size))  # noqa: S301 - our own child process
+
+
+def _exactly(sock: socket.socket, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the other end closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(fd: int, memory_mb: int) -> None:
+    """A worker process: run jobs until the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     signal.signal(signal.SIGPROF, _on_budget)
     with contextlib.suppress(OSError):
@@ -57,9 +83,10 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         with contextlib.suppress(ValueError, OSError):
             limit = memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sock = socket.socket(fileno=fd)
     while True:
         try:
-            fn, args, cpu_s = conn.recv()
+            fn, args, cpu_s = _recv(sock)
         except (EOFError, OSError):
             return
         start = resource.getrusage(resource.RUSAGE_SELF)
@@ -84,7 +111,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             "max_rss_kb": end.ru_maxrss,
         }
         try:
-            conn.send((*outcome, stats))
+            _send(sock, (*outcome, stats))
         except (OSError, ValueError, MemoryError):
             return
 
@@ -105,15 +132,18 @@ def _too_large_memory(memory_mb: int) -> SpecInvalid:
 
 @dataclass(eq=False)
 class _Worker:
-    process: Any  # multiprocessing.Process
-    conn: Connection
+    process: subprocess.Popen[bytes]
+    sock: socket.socket
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
-            self.conn.close()
+            self.sock.close()
         with contextlib.suppress(Exception):
             self.process.kill()
-            self.process.join(5)
+            self.process.wait(5)
 
 
 @dataclass
@@ -126,8 +156,6 @@ class WorkerPool:
     def __init__(self, size: int, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
         self.size = size
         self.memory_mb = memory_mb
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["aforo.services.spec_import.jobs"])
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -135,11 +163,14 @@ class WorkerPool:
         self.last_stats: Stats | None = None
 
     def _start(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=_serve, args=(child, self.memory_mb), daemon=True, name="aforo-spec-import"
+        # A fresh interpreter running this module: nothing inherited from the server's
+        # threads, sockets or event loop, and no re-import of its main module.
+        parent, child = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(child.fileno()), str(self.memory_mb)],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
         )
-        process.start()
         child.close()
         w = _Worker(process, parent)
         with self._lock:
@@ -150,7 +181,7 @@ class WorkerPool:
         with self._lock:
             while self._idle:
                 w = self._idle.pop()
-                if w.process.is_alive():
+                if w.alive():
                     return w
                 self._all.discard(w)
         return self._start()
@@ -178,8 +209,8 @@ class WorkerPool:
         async with self._slot():
             w = await asyncio.to_thread(self._take)
             try:
-                w.conn.send((fn, args, cpu_s))
-                outcome = await asyncio.wait_for(asyncio.to_thread(w.conn.recv), 3 * cpu_s + 10)
+                await asyncio.to_thread(_send, w.sock, (fn, args, cpu_s))
+                outcome = await asyncio.wait_for(asyncio.to_thread(_recv, w.sock), 3 * cpu_s + 10)
             except (TimeoutError, EOFError, OSError, BrokenPipeError):
                 self._retire(w)
                 raise _too_complex(cpu_s) from None
@@ -227,3 +258,9 @@ def pool(memory_mb: int = DEFAULT_MEMORY_MB) -> WorkerPool:
 async def run(fn: Callable[..., Any], *args: Any, limits: Limits | None = None) -> Any:
     limits = limits or Limits()
     return await pool(limits.memory_mb).run(fn, *args, cpu_s=limits.cpu_s)
+
+
+if __name__ == "__main__":
+    import aforo.services.spec_import.jobs  # noqa: F401 - jobs arrive pickled by reference
+
+    serve(int(sys.argv[1]), int(sys.argv[2]))
