@@ -367,6 +367,8 @@ async def prepare(
         raise NotFound("no operation with that id", field="operationId")
     t = Target(*row)
     op = t.op
+    if op.kind != "operation":  # a webhook or callback is a request the API makes, not takes
+        raise _bad(f"a {op.kind} cannot be tried", "operationId")
     graphql = t.format != "OPENAPI_3"
     method = "POST" if graphql else op.method.upper()
     if method not in HTTP_METHODS:

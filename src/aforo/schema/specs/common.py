@@ -36,6 +36,17 @@ def _html_hook(node: dict[str, Any]) -> None:
         node["x-description-html"] = html(description)
 
 
+@strawberry.type
+class Described:
+    """A type with a Markdown description also gives it as safe HTML."""
+
+    description: str
+
+    @strawberry.field(description="The description as safe HTML (the shared renderer)")
+    def description_html(self) -> str:
+        return html(self.description)
+
+
 @strawberry.enum
 class SpecFormat(Enum):
     OPENAPI_3 = "OPENAPI_3"

@@ -12,11 +12,11 @@ from aforo.models import specs as m
 from aforo.schema.base import AppInfo, page_size
 from aforo.schema.specs.common import (
     CodeLanguage,
+    Described,
     SampleContext,
     SpecLoaders,
     as_json,
     check_depth,
-    html,
 )
 from aforo.services import codesamples, specs
 from aforo.services.spec_import import examples, schemas
@@ -25,13 +25,8 @@ SAMPLE_DEPTH = codesamples.SAMPLE_DEPTH
 
 
 @strawberry.type(description="A link to documentation elsewhere.")
-class ExternalDocs:
+class ExternalDocs(Described):
     url: str
-    description: str
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @classmethod
     def of(cls, d: dict[str, Any] | None) -> ExternalDocs | None:
@@ -39,16 +34,11 @@ class ExternalDocs:
 
 
 @strawberry.type(description="A named example (OpenAPI `examples`), with its summary.")
-class ApiExample:
+class ApiExample(Described):
     name: str
     summary: str
-    description: str
     value: JSON | None
     external_value: str | None
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @classmethod
     def many(cls, items: list[dict[str, Any]] | None) -> list[ApiExample]:
@@ -76,12 +66,11 @@ class ApiMedia:
 
 
 @strawberry.type
-class ApiParameter:
+class ApiParameter(Described):
     name: str
     location: str = strawberry.field(description="path, query, header, cookie or argument")
     required: bool
     deprecated: bool
-    description: str
     style: str | None = strawberry.field(description="simple, label, matrix, form, …")
     explode: bool | None
     allow_reserved: bool
@@ -92,63 +81,39 @@ class ApiParameter:
         description="A GraphQL argument's default, as GraphQL spells it"
     )
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type
-class ApiHeader:
+class ApiHeader(Described):
     name: str
-    description: str
     required: bool
     deprecated: bool
     schema: JSON
     example: JSON | None
     examples: list[ApiExample]
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type(description="An OpenAPI link: how a response's values feed another operation.")
-class ApiLink:
+class ApiLink(Described):
     name: str
-    description: str
     operation_id: str | None
     operation_ref: str | None
     parameters: JSON | None
     request_body: JSON | None
     server: JSON | None
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type
-class ApiRequestBody:
+class ApiRequestBody(Described):
     required: bool
-    description: str
     content: list[ApiMedia]
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type
-class ApiResponse:
+class ApiResponse(Described):
     status: str
-    description: str
     headers: list[ApiHeader]
     content: list[ApiMedia]
     links: list[ApiLink]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
 
 @strawberry.type
@@ -208,7 +173,7 @@ def _header(h: dict[str, Any], schema: Any) -> ApiHeader:
     description="An HTTP operation, a webhook, a callback, or a GraphQL query/mutation/"
     "subscription field."
 )
-class ApiOperation:
+class ApiOperation(Described):
     id: strawberry.ID
     key: str
     kind: str = strawberry.field(description="operation, webhook or callback")
@@ -216,7 +181,6 @@ class ApiOperation:
     path: str = strawberry.field(description="The path template (a callback: its expression)")
     operation_id: str | None
     summary: str
-    description: str
     tags: list[str]
     deprecated: bool
     security: JSON = strawberry.field(
@@ -228,10 +192,6 @@ class ApiOperation:
     cursor: str = strawberry.field(description="For `operations(after:)`")
     _op: strawberry.Private[m.SpecOperation]
     _ctx: strawberry.Private[SampleContext]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @strawberry.field
     def external_docs(self) -> ExternalDocs | None:

@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from aforo.models import specs as m
 from aforo.schema.base import AppInfo, page_size, read
 from aforo.schema.specs.common import (
+    Described,
     SampleContext,
     SpecFormat,
     SpecLoaders,
@@ -42,19 +43,14 @@ class ApiLicense:
 
 
 @strawberry.type(description="The spec's `info`: title, version, terms, contact, license.")
-class ApiInfo:
+class ApiInfo(Described):
     title: str
     version: str
     summary: str
-    description: str
     terms_of_service: str | None
     contact: ApiContact | None
     license: ApiLicense | None
     logo: JSON | None = strawberry.field(description="`x-logo`, as given")
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
 
 @strawberry.type
@@ -66,15 +62,10 @@ class ApiServerVariable:
 
 
 @strawberry.type
-class ApiServer:
+class ApiServer(Described):
     url: str = strawberry.field(description="With every variable at its default")
     template: str = strawberry.field(description="As written, with {variables}")
-    description: str
     variables: list[ApiServerVariable]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
 
 @strawberry.type
@@ -95,20 +86,15 @@ class ApiOAuthFlow:
 
 
 @strawberry.type(description="A security scheme in full: OAuth2 flows and scopes, OIDC URL …")
-class ApiSecurityScheme:
+class ApiSecurityScheme(Described):
     name: str
     type: str
-    description: str
     scheme: str | None = strawberry.field(description="http: basic, bearer, …")
     bearer_format: str | None
     location: str | None = strawberry.field(description="apiKey: header, query or cookie")
     parameter_name: str | None = strawberry.field(description="apiKey: the header/query name")
     open_id_connect_url: str | None
     flows: list[ApiOAuthFlow]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
 
 @strawberry.type
@@ -157,50 +143,34 @@ class SpecComponent:
 
 # -- GraphQL types ---------------------------------------------------------------------------
 @strawberry.type
-class GraphqlInputValue:
+class GraphqlInputValue(Described):
     name: str
-    description: str
     type: str
     default_value: str | None = strawberry.field(description="As GraphQL spells it")
     deprecated: bool
     deprecation_reason: str | None
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type
-class GraphqlField:
+class GraphqlField(Described):
     name: str
-    description: str
     type: str
     args: list[GraphqlInputValue]
     deprecated: bool
     deprecation_reason: str | None
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type
-class GraphqlEnumValue:
+class GraphqlEnumValue(Described):
     name: str
-    description: str
     deprecated: bool
     deprecation_reason: str | None
 
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
-
 
 @strawberry.type(description="A GraphQL named type, as a reference shows it.")
-class GraphqlTypeDoc:
+class GraphqlTypeDoc(Described):
     name: str
     kind: str = strawberry.field(description="OBJECT, INTERFACE, UNION, ENUM, INPUT_OBJECT, SCALAR")
-    description: str
     fields: list[GraphqlField] = strawberry.field(description="Objects and interfaces")
     input_fields: list[GraphqlInputValue]
     enum_values: list[GraphqlEnumValue]
@@ -208,10 +178,6 @@ class GraphqlTypeDoc:
     possible_types: list[str] = strawberry.field(description="A union's members")
     specified_by_url: str | None
     cursor: str
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @classmethod
     def of(cls, c: m.SpecComponent) -> GraphqlTypeDoc:
@@ -278,17 +244,12 @@ class GraphqlTypeDoc:
 
 # -- tags, versions, specs -------------------------------------------------------------------
 @strawberry.type
-class SpecTag:
+class SpecTag(Described):
     name: str
     display_name: str | None = strawberry.field(description="`x-displayName`")
-    description: str
     operation_count: int
     _t: strawberry.Private[dict[str, Any]]
     _ctx: strawberry.Private[SampleContext]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @strawberry.field
     def external_docs(self) -> ExternalDocs | None:
@@ -368,12 +329,11 @@ def _schemes(raw: dict[str, Any]) -> list[ApiSecurityScheme]:
 
 
 @strawberry.type(description="One imported content of a spec (identified by its SHA-256).")
-class SpecVersion:
+class SpecVersion(Described):
     id: strawberry.ID
     number: int
     title: str
     api_version: str
-    description: str
     servers: JSON = strawberry.field(description="[{url, template, description, variables}]")
     security_schemes: JSON = strawberry.field(
         description="By name, in full (see securitySchemeList)"
@@ -389,10 +349,6 @@ class SpecVersion:
     tag_groups: list[SpecTagGroup] = strawberry.field(description="`x-tagGroups`")
     _v: strawberry.Private[m.SpecVersion]
     _ctx: strawberry.Private[SampleContext]
-
-    @strawberry.field
-    def description_html(self) -> str:
-        return html(self.description)
 
     @strawberry.field
     def info(self) -> ApiInfo:

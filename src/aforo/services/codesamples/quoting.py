@@ -18,27 +18,30 @@ def has_control(value: Any) -> bool:
     return bool(_CONTROL.search(_text(value)))
 
 
+def _escaped(value: Any, specials: str) -> str:
+    """The text with ``specials`` backslash-escaped and control characters spelled out
+    (``\\n``, ``\\r``, ``\\t``, ``\\xHH``): the escapes shells' $'…', Ruby's and PHP's
+    double-quoted strings share."""
+    out = []
+    for ch in _text(value):
+        if ch in specials:
+            out.append("\\" + ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def q_sh(value: Any) -> str:
     """A shell word: '…', or $'…' (ANSI-C quoting) when it holds control characters (a
     multipart body's CRLFs) so that the sample stays one readable line."""
     s = _text(value)
     if not has_control(s):
         return "'" + s.replace("'", "'\\''") + "'"
-    out = []
-    for ch in s:
-        if ch in "\\'":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "$'" + "".join(out) + "'"
+    return "$'" + _escaped(s, "\\'") + "'"
 
 
 def q_sh_dq(value: Any) -> str:
@@ -93,21 +96,7 @@ def q_single(value: Any) -> str:
 
 
 def _double(value: Any, specials: str) -> str:
-    out = []
-    for ch in _text(value):
-        if ch in specials:
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return '"' + _escaped(value, specials) + '"'
 
 
 def q_rb(value: Any) -> str:

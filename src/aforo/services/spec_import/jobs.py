@@ -7,10 +7,10 @@ crosses the process boundary cheaply and the event loop never walks a big object
 from __future__ import annotations
 
 import json
-
-import orjson
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from aforo.services.spec_import import bundle as files
 from aforo.services.spec_import import diff, graphql_diff, parse_files

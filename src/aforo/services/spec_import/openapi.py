@@ -461,9 +461,8 @@ class Parser:
             op = item.get(method)
             if op is None:
                 continue
-            here = f"{item_at}/{method}"
-            if not isinstance(op, dict):
-                self.problem(here, "an operation must be an object")
+            op, here = self.obj(op, f"{item_at}/{method}", "an operation")
+            if op is None:
                 continue
             out.extend(
                 self.operation(
