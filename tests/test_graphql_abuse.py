@@ -168,6 +168,20 @@ def _selection(type_name: str, types: dict[str, Any]) -> str:
     return "{ __typename }"
 
 
+# Nested fields taking `first`, and the test that refuses their huge pages.
+NESTED_CASES = {
+    (owner, name): "tests/test_spec_reference.py::test_nested_pages_refuse_huge_pages"
+    for owner, name in (
+        ("SpecVersion", "operations"),
+        ("SpecVersion", "webhooks"),
+        ("SpecVersion", "components"),
+        ("SpecVersion", "graphqlTypes"),
+        ("SpecTag", "operations"),
+        ("ApiOperation", "callbacks"),
+    )
+}
+
+
 async def test_every_field_taking_first_refuses_a_huge_page(api: Api) -> None:
     world = await make_key_world(api)
     d = await api.data(
@@ -182,8 +196,10 @@ async def test_every_field_taking_first_refuses_a_huge_page(api: Api) -> None:
         for f in t["fields"] or []
         if any(a["name"] == "first" for a in f["args"])
     ]
-    nested = [(t, f["name"]) for t, f in paged if t != "Query"]
-    # Only root fields are walked: a nested one needs its own case here before it ships.
+    nested = [
+        (t, f["name"]) for t, f in paged if t != "Query" and (t, f["name"]) not in NESTED_CASES
+    ]
+    # Only root fields are walked: a nested one needs its own case before it ships.
     assert nested == [], f"add a huge-page case for {nested}"
     roots = [f for t, f in paged if t == "Query"]
     assert len(roots) >= 10, [f["name"] for f in roots]

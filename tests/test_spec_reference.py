@@ -497,3 +497,32 @@ async def test_graphql_reference_has_every_type_field_argument_and_value(
     user_schema = ops["query user"]["responses"][0]["content"][0]["schema"]
     assert user_schema["x-component"] == "User" and user_schema["x-graphql-type"] == "User"
     assert list(user_schema["properties"]) == ["id", "name", "orders", "nick"]
+
+
+async def test_nested_pages_refuse_huge_pages(api: Api, app: FastAPI) -> None:
+    """Every nested list taking ``first`` (tests/test_graphql_abuse.py lists them)."""
+    from aforo.schema.base import MAX_PAGE
+    from tests.test_graphql_abuse import NESTED_CASES
+
+    t, spec_id = await _import(api, app, "OPENAPI_3", EVENTS)
+    selections = {
+        ("SpecVersion", "operations"): "currentVersion { operations(first: $n) { key } }",
+        ("SpecVersion", "webhooks"): "currentVersion { webhooks(first: $n) { key } }",
+        ("SpecVersion", "components"): "currentVersion { components(first: $n) { name } }",
+        ("SpecVersion", "graphqlTypes"): "currentVersion { graphqlTypes(first: $n) { name } }",
+        ("SpecTag", "operations"): "currentVersion { tags { operations(first: $n) { key } } }",
+        ("ApiOperation", "callbacks"): (
+            "currentVersion { operations { callbacks(first: $n) { key } } }"
+        ),
+    }
+    assert set(selections) == set(NESTED_CASES)
+    for case, selection in selections.items():
+        q = f"query($id: ID!, $n: Int) {{ apiSpec(id: $id) {{ {selection} }} }}"
+        for n, refused in ((100_000, True), (MAX_PAGE + 1, True), (0, True), (20, False)):
+            body = await api.gql(q, {"id": spec_id, "n": n}, storefront=t.storefront_key)
+            errors = body.get("errors") or []
+            if refused:
+                got = {(e["extensions"]["code"], e["extensions"].get("field")) for e in errors}
+                assert got == {("INVALID", "first")}, (case, n, body)
+            else:
+                assert not errors, (case, body)

@@ -446,9 +446,9 @@ class SpecVersion(Described):
     async def graphql_types(
         self, info: AppInfo, first: int | None = None, after: str | None = None
     ) -> list[GraphqlTypeDoc]:
+        n, position = page_size(first), _after(after)
         if not self._ctx.graphql:
             return []
-        n, position = page_size(first), _after(after)
         rows = await read(
             info,
             lambda s: specs.components_page(s, self._v.id, kind="schemas", after=position, first=n),
