@@ -600,3 +600,40 @@ def test_every_language_reads_credentials_from_the_environment() -> None:
             assert expected in code, (lang, auth.kind)
             if auth.kind == "basic":
                 assert "API_USERNAME" in code
+
+
+async def test_graphql_samples_are_valid_for_every_operation(api: Api, app: FastAPI) -> None:
+    """Saleor's shape at size: fields that need required arguments at every level, interfaces,
+    unions, custom scalars. Every operation's sample validates against the schema and its
+    variables coerce (graphql-core decides)."""
+    t = await make_tenant(api.settings)
+    token = await api.admin_token(t)
+    pid = await make_product(app, t)
+    sdl = saleor_like(types=40)
+    i = {
+        "productId": pid,
+        "format": "GRAPHQL",
+        "content": sdl,
+        "serverUrl": "https://shop.test/graphql",
+    }
+    d = await api.data(IMPORT, {"i": i}, token=token)
+    spec_id = d["importSpec"]["spec"]["id"]
+    q = """query($id: ID!) { apiSpec(id: $id) { currentVersion { operationCount
+        operations(first: 200) { key sampleRequest { values } } } } }"""
+    v = (await api.data(q, {"id": spec_id}, token=token))["apiSpec"]["currentVersion"]
+    assert v["operationCount"] == len(v["operations"]) == 84
+    schema = build_schema(sdl)
+    invalid = []
+    nested_required = 0
+    for o in v["operations"]:
+        values = o["sampleRequest"]["values"]
+        document = parse(values["query"])
+        errors = validate(schema, document)
+        coerced = get_variable_values(
+            schema, document.definitions[0].variable_definitions, values["variables"]
+        )
+        if errors or isinstance(coerced, list):
+            invalid.append((o["key"], values["query"], errors or coerced))
+        nested_required += "translation(languageCode: $" in values["query"]
+    assert not invalid, invalid[:3]
+    assert nested_required >= 40  # the required nested argument is filled, not the field dropped
