@@ -304,3 +304,27 @@ async def test_swagger2_is_converted_with_a_list_of_what_changed(api: Api, app: 
     p = r["importSpec"]["problems"][0]
     assert p["pointer"] == "/paths/~1pet/post/parameters/0/in"
     assert text.splitlines()[p["line"] - 1].strip() == '"in": "nowhere",'
+
+
+async def test_graphql_schema_in_several_files(api: Api, app: FastAPI) -> None:
+    t, token, pid = await _setup(api, app)
+    files = [
+        ("schema/query.graphql", b"type Query { user(id: ID!): User }"),
+        ("schema/user.graphql", b"type User { id: ID! name: String }"),
+        (
+            "schema/orders.graphql",
+            b"type Order { id: ID! }\nextend type Query { orders: [Order!]! }",
+        ),
+    ]
+    r = await api.client.post(
+        "/api/v1/docs/api-specs",
+        data={"productId": pid, "specFormat": "GRAPHQL"},
+        files=[("file", (name, content, "text/plain")) for name, content in files],
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["operations"] == 2
+    q = "query($id: ID!) { apiSpec(id: $id) { currentVersion { operations { key } } } }"
+    d = await api.data(q, {"id": r.json()["specId"]}, storefront=t.storefront_key)
+    keys = [o["key"] for o in d["apiSpec"]["currentVersion"]["operations"]]
+    assert keys == ["query user", "query orders"]

@@ -126,7 +126,7 @@ async def import_spec(
     elif files is not None:
         if not files:
             raise ValidationFailed("give at least one file", field="files")
-        spec_files = await sources.uploaded(files, root, limits)
+        spec_files = await sources.uploaded(files, root, limits, format=format)
     else:
         assert content is not None
         spec_files = SpecFiles.single(content.encode() if isinstance(content, str) else content)

@@ -127,9 +127,14 @@ async def fetch(
 
 
 async def uploaded(
-    files: dict[str, bytes], root: str | None, limits: worker.Limits | None = None
+    files: dict[str, bytes],
+    root: str | None,
+    limits: worker.Limits | None = None,
+    *,
+    format: str = "OPENAPI_3",
 ) -> SpecFiles:
-    """Uploaded files (a zip is inflated by the import worker, bounded)."""
+    """Uploaded files (a zip is inflated by the import worker, bounded). The files of a
+    GraphQL schema are read together, so any of them can be the root."""
     if len(files) == 1:
         name, content = next(iter(files.items()))
         if content.startswith(_ZIP):
@@ -137,4 +142,6 @@ async def uploaded(
         elif root is None:
             return SpecFiles(name, files)
     check_files(files)
+    if format == "GRAPHQL" and root is None:
+        return SpecFiles(sorted(files)[0], files)
     return SpecFiles(pick_root(files, root), files)
