@@ -46,10 +46,7 @@ def changes(old: graphql.GraphQLSchema, new: graphql.GraphQLSchema) -> list[Any]
     find_all = getattr(graphql, "find_schema_changes", None)
     if find_all is None:  # graphql-core 3.2: no safe changes reported
         return [*graphql.find_breaking_changes(old, new), *graphql.find_dangerous_changes(old, new)]
-    try:
-        return list(find_all(old, new))
-    except ImportError:  # pragma: no cover
-        return [*graphql.find_breaking_changes(old, new), *graphql.find_dangerous_changes(old, new)]
+    return list(find_all(old, new))
 
 
 def diff(old_text: str, new_text: str) -> list[Change]:
