@@ -3,12 +3,14 @@ other through ``anyOf`` expansions, ~4 MB (``tests/spec_shapes.stripe_like``).
 
 Measures, in one run, on a private PostgreSQL cluster:
 
-* the floor: parsing the text alone (``json.loads``; PyYAML's C loader for the YAML form);
-* the importer's own parse (parse + validate + extract, in-process);
-* the full import through the service (the import worker parses, validates and serialises;
-  the server stores the version, every operation and component row, and the outbox event),
-  as a ratio of that floor, wall-clock and CPU (this process and the worker; PostgreSQL's own
-  time is in the wall-clock figure only): the aim is 3x;
+* the floor: parsing the text alone (``json.loads``; PyYAML's C loader for the YAML form), as
+  CPU time in an import worker process (this process's heap, holding the generated document,
+  would slow any parse down through the garbage collector);
+* the importer's job alone (parse, validate, extract, serialise), CPU in the worker;
+* the full import through the service (the import worker's job; the server stores the
+  version, every operation and component row, and the outbox event): CPU of this process plus
+  the worker's, as a ratio of the floor (the aim is 3x), and wall-clock (which PostgreSQL's own
+  time is in; noisy on a shared machine);
 * the worker's CPU time and its peak memory (a fresh worker process per form);
 * an identical re-import (hash hit: nothing is parsed or written);
 * reading the reference: a page of 50 operations with their responses expanded 2 and 8
@@ -42,7 +44,7 @@ from aforo.db import create_engine, sessionmaker, tenant_session
 from aforo.models.billing import Product
 from aforo.runtime.postgres import OWNER_ROLE
 from aforo.services import codesamples, specs, tenants
-from aforo.services.spec_import import parse, schemas, worker
+from aforo.services.spec_import import SpecFiles, jobs, parse, schemas, worker
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,11 +83,23 @@ async def main() -> None:
         f"JSON {len(as_json) / mb:.1f} MiB"
         + (f", YAML {len(as_yaml) / mb:.1f} MiB" if as_yaml else "")
     )
-    json_floor, json_cpu = timed(lambda: json.loads(as_json), args.runs)
-    parse_wall, parse_cpu = timed(lambda: parse("OPENAPI_3", as_json), args.runs)
-    yaml_floor, yaml_cpu = (
-        timed(lambda: yaml.load(as_yaml, Loader=_LOADER), 1) if as_yaml else (0.0, 0.0)  # noqa: S506
-    )
+    json_floor, _ = timed(lambda: json.loads(as_json), args.runs)
+
+    async def worker_cpu(fn: Callable[..., Any], *fn_args: Any, runs: int) -> float:
+        """CPU seconds of ``fn`` in an import worker: a process with a heap as small as the
+        import's own (in this process, the generated document's millions of objects make the
+        garbage collector slow every parse down)."""
+        best = float("inf")
+        for _ in range(runs):
+            await worker.run(fn, *fn_args)
+            stats = worker.pool().last_stats
+            best = min(best, stats.cpu_s if stats else best)
+        return best
+
+    json_cpu = await worker_cpu(json.loads, as_json, runs=args.runs)
+    spec_files = SpecFiles.single(as_json.encode())
+    parse_cpu = await worker_cpu(jobs.prepare, "OPENAPI_3", spec_files, None, runs=args.runs)
+    yaml_cpu = await worker_cpu(yaml.load, as_yaml, _LOADER, runs=1) if as_yaml else 0.0
 
     with private_postgres("aforo-bench-specs-", fast_unsafe=True) as (pg, _):
         engine = create_engine(pg.url(OWNER_ROLE, "aforo"), pool_size=2)
@@ -158,19 +172,17 @@ async def main() -> None:
         await engine.dispose()
 
     print()
-    row("json.loads (floor)", json_floor)
-    row("json.loads, CPU", json_cpu)
+    row("json.loads, CPU (floor)", json_cpu)
     wall, cpu, rss = results["JSON"]
-    row("parse + validate, JSON (in-process)", parse_wall, parse_wall / json_floor, "json.loads")
-    row("import, JSON (worker + PostgreSQL)", wall, wall / json_floor, "json.loads")
-    row("import, JSON, CPU (server + worker)", cpu, cpu / json_cpu, "json.loads CPU")
-    row("import vs the importer's parse, CPU", cpu, cpu / parse_cpu, "parse + validate CPU")
+    row("parse+validate+serialise, CPU (worker)", parse_cpu, parse_cpu / json_cpu, "json.loads")
+    row("import, JSON, CPU (server + worker)", cpu, cpu / json_cpu, "json.loads")
+    row("import, JSON, wall-clock", wall, wall / json_floor, "json.loads wall")
     print(f"  {'  worker peak memory, JSON':<40}{rss / 1024:10.1f} MiB")
     if "YAML" in results:
-        row("yaml C load (floor)", yaml_floor)
         wall_y, cpu_y, rss_y = results["YAML"]
-        row("import, YAML (worker + PostgreSQL)", wall_y, wall_y / yaml_floor, "yaml load")
-        row("import, YAML, CPU (server + worker)", cpu_y, cpu_y / yaml_cpu, "yaml load CPU")
+        row("yaml C load, CPU (floor)", yaml_cpu)
+        row("import, YAML, CPU (server + worker)", cpu_y, cpu_y / yaml_cpu, "yaml load")
+        row("import, YAML, wall-clock", wall_y)
         print(f"  {'  worker peak memory, YAML':<40}{rss_y / 1024:10.1f} MiB")
     row("identical re-import", again, again / wall, "full import")
     row("read 50 operations, depth 2", read2)
@@ -178,12 +190,9 @@ async def main() -> None:
     row("read 50 operations, depth 8", read8)
     print(f"  {'  size':<40}{size8 / 1024:10.1f} KiB")
     row(f"samples, {len(ops)} ops x 8 languages", samples)
-    ratio, cpu_ratio = wall / json_floor, cpu / json_cpu
+    ratio = cpu / json_cpu
     verdict = "met" if ratio <= 3 else "MISSED"
-    print(
-        f"\naim: the JSON import within 3x its parse time: {verdict} ({ratio:.2f}x wall, "
-        f"{cpu_ratio:.2f}x CPU)"
-    )
+    print(f"\naim: the JSON import within 3x its parse time (CPU): {verdict} ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ unescape_token = unescape
 
 
 def escape(token: str) -> str:
+    if "~" not in token and "/" not in token:
+        return token
     return token.replace("~", "~0").replace("/", "~1")
 
 
@@ -103,11 +105,8 @@ def all_refs(data: Any, text: str | None = None) -> set[str]:
     inside example data; callers confirm with ``walk`` before blaming one of them."""
     if text is None:
         text = json.dumps(data, ensure_ascii=False, check_circular=False)
-    out = set()
-    for m in _REF.finditer(text):
-        raw = m.group(1)
-        out.add(json.loads(f'"{raw}"') if "\\" in raw else raw)
-    return out
+    raw = set(_REF.findall(text))
+    return {json.loads(f'"{r}"') if "\\" in r else r for r in raw}
 
 
 @dataclass(frozen=True)
