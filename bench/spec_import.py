@@ -4,8 +4,7 @@ other through ``anyOf`` expansions, ~4 MB (``tests/spec_shapes.stripe_like``).
 Measures, in one run, on a private PostgreSQL cluster:
 
 * the floor: parsing the text alone (``json.loads``; PyYAML's C loader for the YAML form), as
-  CPU time in an import worker process (this process's heap, holding the generated document,
-  would slow any parse down through the garbage collector);
+  CPU time of an import worker job (the conditions the import's own parse runs in);
 * the importer's job alone (parse, validate, extract, serialise), CPU in the worker;
 * the full import through the service (the import worker's job; the server stores the
   version, every operation and component row, and the outbox event): CPU of this process plus
@@ -86,9 +85,9 @@ async def main() -> None:
     json_floor, _ = timed(lambda: json.loads(as_json), args.runs)
 
     async def worker_cpu(fn: Callable[..., Any], *fn_args: Any, runs: int) -> float:
-        """CPU seconds of ``fn`` in an import worker: a process with a heap as small as the
-        import's own (in this process, the generated document's millions of objects make the
-        garbage collector slow every parse down)."""
+        """CPU seconds of ``fn`` as an import worker job: the same process, heap and (no)
+        cycle collection as the import's own job, so floor and import compare like for like
+        (in this process the generated document's million objects slow any parse down)."""
         best = float("inf")
         for _ in range(runs):
             await worker.run(fn, *fn_args)
