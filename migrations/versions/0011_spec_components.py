@@ -112,6 +112,39 @@ def upgrade() -> None:
             where o.tenant_id = v.tenant_id and o.version_id = v.id)
         """
     )
+    # Tags now carry their operation counts, and the tags operations use without declaring
+    # them (``default`` for untagged ones), as imports store them from now on.
+    op.execute(
+        """
+        update spec_versions v set tags = (
+            with used as (
+                select t.name, count(*) as n, min(o.position) as first
+                from spec_operations o
+                cross join lateral unnest(
+                    coalesce(nullif(o.tags, '{}'::varchar[]), array['default']::varchar[])
+                ) as t(name)
+                where o.tenant_id = v.tenant_id and o.version_id = v.id
+                group by t.name
+            ),
+            declared as (
+                select d.value as tag, d.position
+                from json_array_elements(v.tags) with ordinality as d(value, position)
+            )
+            select coalesce(json_agg(x.tag order by x.position), '[]'::json) from (
+                select (d.tag::jsonb || jsonb_build_object(
+                            'declared', true, 'operationCount', coalesce(u.n, 0)))::json as tag,
+                       d.position
+                from declared d left join used u on u.name = d.tag->>'name'
+                union all
+                select json_build_object('name', u.name, 'description', '', 'declared', false,
+                                         'operationCount', u.n),
+                       1000000 + u.first
+                from used u
+                where u.name not in (select d.tag->>'name' from declared d)
+            ) x
+        )
+        """
+    )
 
 
 def downgrade() -> None:
