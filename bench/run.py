@@ -215,7 +215,14 @@ BENCHES = [
         900,
     ),
     Bench("proxy", "bench/proxy.py", ["--requests", "300"], [], parse_proxy, 300),
-    Bench("spec_import", "bench/spec_import.py", ["--ops", "200"], [], parse_spec, 300),
+    Bench(
+        "spec_import",
+        "bench/spec_import.py",
+        ["--ops", "200", "--schemas", "400", "--no-yaml"],
+        [],
+        parse_spec,
+        600,
+    ),
     Bench("sdk_overhead", "sdks/python/bench/overhead.py", [], [], parse_overhead, 300),
 ]
 

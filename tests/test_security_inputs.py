@@ -361,7 +361,7 @@ async def test_a_nul_inside_a_document_is_never_a_5xx(api: Api, app: Any) -> Non
     )
     assert d["importSpec"]["__typename"] == "SpecImported"
     files = {"file": ("s.json", spec.encode(), "application/json")}
-    data = {"productId": w.product_id, "specFormat": "OPENAPI_3", "name": "a\x00b"}
+    data = {"product_id": w.product_id, "spec_format": "OPENAPI_3", "name": "a\x00b"}
     r = await api.client.post(
         "/api/v1/docs/api-specs",
         data=data,

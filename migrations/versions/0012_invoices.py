@@ -11,7 +11,7 @@ tenant, incremented under its row lock by the finalizing transaction: a rollback
 number back, so numbers have no gaps.
 
 Revision ID: 0012_invoices
-Revises: 0009_edge
+Revises: 0011_spec_components
 """
 
 from alembic import op
@@ -19,7 +19,7 @@ from alembic import op
 from aforo.rls import ops_function_sql, tenant_table_sql
 
 revision = "0012_invoices"
-down_revision = "0009_edge"
+down_revision = "0011_spec_components"
 branch_labels = None
 depends_on = None
 

@@ -77,6 +77,14 @@ class Settings:
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")
     )
+    # CPU seconds one spec import (or diff) may use in the import worker before it is refused,
+    # and the address space of a worker process in MB (0: unlimited).
+    spec_import_cpu_s: float = field(
+        default_factory=lambda: float(_env("AFORO_SPEC_IMPORT_CPU", "60") or "60")
+    )
+    spec_import_memory_mb: int = field(
+        default_factory=lambda: _int("AFORO_SPEC_IMPORT_MEMORY_MB", 2048)
+    )
     # -- the security boundary (docs/security.md) ------------------------------------------
     # The operator's outbound policy: non-public ranges opened to outbound fetches (spec URLs,
     # try-it) for every tenant, e.g. an on-premises network; by default only public unicast.

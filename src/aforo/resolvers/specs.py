@@ -5,6 +5,7 @@ from typing import Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aforo.errors import ValidationFailed
 from aforo.runtime.outbound import OutboundError
 from aforo.schema.base import STAFF_ADMIN, AppInfo, HasTenant, UserError, guarded, parse_id, read
 from aforo.schema.specs import (
@@ -26,6 +27,21 @@ from aforo.schema.specs import (
 from aforo.schema.throttling import Throttled
 from aforo.services import specs
 from aforo.services.spec_import import SpecInvalid as SpecInvalidError
+
+MAX_FILES_INPUT = 200
+
+
+def _files(i: ImportSpecInput) -> dict[str, bytes] | None:
+    if i.files is None:
+        return None
+    if len(i.files) > MAX_FILES_INPUT:
+        raise ValidationFailed(f"at most {MAX_FILES_INPUT} files", field="files")
+    out: dict[str, bytes] = {}
+    for f in i.files:
+        if f.path in out:
+            raise ValidationFailed(f"the file {f.path!r} is given twice", field="files")
+        out[f.path] = f.content.encode()
+    return out
 
 
 @strawberry.type
@@ -49,7 +65,7 @@ class Query:
             v = await specs.version_by_id(s, op.version_id, "id")
             spec = await specs.spec_by_id(s, v.spec_id)
             ctx = SampleContext(
-                v.servers, v.security_schemes, spec.server_url, spec.format == "GRAPHQL"
+                v.id, v.servers, v.security_schemes, spec.server_url, spec.format == "GRAPHQL"
             )
             return ApiOperation.of(op, ctx)
 
@@ -57,7 +73,8 @@ class Query:
 
     @strawberry.field(
         permission_classes=[HasTenant],
-        description="Operations added, removed and changed between two versions of one spec.",
+        description="What changed between two versions of one spec, check by check (oasdiff's "
+        "check ids for OpenAPI, graphql-core's findings for GraphQL).",
     )
     async def spec_diff(
         self,
@@ -66,7 +83,8 @@ class Query:
         to: strawberry.ID,
     ) -> SpecDiff:
         a, b = parse_id(from_, "from"), parse_id(to, "to")
-        changes = await read(info, lambda s: specs.spec_diff(s, a, b))
+        limits = specs.limits(info.context.runtime.settings)
+        changes = await read(info, lambda s: specs.spec_diff(s, a, b, limits=limits))
         return SpecDiff(
             changes=[SpecChange.of(c) for c in changes], breaking=any(c.breaking for c in changes)
         )
@@ -81,8 +99,9 @@ class Mutation:
     @strawberry.mutation(
         permission_classes=STAFF_ADMIN,
         extensions=[Throttled("spec.import", by="account")],
-        description="Import OpenAPI 3.0/3.1 or GraphQL from content or a URL; same content "
-        "as before creates nothing new.",
+        description="Import OpenAPI 3.0/3.1, Swagger 2.0 (converted) or GraphQL from content, "
+        "several files, or a URL (with the files its relative $refs name); same content as "
+        "before creates nothing new.",
     )
     async def import_spec(self, info: AppInfo, input: ImportSpecInput) -> ImportSpecResult:
         async def go(s: AsyncSession) -> SpecImported | SpecInvalid:
@@ -92,10 +111,13 @@ class Mutation:
                     product_id=parse_id(input.product_id, "productId"),
                     format=input.format.value,
                     content=input.content,
+                    files=_files(input),
+                    root=input.root,
                     source_url=input.source_url,
                     server_url=input.server_url,
                     name=input.name,
                     spec_id=parse_id(input.spec_id, "specId") if input.spec_id else None,
+                    limits=specs.limits(info.context.runtime.settings),
                 )
             except SpecInvalidError as e:
                 return SpecInvalid.of(e)  # nothing was written before parsing
@@ -115,7 +137,9 @@ class Mutation:
     async def sync_spec(self, info: AppInfo, id: strawberry.ID) -> SyncSpecResult:
         async def go(s: AsyncSession) -> SpecSynced | SpecInvalid | UserError:
             try:
-                done = await specs.sync_spec(s, parse_id(id))
+                done = await specs.sync_spec(
+                    s, parse_id(id), limits=specs.limits(info.context.runtime.settings)
+                )
             # The failure is recorded on the spec (lastError): keep that write.
             except SpecInvalidError as e:
                 return SpecInvalid.of(e)

@@ -1,5 +1,5 @@
-"""REST spec import: ``POST /api/v1/docs/api-specs`` (JSON with a URL, or a multipart upload),
-and the live-sync background task."""
+"""REST spec import: ``POST /api/v1/docs/api-specs`` (JSON with a URL, or a multipart upload
+of one file, several files or a zip), and the live-sync background task."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from aforo.rest.deps import JwtAdmin, RuntimeDep
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
 from aforo.runtime.throttle import throttle
-from aforo.services import spec_sync, specs
+from aforo.services import specs
 from aforo.services.spec_import import FORMATS, SpecInvalid
+from aforo.services.spec_import.bundle import MAX_FILES, MAX_TOTAL_BYTES
 from aforo.services.spec_import.loader import MAX_SPEC_BYTES
+from aforo.services.specs import sync as spec_sync
 
 router = APIRouter(prefix="/api/v1/docs", tags=["docs"])
 
@@ -40,19 +42,34 @@ def _format(value: Any) -> str:
 
 
 async def _read_form(request: Request) -> dict[str, Any]:
-    form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_SPEC_BYTES + 1)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
+    """One ``file`` part, or several (their file names are their paths, as the spec's
+    ``$ref``s name them), or one zip archive."""
+    form = await request.form(max_files=MAX_FILES, max_fields=10, max_part_size=MAX_SPEC_BYTES + 1)
+    uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
+    if not uploads:
         raise ValidationFailed("attach the spec as the 'file' part", field="file")
-    content = await upload.read(MAX_SPEC_BYTES + 1)
-    if len(content) > MAX_SPEC_BYTES:
-        raise ValidationFailed(f"the file is larger than {MAX_SPEC_BYTES} bytes", field="file")
+    files: dict[str, bytes] = {}
+    total = 0
+    for i, upload in enumerate(uploads):
+        content = await upload.read(MAX_SPEC_BYTES + 1)
+        total += len(content)
+        if len(content) > MAX_SPEC_BYTES:
+            raise ValidationFailed(f"the file is larger than {MAX_SPEC_BYTES} bytes", field="file")
+        if total > MAX_TOTAL_BYTES:
+            raise ValidationFailed(
+                f"the files are larger than {MAX_TOTAL_BYTES} bytes", field="file"
+            )
+        name = (upload.filename or f"file{i}").replace("\\", "/").lstrip("./") or f"file{i}"
+        if name in files:
+            raise ValidationFailed(f"the file {name!r} is uploaded twice", field="file")
+        files[name] = content
     return {
         "product_id": form.get("product_id"),
         "spec_format": form.get("spec_format"),
         "server_url": form.get("server_url"),
         "name": form.get("name"),
-        "content": content,
+        "root": form.get("root"),
+        "files": files,
     }
 
 
@@ -78,12 +95,12 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
     product_id = _uuid(body.get("product_id"), "product_id")
     fmt = _format(body.get("spec_format"))
     source_url = body.get("source_url")
-    content = body.get("content")
-    if content is None and not isinstance(source_url, str):
+    files = body.get("files")
+    if files is None and not isinstance(source_url, str):
         raise ValidationFailed(
             "give source_url (JSON) or upload a file (multipart)", field="source_url"
         )
-    for key in ("server_url", "name"):
+    for key in ("server_url", "name", "root"):
         if body.get(key) is not None and not isinstance(body.get(key), str):
             raise ValidationFailed(f"{key} must be a string", field=key)
     try:
@@ -92,15 +109,17 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
                 s,
                 product_id=product_id,
                 format=fmt,
-                content=content,
-                source_url=source_url if content is None else None,
+                files=files,
+                root=body.get("root"),
+                source_url=source_url if files is None else None,
                 server_url=body.get("server_url"),
                 name=body.get("name"),
+                limits=specs.limits(rt.settings),
             )
-            ops = len((await specs.operations_by_version_ids(s, [done.version.id]))[0])
     except SpecInvalid as e:
         problems = [
-            {"pointer": p.pointer, "line": p.line, "message": p.message} for p in e.problems
+            {"pointer": p.pointer, "line": p.line, "message": p.message, "file": p.file}
+            for p in e.problems
         ]
         return JSONResponse(
             {
@@ -109,17 +128,22 @@ async def import_spec(request: Request, rt: RuntimeDep, user: JwtAdmin) -> JSONR
                     "message": e.message,
                     "field": snake_field(e.field) if e.field else None,
                     "problems": problems,
+                    "total": e.total,
                 }
             },
             status_code=e.status,
         )
+    v = done.version
     return JSONResponse(
         {
             "spec_id": str(done.spec.id),
-            "version_id": str(done.version.id),
-            "version": done.version.number,
+            "version_id": str(v.id),
+            "version": v.number,
             "created": done.created,
-            "operations": ops,
+            "operations": v.operation_count,
+            "source_version": v.source_version,
+            "conversions": v.conversions,
+            "files": v.files,
         },
         status_code=201 if done.created else 200,
     )
@@ -132,7 +156,11 @@ async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
     if interval <= 0:
         yield
         return
-    task = asyncio.create_task(spec_sync.loop(runtime.maker, runtime.transaction, interval))
+    task = asyncio.create_task(
+        spec_sync.loop(
+            runtime.maker, runtime.transaction, interval, limits=specs.limits(runtime.settings)
+        )
+    )
     state.spec_sync = task
     try:
         yield

@@ -396,6 +396,8 @@ async def prepare(
             field="keyId",
             code=f"KEY_{verdict.code}",
         ) from e
+    if op.kind != "operation":  # a webhook or callback is a request the API makes, not takes
+        raise _bad(f"a {op.kind} cannot be tried", "operationId")
     graphql = t.format != "OPENAPI_3"
     method = "POST" if graphql else op.method.upper()
     if method not in HTTP_METHODS:

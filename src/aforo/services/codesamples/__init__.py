@@ -1,23 +1,32 @@
 """Code samples for every operation, in 8 languages, from one template per language.
 
-The request is worked out once (``build_request``: URL with encoded path and query values, headers,
-body) and every template only spells it out. Templates are Jinja2 with autoescape off, so every
-value goes through the language's quoting filter (``|sh``, ``|py``, ``|java`` …): a quote, a
-backslash, a ``$`` or an emoji in a spec example can never break out of a string literal. The
-credential is read from an environment variable, never written into a sample.
+The request is worked out once (``build_request``) following OpenAPI's serialisation rules
+(``serialize``: ``style``/``explode`` per parameter location, form and multipart bodies with
+their ``encoding``), with values that satisfy the schemas (``spec_import.examples``); every
+template only spells it out. Templates are Jinja2 with autoescape off, so every value goes
+through the language's quoting filter (``quoting``).
+
+Credentials are read at run time, never written into a sample: a bearer token or API key from
+``$API_KEY`` (in a header, the query string or a cookie, as the spec's scheme says); HTTP Basic
+from ``$API_USERNAME`` and ``$API_PASSWORD``, base64-encoded by the sample itself.
+
+Which parameters: every required one, plus optional ones that carry an example, a default or
+an enum, and, when that leaves the query empty, the first two optional query parameters (a
+search endpoint is shown searching). Deprecated optional parameters are left out.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import jinja2
 
-from aforo.services.spec_import import examples
+from aforo.services.codesamples import graphql as graphql_samples
+from aforo.services.codesamples import serialize
+from aforo.services.codesamples.quoting import FILTERS, q_sh
+from aforo.services.spec_import import examples, schemas
 
 LANGUAGES = ("CURL", "NODE", "PYTHON", "JAVA", "GO", "RUBY", "PHP", "CSHARP")
 TEMPLATES = {
@@ -31,87 +40,23 @@ TEMPLATES = {
     "CSHARP": "csharp.cs.j2",
 }
 ENV_VAR = "API_KEY"
+USER_ENV = "API_USERNAME"
+PASSWORD_ENV = "API_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_SERVER = "https://api.example.com"
-MAX_SELECTION = 12
-
-
-# -- quoting, one filter per language --------------------------------------------------------
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def q_sh(value: Any) -> str:
-    return "'" + _text(value).replace("'", "'\\''") + "'"
-
-
-def q_sh_dq(value: Any) -> str:
-    """Inside "…" in a shell: only these four characters are special."""
-    return re.sub(r'([\\"$`])', r"\\\1", _text(value))
-
-
-def q_json(value: Any) -> str:
-    """A JSON string literal is a valid Python, JavaScript and Go string literal."""
-    out = json.dumps(_text(value), ensure_ascii=False)
-    return out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def _c_like(value: Any, *, octal: bool) -> str:
-    out = []
-    for ch in _text(value):
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o == 0x7F:
-            # Java turns \\u000a into a real line break before lexing; octal escapes are safe.
-            out.append(f"\\{o:03o}" if octal else f"\\u{o:04x}")
-        elif o < 0x80:
-            out.append(ch)
-        elif o > 0xFFFF:
-            o -= 0x10000
-            out.append(f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04x}")
-        else:
-            out.append(f"\\u{o:04x}")
-    return '"' + "".join(out) + '"'
-
-
-def q_java(value: Any) -> str:
-    return _c_like(value, octal=True)
-
-
-def q_cs(value: Any) -> str:
-    return _c_like(value, octal=False)
-
-
-def q_single(value: Any) -> str:
-    """Ruby and PHP single-quoted strings: only \\ and ' are escapes; nothing interpolates."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "'" + _text(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
+# OpenAPI: header parameters with these names are ignored (the request says them otherwise)
+IGNORED_HEADERS = {"accept", "content-type", "authorization"}
+DEFAULT_STYLE = {"path": "simple", "header": "simple", "query": "form", "cookie": "form"}
+MAX_OPTIONAL = 5
+SAMPLE_DEPTH = 4  # levels of components a sample's values may need
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("aforo.services.codesamples", "templates"),
     autoescape=False,  # noqa: S701 - not HTML; every value passes a language quoting filter
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=False,
 )
-_env.filters.update(
-    sh=q_sh,
-    sh_dq=q_sh_dq,
-    py=q_json,
-    js=q_json,
-    go=q_json,
-    java=q_java,
-    cs=q_cs,
-    rb=q_single,
-    php=q_single,
-)
+_env.filters.update(FILTERS)
 
 
 # -- the request -----------------------------------------------------------------------------
@@ -127,9 +72,15 @@ class Header:
 
 @dataclass
 class Auth:
+    """``header``: ``name: prefix + $env``; ``query``: the URL + ``prefix`` + the encoded
+    ``$env``; ``basic``: ``Authorization: Basic base64($API_USERNAME:$API_PASSWORD)``."""
+
     name: str
-    prefix: str
+    prefix: str = ""
     env: str = ENV_VAR
+    kind: str = "header"
+    user_env: str = USER_ENV
+    password_env: str = PASSWORD_ENV
 
     @property
     def label(self) -> str:
@@ -144,35 +95,35 @@ class SampleRequest:
     auth: Auth | None = None
     body: str | None = None
     content_type: str | None = None
+    parts: list[serialize.Part] | None = None  # a multipart body, part by part (curl -F)
+    values: dict[str, Any] = field(default_factory=dict)  # what was chosen, by location
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
-def _auth(security: list[dict[str, Any]], schemes: dict[str, Any]) -> tuple[Auth | None, str]:
-    """The first header-borne scheme; an apiKey in the query string is returned as its name."""
+def _auth(
+    security: list[dict[str, Any]], schemes: dict[str, Any], cookies: list[str], has_query: bool
+) -> Auth | None:
+    """The first scheme of the first alternative a sample can carry."""
     for requirement in security:
         scheme = schemes.get(requirement.get("scheme", ""))
         if not scheme:
             continue
-        if scheme["type"] == "http" and scheme.get("scheme", "").lower() == "bearer":
-            return Auth("Authorization", "Bearer "), ""
-        if scheme["type"] == "http" and scheme.get("scheme", "").lower() == "basic":
-            return Auth("Authorization", "Basic "), ""
-        if scheme["type"] in ("oauth2", "openIdConnect"):
-            return Auth("Authorization", "Bearer "), ""
-        if scheme["type"] == "apiKey" and scheme.get("in") == "header":
-            return Auth(scheme["name"], ""), ""
-        if scheme["type"] == "apiKey" and scheme.get("in") == "cookie":
-            return Auth("Cookie", f"{scheme['name']}="), ""
-    return None, ""
+        kind = scheme.get("type")
+        http = str(scheme.get("scheme", "")).lower()
+        if kind == "http" and http == "basic":
+            return Auth("Authorization", kind="basic")
+        if (kind == "http" and http == "bearer") or kind in ("oauth2", "openIdConnect"):
+            return Auth("Authorization", "Bearer ")
+        if kind == "http":
+            return Auth("Authorization", f"{scheme.get('scheme')} ")
+        if kind == "apiKey" and scheme.get("in") == "header":
+            return Auth(scheme["name"])
+        if kind == "apiKey" and scheme.get("in") == "query":
+            sep = "&" if has_query else "?"
+            return Auth(scheme["name"], f"{sep}{serialize.enc(scheme['name'])}=", kind="query")
+        if kind == "apiKey" and scheme.get("in") == "cookie":
+            # one Cookie header: the other cookies, then the credential
+            return Auth("Cookie", "".join(f"{c}; " for c in cookies) + f"{scheme['name']}=")
+    return None
 
 
 def _server(op: dict[str, Any], servers: list[dict[str, Any]], override: str | None) -> str:
@@ -183,24 +134,74 @@ def _server(op: dict[str, Any], servers: list[dict[str, Any]], override: str | N
     return url.rstrip("/")
 
 
-def _body(op: dict[str, Any]) -> tuple[str | None, str | None]:
+def _chosen(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    required = [p for p in params if p["required"]]
+    shown = [
+        p
+        for p in params
+        if not p["required"]
+        and not p.get("deprecated")
+        and (p.get("example") is not None or _hinted(p.get("schema")))
+    ][:MAX_OPTIONAL]
+    if not any(p["in"] == "query" for p in required + shown):
+        shown += [
+            p
+            for p in params
+            if p["in"] == "query" and not p["required"] and not p.get("deprecated")
+        ][:2]
+    picked = {id(p) for p in required + shown}
+    return [p for p in params if id(p) in picked]
+
+
+def _hinted(schema: Any) -> bool:
+    return isinstance(schema, dict) and any(
+        k in schema for k in ("example", "examples", "default", "enum")
+    )
+
+
+def _body(
+    op: dict[str, Any], components: dict[str, Any]
+) -> tuple[str | None, str | None, list[serialize.Part] | None, Any]:
     body = op.get("requestBody")
     if not body or not body.get("content"):
-        return None, None
+        return None, None, None, None
     contents = body["content"]
-    media = next((c for c in contents if "json" in c["mediaType"]), None)
+    media = next((c for c in contents if "json" in c["mediaType"].lower()), None)
     if media is not None:
-        value = examples.for_media(media)
-        return json.dumps(value, ensure_ascii=False), media["mediaType"]
-    media = next(
-        (c for c in contents if c["mediaType"] == "application/x-www-form-urlencoded"), None
-    )
-    if media is not None:
-        value = examples.for_media(media)
-        pairs = value.items() if isinstance(value, dict) else []
-        return urlencode([(k, _scalar(v)) for k, v in pairs]), media["mediaType"]
+        value = examples.for_media(media, components)
+        return json.dumps(value, ensure_ascii=False), media["mediaType"], None, value
+    for c in contents:
+        mt = c["mediaType"].lower()
+        if mt.startswith("application/x-www-form-urlencoded"):
+            value = examples.for_media(c, components)
+            return serialize.form_body(value, c.get("encoding") or {}), c["mediaType"], None, value
+        if mt.startswith("multipart/"):
+            value = examples.for_media(c, components)
+            schema, _ = schemas.resolve(c.get("schema") or {}, components)
+            merged = schemas.merged(schema, components)
+            props = {
+                k: schemas.resolve(v, components)[0]
+                for k, v in ((merged or {}).get("properties") or {}).items()
+            }
+            encoding = c.get("encoding") or {}
+            headers = {
+                prop: [
+                    (
+                        h["name"],
+                        serialize.header_value(examples.for_parameter(h, components), False),
+                    )
+                    for h in e.get("headers") or []
+                    if h["name"].lower() != "content-type"
+                ]
+                for prop, e in encoding.items()
+                if isinstance(e, dict)
+            }
+            parts = serialize.multipart_parts(value, props, encoding, headers)
+            ctype = f"{c['mediaType']}; boundary={serialize.BOUNDARY}"
+            return serialize.multipart_body(parts), ctype, parts, value
     media = contents[0]
-    return _scalar(examples.for_media(media) or ""), media["mediaType"]
+    value = examples.for_media(media, components)
+    return serialize.scalar(value if value is not None else ""), media["mediaType"], None, value
 
 
 def build_request(
@@ -210,76 +211,52 @@ def build_request(
     schemes: dict[str, Any],
     server_url: str | None = None,
     graphql: bool = False,
+    components: dict[str, Any] | None = None,
 ) -> SampleRequest:
+    """``components``: the component bodies the operation's schemas reach (by ref); without
+    them, referenced schemas give no value."""
+    components = components or {}
     base = _server(op, servers, server_url)
     if graphql:
-        return _graphql_request(op, base)
+        return _graphql_request(op, base, components)
     path = op["path"]
-    query: list[tuple[str, str]] = []
+    query: list[str] = []
     headers: list[Header] = []
     cookies: list[str] = []
-    for p in op["parameters"]:
-        if not p["required"] and p.get("example") is None:
-            continue  # optional parameters appear only when the spec shows an example
-        value = examples.for_parameter(p)
+    values: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}, "cookie": {}}
+    for p in _chosen(op["parameters"]):
+        if p["in"] == "header" and p["name"].lower() in IGNORED_HEADERS:
+            continue
+        value = examples.for_parameter(p, components)
+        values[p["in"]][p["name"]] = value
+        style = p.get("style") or DEFAULT_STYLE[p["in"]]
+        explode = bool(p.get("explode", style == "form"))
         if p["in"] == "path":
-            path = path.replace("{" + p["name"] + "}", quote(_scalar(value), safe=""))
+            rendered = serialize.path_value(p["name"], value, style, explode)
+            path = path.replace("{" + p["name"] + "}", rendered)
         elif p["in"] == "query":
-            values = value if isinstance(value, list) else [value]
-            query.extend((p["name"], _scalar(v)) for v in values)
+            query += serialize.query_pairs(
+                p["name"], value, style, explode, bool(p.get("allowReserved"))
+            )
         elif p["in"] == "header":
-            headers.append(Header(p["name"], _scalar(value)))
+            headers.append(Header(p["name"], serialize.header_value(value, explode)))
         elif p["in"] == "cookie":
-            cookies.append(f"{p['name']}={quote(_scalar(value), safe='')}")
-    if cookies:
+            cookies += serialize.cookie_pairs(p["name"], value, explode)
+    url = base + path + ("?" + "&".join(query) if query else "")
+    auth = _auth(op.get("security") or [], schemes, cookies, bool(query))
+    if cookies and not (auth and auth.name == "Cookie"):
         headers.append(Header("Cookie", "; ".join(cookies)))
-    url = base + path + ("?" + urlencode(query, quote_via=quote) if query else "")
-    auth, _ = _auth(op.get("security") or [], schemes)
-    body, content_type = _body(op)
+    body, content_type, parts, body_value = _body(op, components)
     if content_type:
         headers.append(Header("Content-Type", content_type))
-    return SampleRequest(op["method"], url, headers, auth, body, content_type)
+    request = SampleRequest(op["method"], url, headers, auth, body, content_type, parts, values)
+    if body is not None:
+        request.values["body"] = body_value
+    return request
 
 
-def _selection(schema: dict[str, Any], depth: int = 0) -> str:
-    """Scalar fields of the return type (and one level into objects), so the query is valid."""
-    if schema.get("type") == "array":
-        return _selection(schema.get("items") or {}, depth)
-    if "oneOf" in schema:
-        return "{ __typename }"
-    props = schema.get("properties")
-    if schema.get("type") != "object":
-        return ""
-    if not props:
-        return "{ __typename }"
-    fields = []
-    for name, sub in props.items():
-        inner = sub.get("items", sub) if sub.get("type") == "array" else sub
-        if inner.get("type") != "object" and "oneOf" not in inner:
-            fields.append(name)
-        elif depth < 1 and inner.get("properties"):
-            nested = _selection(inner, depth + 1)
-            if nested:
-                fields.append(f"{name} {nested}")
-        if len(fields) >= MAX_SELECTION:
-            break
-    return "{ " + " ".join(fields or ["__typename"]) + " }"
-
-
-def _graphql_request(op: dict[str, Any], url: str) -> SampleRequest:
-    kind = op["method"].lower()
-    name = op["path"]
-    chosen = [p for p in op["parameters"] if p["required"] or p.get("example") is not None]
-    op_name = name[:1].upper() + name[1:]
-    decl = ", ".join(f"${p['name']}: {p['schema']['x-graphql-type']}" for p in chosen)
-    args = ", ".join(f"{p['name']}: ${p['name']}" for p in chosen)
-    result = op["responses"][0]["content"][0]["schema"] if op["responses"] else {}
-    selection = _selection(result)
-    document = (
-        f"{kind} {op_name}{f'({decl})' if decl else ''} "
-        f"{{ {name}{f'({args})' if args else ''}{f' {selection}' if selection else ''} }}"
-    )
-    variables = {p["name"]: examples.for_parameter(p) for p in chosen}
+def _graphql_request(op: dict[str, Any], url: str, components: dict[str, Any]) -> SampleRequest:
+    document, variables = graphql_samples.document(op, components)
     body = json.dumps({"query": document, "variables": variables}, ensure_ascii=False)
     return SampleRequest(
         "POST",
@@ -288,19 +265,40 @@ def _graphql_request(op: dict[str, Any], url: str) -> SampleRequest:
         Auth("Authorization", "Bearer "),
         body,
         "application/json",
+        values={"query": document, "variables": variables},
     )
+
+
+def _form_arg(part: serialize.Part) -> str:
+    """A ``curl --form`` argument: the value double-quoted (curl's own syntax), so ``;``,
+    ``,``, a leading ``@`` or ``<`` are taken literally."""
+    value = part.content.replace("\\", "\\\\").replace('"', '\\"')
+    arg = f'{part.name}="{value}"'
+    if part.filename:
+        arg += f";filename={part.filename}"
+    if part.content_type:
+        arg += f";type={part.content_type}"
+    for k, v in part.headers:
+        arg += f';headers="{k}: {v}"'
+    return q_sh(arg)
 
 
 def render(language: str, request: SampleRequest) -> str:
     template = _env.get_template(TEMPLATES[language])
     plain = [h for h in request.headers if h.name.lower() != "content-type"]
+    curl_headers = request.headers
+    if request.parts is not None:  # curl writes its own multipart Content-Type
+        curl_headers = plain
     return template.render(
         method=request.method,
         url=request.url,
         headers=request.headers,
         plain_headers=plain,
+        curl_headers=curl_headers,
         auth=request.auth,
         body=request.body,
         has_body=request.body is not None,
         content_type=request.content_type or "",
+        form_args=[_form_arg(p) for p in request.parts] if request.parts is not None else None,
+        globoff=any(c in request.url for c in "[]{}"),
     )

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.errors import DomainError, NotFound
 from aforo.models.billing import Plan, Product
 from aforo.services import gateway_tokens
-from aforo.services.codesamples import q_java, q_json, q_sh
+from aforo.services.codesamples.quoting import q_java, q_json, q_sh
 
 TIERS = ("SDK", "MIDDLEWARE", "REST", "UPLOAD", "GATEWAY", "MCP", "VERIFY")
 # What a plan's quota counts (services.usage.QUOTA_METRICS): the snippets record it.

@@ -1,30 +1,33 @@
 """Decode a spec document (JSON or YAML) and point at lines when it is wrong.
 
-Parsing uses the fast C loader when available. Line numbers are only needed for error messages,
-so they are computed afterwards, by composing the YAML node tree again and walking it along the
-JSON pointer of each problem.
+Parsing uses the fast C loaders. Line numbers are only needed for error messages, so they are
+computed afterwards, once per document (``lines.LineTree``), for the problems reported.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from aforo.errors import DomainError
-
-MAX_SPEC_BYTES = 8 * 1024 * 1024
-MAX_ALIASES = 10_000
-MAX_PROBLEMS = 50
-MAX_EXPANDED_NODES = 1_000_000  # of all resolved schemas of one version, as stored
+from aforo.services.spec_import.lines import LineTree
 
 try:  # pragma: no branch - which loader is a property of the PyYAML build
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
+
+MAX_SPEC_BYTES = 8 * 1024 * 1024
+MAX_ALIASES = 10_000
+MAX_PROBLEMS = 50  # reported (each with its line)
+MAX_COUNTED = 100_000  # counted; a walk that finds more stops
+MAX_EXPANDED_NODES = 2_000_000  # of a YAML document once its aliases are expanded
 
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]+")
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s\[\]{},]+")
@@ -35,25 +38,74 @@ class Problem:
     pointer: str
     message: str
     line: int | None = None
+    file: str | None = None  # of a multi-file spec; None: the root document
 
     def describe(self) -> str:
-        where = self.pointer or "/"
+        where = (f"{self.file}#" if self.file else "") + (self.pointer or "/")
         return f"{where}{f' (line {self.line})' if self.line else ''}: {self.message}"
 
 
 class SpecInvalid(DomainError):
-    """The document is not a valid spec; ``problems`` say where (JSON pointer and line)."""
+    """The document is not a valid spec; ``problems`` say where (file, JSON pointer and line).
+    At most ``MAX_PROBLEMS`` are kept; ``total`` counts them all."""
 
     code = "SPEC_INVALID"
     status = 422
 
     def __init__(
-        self, problems: list[Problem], *, code: str | None = None, field: str = "content"
+        self,
+        problems: list[Problem],
+        *,
+        code: str | None = None,
+        field: str = "content",
+        total: int | None = None,
     ) -> None:
         self.problems = problems[:MAX_PROBLEMS]
+        self.total = max(total or 0, len(problems))
         first = self.problems[0].describe() if self.problems else "invalid spec"
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        more = f" (and {self.total - 1} more)" if self.total > 1 else ""
         super().__init__(first + more, field=field, code=code)
+
+    def __reduce__(self) -> Any:  # crosses the import worker's process boundary
+        return (_rebuild, (self.problems, self.code, self.field, self.total))
+
+
+def _rebuild(problems: list[Problem], code: str, field: str, total: int) -> SpecInvalid:
+    return SpecInvalid(problems, code=code, field=field, total=total)
+
+
+class Problems:
+    """Problems found by a walk, bounded: the first ``MAX_PROBLEMS`` are kept, all are
+    counted, and past ``MAX_COUNTED`` the walk is stopped. ``cause`` problems (the reason many
+    others follow, such as an unresolved external reference) are reported first."""
+
+    def __init__(self) -> None:
+        self.causes: list[Problem] = []
+        self.items: list[Problem] = []
+        self.count = 0
+
+    def add(self, problem: Problem, *, cause: bool = False) -> None:
+        self.count += 1
+        kept = self.causes if cause else self.items
+        if len(kept) < MAX_PROBLEMS:
+            kept.append(problem)
+        if self.count > MAX_COUNTED:
+            raise SpecInvalid(
+                self.ordered(), total=self.count, code="SPEC_INVALID"
+            )  # no line numbers: the walk is abandoned
+
+    def extend(self, problems: list[Problem]) -> None:
+        for p in problems:
+            self.add(p)
+
+    def ordered(self) -> list[Problem]:
+        return (self.causes + self.items)[:MAX_PROBLEMS]
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def escape(token: str) -> str:
@@ -89,98 +141,130 @@ class Document:
     text: str
     data: Any
     is_yaml: bool
+    name: str | None = None  # its path in a multi-file spec
+    _lines: LineTree | None = field(default=None, repr=False)
+
+    def source_pointer(self, ptr: str) -> str:
+        """Where ``ptr`` is in the text as received (a converted document says so)."""
+        return ptr
 
     def line_of(self, ptr: str) -> int | None:
-        """The 1-based line a JSON pointer points at (its deepest existing ancestor)."""
-        try:
-            node = yaml.compose(self.text, Loader=_Loader)
-        except yaml.YAMLError:
-            return None
-        if node is None:
-            return None
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in ptr.split("/")[1:]]
-        line = node.start_mark.line + 1
-        for token in tokens:
-            nxt = None
-            if isinstance(node, yaml.MappingNode):
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and str(k.value) == token:
-                        nxt = v
-                        line = k.start_mark.line + 1
-                        break
-            elif isinstance(node, yaml.SequenceNode) and token.isdigit():
-                idx = int(token)
-                if idx < len(node.value):
-                    nxt = node.value[idx]
-                    line = nxt.start_mark.line + 1
-            if nxt is None:
-                break
-            node = nxt
-        return line
-
-    def fail(self, problems: list[Problem], *, code: str | None = None) -> SpecInvalid:
-        located = [
-            Problem(p.pointer, p.message, p.line or self.line_of(p.pointer)) for p in problems
-        ]
-        return SpecInvalid(located, code=code)
+        """The 1-based line a JSON pointer points at (its deepest existing ancestor). The
+        line tree is built on the first call, once per document."""
+        if self._lines is None:
+            self._lines = (
+                LineTree.of_yaml(self.text) if self.is_yaml else LineTree.of_json(self.text)
+            )
+        return self._lines.line_of(ptr)
 
 
-def load(content: bytes | str) -> Document:
-    """JSON when it looks like JSON (fast path), YAML otherwise."""
+def locate(
+    problems: Problems | list[Problem],
+    documents: dict[str | None, Document],
+    *,
+    code: str | None = None,
+) -> SpecInvalid:
+    """The refusal for ``problems``, each reported one with its line (one line tree per
+    document, built only for documents that have a reported problem)."""
+    found = problems.ordered() if isinstance(problems, Problems) else problems
+    total = len(problems)
+    located = []
+    for p in found[:MAX_PROBLEMS]:
+        doc = documents.get(p.file)
+        pointer = doc.source_pointer(p.pointer) if doc is not None else p.pointer
+        line = p.line or (doc.line_of(pointer) if doc is not None else None)
+        located.append(Problem(pointer, p.message, line, p.file))
+    return SpecInvalid(located, code=code, total=total)
+
+
+def load(content: bytes | str, name: str | None = None) -> Document:
+    """JSON when it looks like JSON (fast path), YAML otherwise. The data is plain JSON:
+    string keys, no dates, no NUL characters or lone surrogates, finite numbers."""
     text = decode_text(content)
     stripped = text.lstrip()
     if not stripped:
-        raise SpecInvalid([Problem("", "the document is empty")])
+        raise SpecInvalid([Problem("", "the document is empty", file=name)])
     if stripped[0] in "{[":
         try:
-            return Document(text, loads_json(text), is_yaml=False)
+            data = loads_json(text)
         except json.JSONDecodeError as e:
             if stripped[0] == "[":
-                raise SpecInvalid([Problem("", f"invalid JSON: {e.msg}", e.lineno)]) from e
+                raise SpecInvalid([Problem("", f"invalid JSON: {e.msg}", e.lineno, name)]) from e
             # flow-style YAML can start with "{" too; fall through to the YAML parser
+        else:
+            # JSON text can only smuggle NUL or a lone surrogate in as an escape: without
+            # one, what json.loads built is storable as it is (no copy of a 4 MB tree).
+            if "\\u0000" in text or _SURROGATE.search(text):
+                data = clean(data)
+            return Document(text, data, is_yaml=False, name=name)
     # Aliases make shared subtrees that expand when serialised ("billion laughs").
     if _ANCHOR.search(text) and len(_ALIAS.findall(text)) > MAX_ALIASES:
-        raise SpecInvalid([Problem("", f"more than {MAX_ALIASES} YAML aliases")])
+        raise SpecInvalid([Problem("", f"more than {MAX_ALIASES} YAML aliases", file=name)])
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
-        raise SpecInvalid([Problem("", f"invalid YAML: {e.problem or e}", line)]) from e
+        raise SpecInvalid([Problem("", f"invalid YAML: {e.problem or e}", line, name)]) from e
     except yaml.YAMLError as e:
-        raise SpecInvalid([Problem("", f"invalid YAML: {e}")]) from e
+        raise SpecInvalid([Problem("", f"invalid YAML: {e}", file=name)]) from e
     except ValueError as e:  # an integer past Python's digit limit
-        raise SpecInvalid([Problem("", f"invalid YAML: {e}")]) from e
-    return Document(text, data, is_yaml=True)
+        raise SpecInvalid([Problem("", f"invalid YAML: {e}", file=name)]) from e
+    return Document(text, clean(data), is_yaml=True, name=name)
 
 
-class Expansion:
-    """Counts the nodes resolved schemas have once stored: a subtree shared by reference is
-    stored again wherever it is used, so a few kilobytes of references fanning out (each
-    schema using the next one twice) would otherwise expand to billions of nodes."""
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE = re.compile("[\ud800-\udfff]")
 
-    def __init__(self, limit: int = MAX_EXPANDED_NODES) -> None:
-        self.limit = limit
-        self.left = limit
 
-    def take(self, n: int = 1) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise SpecInvalid(
-                [Problem("", f"the schemas expand to more than {self.limit} nodes")],
-                code="SPEC_TOO_LARGE",
-            )
+def clean(value: Any, budget: list[int] | None = None) -> Any:
+    """YAML gives dates and non-string keys; PostgreSQL cannot store NUL characters or lone
+    surrogates; the rest of the system speaks JSON. Copies every node, so YAML aliases are
+    expanded here, under a node budget ("billion laughs")."""
+    budget = budget if budget is not None else [MAX_EXPANDED_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecInvalid(
+            [Problem("", f"the document expands to more than {MAX_EXPANDED_NODES} nodes")],
+            code="SPEC_TOO_LARGE",
+        )
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value.replace("\x00", ""))
+    if isinstance(value, dict):
+        return {clean(str(k), budget): clean(v, budget) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v, budget) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML .inf/.nan, JSON NaN or 1e999: valid to the parsers, not storable as JSON.
+        raise SpecInvalid([Problem("", f"numbers must be finite, found {value}")])
+    return value
 
 
 def too_deep() -> SpecInvalid:
     return SpecInvalid([Problem("", "the document is nested too deeply")], code="SPEC_TOO_DEEP")
 
 
+def _not_finite(name: str) -> Any:
+    raise SpecInvalid([Problem("", f"numbers must be finite, found {name}")])
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        _not_finite(text)
+    return value
+
+
 def loads_json(text: str) -> Any:
-    """``json.loads``, with the two ways hostile JSON breaks it turned into refusals: nesting
-    deeper than the interpreter's stack, and integers past Python's digit limit."""
+    """``json.loads``, with the ways hostile JSON breaks it turned into refusals: nesting
+    deeper than the interpreter's stack, integers past Python's digit limit, and numbers
+    (NaN, Infinity, 1e999) JSON storage cannot hold."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_finite, parse_float=_float)
     except json.JSONDecodeError:
         raise
     except RecursionError as e:

@@ -1,133 +1,322 @@
-"""OpenAPI 3.0 / 3.1: validate the document, resolve local ``$ref``s, extract every operation."""
+"""OpenAPI 3.0 / 3.1: validate the document and extract what a reference renders.
+
+Schemas are not expanded here: every ``$ref`` inside a schema stays as it is, and the schemas
+of ``components`` (plus any other target of a local reference) are kept as named components,
+stored once. Reading a schema expands it to a depth (``schemas.expand``). A Stripe-size spec
+(about a thousand schemas referencing each other through ``anyOf``) therefore costs its own
+size, not the size of every schema expanded inline for every operation.
+
+Every other kind of reference (parameters, responses, request bodies, headers, examples,
+links, path items, callbacks) is followed and inlined into the operation using it.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import re
 from typing import Any
 
-from aforo.services.spec_import.loader import Document, Expansion, Problem, SpecInvalid, pointer
-from aforo.services.spec_import.model import ParsedSpec
+from aforo.services.spec_import import refs
+from aforo.services.spec_import.loader import Document, Problem, Problems, locate
+from aforo.services.spec_import.model import ParsedSpec, obj, seq
+from aforo.services.spec_import.openapi_objects import ObjectReader, docs, text
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-PARAM_IN = ("query", "header", "path", "cookie")
 SCHEME_TYPES = ("apiKey", "http", "oauth2", "openIdConnect", "mutualTLS")
+COMPONENT_KINDS = (
+    "schemas",
+    "responses",
+    "parameters",
+    "examples",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "links",
+    "callbacks",
+    "pathItems",
+)
 MAX_OPERATIONS = 5000
-MAX_REF_DEPTH = 40
-MAX_NODES = 2_000_000
+MAX_CALLBACK_DEPTH = 2
 _PATH_PARAM = re.compile(r"{([^{}]+)}")
 _VERSION = re.compile(r"^3\.(0|1)\.\d+(-.+)?$")
+_INFO_KEYS = ("title", "version", "summary", "description", "termsOfService", "x-logo")
 
 
-def jsonable(value: Any, budget: list[int] | None = None) -> Any:
-    """YAML gives dates and non-string keys; the rest of the system speaks JSON. Copies every
-    node, so YAML aliases are expanded here, under a node budget ("billion laughs")."""
-    budget = budget if budget is not None else [MAX_NODES]
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise SpecInvalid(
-            [Problem("", f"the document expands to more than {MAX_NODES} nodes")],
-            code="SPEC_TOO_LARGE",
-        )
-    if isinstance(value, str):
-        return value.replace("\x00", "")  # PostgreSQL text and JSON cannot hold NUL
-    if isinstance(value, dict):
-        return {str(k).replace("\x00", ""): jsonable(v, budget) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v, budget) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").replace("\x00", "")
-    if isinstance(value, float) and not math.isfinite(value):
-        # YAML .inf/.nan, JSON NaN or 1e999: valid to the parsers, not storable as JSON.
-        raise SpecInvalid([Problem("", f"numbers must be finite, found {value}")])
-    return value
+class Parser(ObjectReader):
+    def security_schemes(self, raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        at = "/components/securitySchemes"
+        if not isinstance(raw, dict):
+            self.problem(at, "securitySchemes must be an object")
+            return {}
+        out: dict[str, Any] = {}
+        for name, node in raw.items():
+            s, here = self.obj(node, refs.escape_at(at, name), "a security scheme")
+            if s is None:
+                continue
+            kind = s.get("type")
+            if kind not in SCHEME_TYPES:
+                self.problem(f"{here}/type", f"type must be one of {', '.join(SCHEME_TYPES)}")
+                continue
+            if kind == "apiKey" and (
+                not isinstance(s.get("name"), str)
+                or s.get("in") not in ("query", "header", "cookie")
+            ):
+                self.problem(here, "an apiKey scheme needs name and in (query/header/cookie)")
+                continue
+            if kind == "http" and not isinstance(s.get("scheme"), str):
+                self.problem(f"{here}/scheme", "an http scheme needs scheme")
+                continue
+            if kind == "oauth2" and not isinstance(s.get("flows"), dict):
+                self.problem(f"{here}/flows", "an oauth2 scheme needs flows")
+                continue
+            if kind == "openIdConnect" and not isinstance(s.get("openIdConnectUrl"), str):
+                self.problem(f"{here}/openIdConnectUrl", "openIdConnect needs openIdConnectUrl")
+                continue
+            scheme: dict[str, Any] = {"type": kind, "description": text(s.get("description"))}
+            for key in ("scheme", "bearerFormat", "name", "in", "openIdConnectUrl"):
+                if isinstance(s.get(key), str):
+                    scheme[key] = s[key]
+            if kind == "oauth2":
+                scheme["flows"] = self.flows(s["flows"], f"{here}/flows")
+            out[str(name)] = scheme
+        return out
 
+    def flows(self, raw: dict[str, Any], at: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for flow in ("implicit", "password", "clientCredentials", "authorizationCode"):
+            f = raw.get(flow)
+            if f is None:
+                continue
+            if not isinstance(f, dict) or not isinstance(f.get("scopes"), dict):
+                self.problem(f"{at}/{flow}", "a flow needs scopes (an object, possibly empty)")
+                continue
+            entry: dict[str, Any] = {
+                k: f[k]
+                for k in ("authorizationUrl", "tokenUrl", "refreshUrl")
+                if isinstance(f.get(k), str)
+            }
+            if flow in ("implicit", "authorizationCode") and "authorizationUrl" not in entry:
+                self.problem(f"{at}/{flow}/authorizationUrl", f"{flow} needs authorizationUrl")
+            if flow != "implicit" and "tokenUrl" not in entry:
+                self.problem(f"{at}/{flow}/tokenUrl", f"{flow} needs tokenUrl")
+            entry["scopes"] = {str(k): text(v) for k, v in f["scopes"].items()}
+            out[flow] = entry
+        return out
 
-class Resolver:
-    """Local ``$ref`` resolution. Each reference is expanded once and shared; a reference met
-    again while it is being expanded is a cycle and stays a marked ``$ref``."""
+    def tags(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        raw = self.data.get("tags")
+        tags = []
+        for i, t in enumerate(raw if isinstance(raw, list) else []):
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+                self.problem(f"/tags/{i}/name", "a tag needs a name")
+                continue
+            tag: dict[str, Any] = {"name": t["name"], "description": text(t.get("description"))}
+            if docs(t.get("externalDocs")):
+                tag["externalDocs"] = docs(t.get("externalDocs"))
+            if isinstance(t.get("x-displayName"), str):
+                tag["displayName"] = t["x-displayName"]
+            tags.append(tag)
+        groups = []
+        raw_groups = self.data.get("x-tagGroups")
+        for g in raw_groups if isinstance(raw_groups, list) else []:
+            if isinstance(g, dict) and isinstance(g.get("name"), str):
+                names = seq(g.get("tags"))
+                groups.append({"name": g["name"], "tags": [text(n) for n in names]})
+        return tags, groups
 
-    def __init__(self, root: dict[str, Any]) -> None:
-        self.root = root
-        self.done: dict[str, Any] = {}
-        self.stack: list[str] = []
-        self.problems: list[Problem] = []
-        self.expansion = Expansion()
-        self.sizes: dict[str, int] = {}  # expanded nodes of each resolved reference
+    def info(self) -> dict[str, Any]:
+        info = self.data["info"]
+        out: dict[str, Any] = {k: info[k] for k in _INFO_KEYS if k in info}
+        for key, fields in (
+            ("contact", ("name", "url", "email")),
+            ("license", ("name", "url", "identifier")),
+        ):
+            value = info.get(key)
+            if isinstance(value, dict):
+                out[key] = {f: text(value[f]) for f in fields if f in value}
+        return out
 
-    def target(self, ref: str, at: str) -> Any:
-        if not ref.startswith("#"):
-            self.problems.append(
-                Problem(at, f"external $ref {ref!r} is not supported; bundle the spec first")
+    # -- operations ------------------------------------------------------------------------
+    def path_item(
+        self, node: Any, at: str, path: str, *, kind: str, parent: str | None = None, depth: int = 0
+    ) -> list[dict[str, Any]]:
+        item, item_at = self.obj(node, at, "a path item")
+        if item is None:
+            return []
+        shared = self.parameters(item.get("parameters"), f"{item_at}/parameters")
+        path_servers = self.servers(item.get("servers"), f"{item_at}/servers")
+        out: list[dict[str, Any]] = []
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            op, here = self.obj(op, f"{item_at}/{method}", "an operation")
+            if op is None:
+                continue
+            out.extend(
+                self.operation(
+                    op,
+                    here,
+                    path,
+                    method,
+                    shared,
+                    path_servers,
+                    kind=kind,
+                    parent=parent,
+                    depth=depth,
+                )
             )
-            return None
-        node: Any = self.root
-        for raw in ref[1:].split("/")[1:]:
-            token = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
+        return out
+
+    def operation(
+        self,
+        op: dict[str, Any],
+        here: str,
+        path: str,
+        method: str,
+        shared: dict[tuple[str, str], dict[str, Any]],
+        path_servers: list[dict[str, Any]],
+        *,
+        kind: str,
+        parent: str | None,
+        depth: int,
+    ) -> list[dict[str, Any]]:
+        before = self.problems.count
+        params = {**shared, **self.parameters(op.get("parameters"), f"{here}/parameters")}
+        if kind == "operation" and self.problems.count == before:
+            # (a parameter that could not be read is already a problem; not twice)
+            declared = {name for (loc, name) in params if loc == "path"}
+            for name in _PATH_PARAM.findall(path):
+                if name not in declared:
+                    self.problem(f"{here}/parameters", f"path parameter {name!r} is not declared")
+        op_id = op.get("operationId")
+        if op_id is not None:
+            if not isinstance(op_id, str):
+                self.problem(f"{here}/operationId", "operationId must be a string")
+                op_id = None
+            elif op_id in self.operation_ids:
+                self.problem(
+                    f"{here}/operationId",
+                    f"operationId {op_id!r} is also used at {self.operation_ids[op_id]}",
+                )
             else:
-                self.problems.append(Problem(at, f"$ref {ref!r} points at nothing"))
-                return None
-        return node
+                self.operation_ids[op_id] = here
+        responses = op.get("responses")
+        if responses is None and not self.is31:
+            self.problem(f"{here}/responses", "responses is required")
+        elif responses is not None and not isinstance(responses, dict):
+            self.problem(f"{here}/responses", "responses must be an object")
+            responses = None
+        tags = op.get("tags") or []
+        key = f"{method.upper()} {path}"
+        if kind == "webhook":
+            key = f"webhook {path} {method.upper()}"
+        elif kind == "callback":
+            key = f"{parent} callback {path} {method.upper()}"
+        operation: dict[str, Any] = {
+            "key": key,
+            "kind": kind,
+            "parent": parent,
+            "method": method.upper(),
+            "path": path,
+            "operationId": op_id,
+            "summary": text(op.get("summary")),
+            "description": text(op.get("description")),
+            "tags": [text(t) for t in tags] if isinstance(tags, list) else [],
+            "deprecated": bool(op.get("deprecated", False)),
+            "parameters": list(params.values()),
+            "requestBody": self.request_body(op.get("requestBody"), f"{here}/requestBody"),
+            "responses": self.responses(responses, f"{here}/responses"),
+            "security": self.security(op.get("security", self.data.get("security"))),
+            "servers": self.servers(op.get("servers"), f"{here}/servers") or path_servers,
+            "externalDocs": docs(op.get("externalDocs")),
+        }
+        self.count += 1
+        if self.count > MAX_OPERATIONS:
+            self.problems.add(
+                Problem("/paths", f"more than {MAX_OPERATIONS} operations"), cause=True
+            )
+            raise _TooMany
+        out = [operation]
+        callbacks = op.get("callbacks")
+        if isinstance(callbacks, dict) and depth < MAX_CALLBACK_DEPTH:
+            for name, node in callbacks.items():
+                cb, cb_at = self.obj(node, refs.escape_at(f"{here}/callbacks", name), "a callback")
+                for expression, item in (cb or {}).items():
+                    if str(expression).startswith("x-"):
+                        continue
+                    for sub in self.path_item(
+                        item,
+                        refs.escape_at(cb_at, expression),
+                        str(expression),
+                        kind="callback",
+                        parent=key,
+                        depth=depth + 1,
+                    ):
+                        sub["callback"] = str(name)
+                        out.append(sub)
+        return out
 
-    def resolve(self, node: Any, at: str) -> Any:
-        self.expansion.take()
-        if isinstance(node, list):
-            return [self.resolve(v, f"{at}/{i}") for i, v in enumerate(node)]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            if ref in self.stack or len(self.stack) >= MAX_REF_DEPTH:
-                return {"$ref": ref, "x-circular": True, "title": ref.rsplit("/", 1)[-1]}
-            if ref not in self.done:
-                target = self.target(ref, f"{at}/$ref")
-                if target is None:
-                    return siblings
-                self.stack.append(ref)
-                before = self.expansion.left
-                try:
-                    self.done[ref] = self.resolve(target, ref[1:])
-                finally:
-                    self.stack.pop()
-                self.sizes[ref] = before - self.expansion.left
-            else:
-                self.expansion.take(self.sizes[ref])
-            resolved = self.done[ref]
-            if siblings and isinstance(resolved, dict):  # 3.1 allows siblings next to $ref
-                return {**resolved, **self.resolve(siblings, at)}
-            return resolved
-        if "$ref" in node:
-            self.problems.append(Problem(f"{at}/$ref", "$ref must be a string"))
-        return {k: self.resolve(v, f"{at}/{escape_token(k)}") for k, v in node.items()}
+    # -- components ------------------------------------------------------------------------
+    def components(self, used: set[str]) -> list[dict[str, Any]]:
+        """Every entry of ``components`` (schemas first), then the target of every other
+        local reference (``#/paths/…/schema``, ``#/components/schemas/A/properties/b``)."""
+        raw = self.data.get("components")
+        out: list[dict[str, Any]] = []
+        named: set[str] = set()
+        if isinstance(raw, dict):
+            for kind in COMPONENT_KINDS:
+                entries = raw.get(kind)
+                if entries is None:
+                    continue
+                if not isinstance(entries, dict):
+                    self.problem(f"/components/{kind}", f"components.{kind} must be an object")
+                    continue
+                for name, body in entries.items():
+                    ref = f"#/components/{kind}/{refs.escape(str(name))}"
+                    named.add(ref)
+                    if kind == "schemas":
+                        body = self.schema(body, ref[1:])
+                    out.append({"kind": kind, "name": str(name), "ref": ref, "body": body})
+        for ref in sorted(used - named):
+            file, fragment = refs.split(ref)
+            if file or not refs.is_pointer(fragment) or not fragment:
+                continue
+            target = refs.get(self.data, fragment)
+            if refs.found(target):
+                out.append({"kind": "pointer", "name": fragment, "ref": ref, "body": target})
+        return out
+
+    def check_refs(self, used: set[str]) -> None:
+        """Every local ``$ref`` must point at something. ``refs.all_refs`` found the
+        candidates in one pass; only a broken one costs a walk, to say where it is used."""
+        broken: dict[str, str] = {}
+        for ref in used:
+            file, fragment = refs.split(ref)
+            if file:
+                broken[ref] = (
+                    "is not resolved: upload every file of the spec (several files or a zip) "
+                    "or import it from its URL"
+                )
+            elif refs.is_pointer(fragment) and not refs.found(refs.get(self.data, fragment)):
+                broken[ref] = "points at nothing"
+        if not broken:
+            return
+        for site in refs.walk(self.data):
+            ref = site.node["$ref"]
+            if ref in broken:
+                kind = "external $ref" if refs.split(ref)[0] else "$ref"
+                self.problem(f"{site.pointer}/$ref", f"{kind} {ref!r} {broken[ref]}")
 
 
-def escape_token(k: str) -> str:
-    return k.replace("~", "~0").replace("/", "~1")
+class _TooMany(Exception):
+    pass
 
 
 def _check_root(data: Any) -> list[Problem]:
     if not isinstance(data, dict):
         return [Problem("", "an OpenAPI document must be an object")]
-    if "swagger" in data:
-        raise SpecInvalid(
-            [
-                Problem(
-                    "/swagger",
-                    f"Swagger {data.get('swagger')} is not supported: convert the spec to "
-                    "OpenAPI 3 (for example with swagger2openapi or converter.swagger.io) and "
-                    "import it again",
-                )
-            ],
-            code="SPEC_SWAGGER2",
-        )
     problems = []
     version = data.get("openapi")
     if not isinstance(version, str) or not _VERSION.match(version):
@@ -138,7 +327,9 @@ def _check_root(data: Any) -> list[Problem]:
     else:
         for key in ("title", "version"):
             if not isinstance(info.get(key), str):
-                problems.append(Problem(pointer("info", key), f"info.{key} must be a string"))
+                problems.append(
+                    Problem(refs.escape_at("/info", key), f"info.{key} must be a string")
+                )
     paths = data.get("paths")
     if paths is None and not str(version).startswith("3.1"):
         problems.append(Problem("/paths", "paths is required"))
@@ -147,233 +338,66 @@ def _check_root(data: Any) -> list[Problem]:
     return problems
 
 
-def _check_servers(servers: Any, at: str, problems: list[Problem]) -> list[dict[str, Any]]:
-    if servers is None:
-        return []
-    if not isinstance(servers, list):
-        problems.append(Problem(at, "servers must be an array"))
-        return []
-    out = []
-    for i, s in enumerate(servers):
-        if not isinstance(s, dict) or not isinstance(s.get("url"), str):
-            problems.append(Problem(f"{at}/{i}/url", "a server needs a url string"))
-            continue
-        url = s["url"]
-        variables = s.get("variables")
-        for name, var in variables.items() if isinstance(variables, dict) else ():
-            if isinstance(var, dict) and "default" in var:
-                url = url.replace("{" + str(name) + "}", str(var["default"]))
-        out.append({"url": url, "description": str(s.get("description") or "")})
-    return out
-
-
-def _check_schemes(schemes: Any, problems: list[Problem]) -> dict[str, Any]:
-    if schemes is None:
-        return {}
-    at = "/components/securitySchemes"
-    if not isinstance(schemes, dict):
-        problems.append(Problem(at, "securitySchemes must be an object"))
-        return {}
-    out: dict[str, Any] = {}
-    for name, s in schemes.items():
-        here = pointer("components", "securitySchemes", name)
-        if not isinstance(s, dict) or s.get("type") not in SCHEME_TYPES:
-            problems.append(
-                Problem(f"{here}/type", f"type must be one of {', '.join(SCHEME_TYPES)}")
-            )
-            continue
-        if s["type"] == "apiKey" and (
-            not isinstance(s.get("name"), str) or s.get("in") not in ("query", "header", "cookie")
-        ):
-            problems.append(
-                Problem(here, "an apiKey scheme needs name and in (query/header/cookie)")
-            )
-            continue
-        if s["type"] == "http" and not isinstance(s.get("scheme"), str):
-            problems.append(Problem(f"{here}/scheme", "an http scheme needs scheme"))
-            continue
-        out[name] = {k: s[k] for k in ("type", "scheme", "name", "in", "bearerFormat") if k in s}
-        out[name]["description"] = str(s.get("description") or "")
-    return out
-
-
-def _params(raw: Any, at: str, problems: list[Problem]) -> dict[tuple[str, str], dict[str, Any]]:
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    if raw is None:
-        return out
-    if not isinstance(raw, list):
-        problems.append(Problem(at, "parameters must be an array"))
-        return out
-    for i, p in enumerate(raw):
-        here = f"{at}/{i}"
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
-            problems.append(Problem(f"{here}/name", "a parameter needs a name"))
-            continue
-        if p.get("in") not in PARAM_IN:
-            problems.append(Problem(f"{here}/in", f"in must be one of {', '.join(PARAM_IN)}"))
-            continue
-        if p["in"] == "path" and p.get("required") is not True:
-            problems.append(Problem(f"{here}/required", "path parameters must be required: true"))
-        schema = p.get("schema")
-        if schema is None and isinstance(p.get("content"), dict) and p["content"]:
-            first_media = next(iter(p["content"].values()))
-            schema = first_media.get("schema") if isinstance(first_media, dict) else None
-        example = p.get("example")
-        if example is None and isinstance(p.get("examples"), dict) and p["examples"]:
-            first = next(iter(p["examples"].values()))
-            example = first.get("value") if isinstance(first, dict) else None
-        out[(p["in"], p["name"])] = {
-            "name": p["name"],
-            "in": p["in"],
-            "required": bool(p.get("required", False)),
-            "description": str(p.get("description") or ""),
-            "deprecated": bool(p.get("deprecated", False)),
-            "schema": schema if isinstance(schema, dict) else {},
-            "example": example,
-        }
-    return out
-
-
-def _media(raw: Any) -> list[dict[str, Any]]:
-    out = []
-    for media_type, m in (raw or {}).items() if isinstance(raw, dict) else ():
-        if not isinstance(m, dict):
-            continue
-        example = m.get("example")
-        examples = m.get("examples")
-        if example is None and isinstance(examples, dict) and examples:
-            first = next(iter(examples.values()))
-            example = first.get("value") if isinstance(first, dict) else None
-        schema = m.get("schema") if isinstance(m.get("schema"), dict) else {}
-        out.append({"mediaType": str(media_type), "schema": schema, "example": example})
-    return out
-
-
-def _security(raw: Any) -> list[dict[str, Any]]:
-    out = []
-    for requirement in raw if isinstance(raw, list) else ():
-        if isinstance(requirement, dict):
-            for name, scopes in requirement.items():
-                listed = scopes if isinstance(scopes, list) else []
-                out.append({"scheme": str(name), "scopes": [str(s) for s in listed]})
-    return out
-
-
-def parse(doc: Document) -> ParsedSpec:
+def parse(
+    doc: Document,
+    *,
+    documents: dict[str | None, Document] | None = None,
+    problems: Problems | None = None,
+    source_version: str | None = None,
+    conversions: list[dict[str, Any]] | None = None,
+    used: set[str] | None = None,
+) -> ParsedSpec:
+    """``doc`` holds an OpenAPI 3 document (possibly bundled from several files or converted
+    from Swagger 2.0: ``documents`` then maps each file to its text, for line numbers);
+    ``used``: its ``$ref`` strings, when the caller has them already."""
+    documents = documents if documents is not None else {None: doc}
+    problems = problems if problems is not None else Problems()
     data = doc.data
-    problems = _check_root(data)
-    if problems:
-        raise doc.fail(problems)
-    data = jsonable(data)
-    resolver = Resolver(data)
-    servers = _check_servers(data.get("servers"), "/servers", problems)
-    components = data.get("components") if isinstance(data.get("components"), dict) else {}
-    schemes = _check_schemes(resolver.resolve(components.get("securitySchemes"), ""), problems)
-    global_security = data.get("security")
+    root_problems = _check_root(data)
+    if root_problems:
+        problems.extend(root_problems)
+        raise locate(problems, documents)
+    p = Parser(data, problems)
+    used = used if used is not None else refs.all_refs(data)
+    servers = p.servers(data.get("servers"), "/servers")
+    components = obj(data.get("components"))
+    schemes = p.security_schemes(components.get("securitySchemes"))
     operations: list[dict[str, Any]] = []
-    seen_ids: dict[str, str] = {}
-    for path, item in (data.get("paths") or {}).items():
-        at = pointer("paths", path)
-        if not str(path).startswith("/"):
-            problems.append(Problem(at, "a path must start with /"))
-            continue
-        item = resolver.resolve(item, at)
-        if not isinstance(item, dict):
-            problems.append(Problem(at, "a path item must be an object"))
-            continue
-        shared = _params(item.get("parameters"), f"{at}/parameters", problems)
-        path_servers = _check_servers(item.get("servers"), f"{at}/servers", problems)
-        for method in METHODS:
-            op = item.get(method)
-            if op is None:
+    try:
+        for path, item in (data.get("paths") or {}).items():
+            at = refs.escape_at("/paths", path)
+            if str(path).startswith("x-"):
                 continue
-            here = f"{at}/{method}"
-            if not isinstance(op, dict):
-                problems.append(Problem(here, "an operation must be an object"))
+            if not str(path).startswith("/"):
+                p.problem(at, "a path must start with /")
                 continue
-            params = {**shared, **_params(op.get("parameters"), f"{here}/parameters", problems)}
-            declared = {name for (loc, name) in params if loc == "path"}
-            for name in _PATH_PARAM.findall(path):
-                if name not in declared:
-                    problems.append(
-                        Problem(f"{here}/parameters", f"path parameter {name!r} is not declared")
-                    )
-            op_id = op.get("operationId")
-            if op_id is not None:
-                if not isinstance(op_id, str):
-                    problems.append(Problem(f"{here}/operationId", "operationId must be a string"))
-                    op_id = None
-                elif op_id in seen_ids:
-                    problems.append(
-                        Problem(
-                            f"{here}/operationId",
-                            f"operationId {op_id!r} is also used at {seen_ids[op_id]}",
-                        )
-                    )
-                else:
-                    seen_ids[op_id] = here
-            responses = op.get("responses")
-            if responses is None and data["openapi"].startswith("3.0"):
-                problems.append(Problem(f"{here}/responses", "responses is required"))
-            elif responses is not None and not isinstance(responses, dict):
-                problems.append(Problem(f"{here}/responses", "responses must be an object"))
-                responses = None
-            body = op.get("requestBody")
-            request_body = None
-            if isinstance(body, dict):
-                request_body = {
-                    "required": bool(body.get("required", False)),
-                    "description": str(body.get("description") or ""),
-                    "content": _media(body.get("content")),
-                }
-            tags = op.get("tags") or []
-            operations.append(
-                {
-                    "key": f"{method.upper()} {path}",
-                    "method": method.upper(),
-                    "path": path,
-                    "operationId": op_id,
-                    "summary": str(op.get("summary") or ""),
-                    "description": str(op.get("description") or ""),
-                    "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
-                    "deprecated": bool(op.get("deprecated", False)),
-                    "parameters": list(params.values()),
-                    "requestBody": request_body,
-                    "responses": [
-                        {
-                            "status": str(code),
-                            "description": str((r or {}).get("description") or ""),
-                            "content": _media((r or {}).get("content")),
-                        }
-                        for code, r in (responses or {}).items()
-                        if isinstance(r, dict)
-                    ],
-                    "security": _security(op.get("security", global_security)),
-                    "servers": _check_servers(op.get("servers"), f"{here}/servers", problems)
-                    or path_servers,
-                }
+            operations.extend(p.path_item(item, at, str(path), kind="operation"))
+        webhooks = data.get("webhooks")
+        for name, item in webhooks.items() if isinstance(webhooks, dict) else ():
+            operations.extend(
+                p.path_item(item, refs.escape_at("/webhooks", name), str(name), kind="webhook")
             )
-            if len(operations) > MAX_OPERATIONS:
-                raise SpecInvalid(
-                    [Problem("/paths", f"more than {MAX_OPERATIONS} operations")],
-                    code="SPEC_TOO_LARGE",
-                )
-    problems.extend(resolver.problems)
+    except _TooMany:
+        pass
+    tags, tag_groups = p.tags()
+    p.check_refs(used)
+    stored = p.components(used)
     if problems:
-        raise doc.fail(problems)
+        raise locate(problems, documents)
     info = data["info"]
-    tags = [
-        {"name": str(t["name"]), "description": str(t.get("description") or "")}
-        for t in (data.get("tags") if isinstance(data.get("tags"), list) else [])
-        if isinstance(t, dict) and "name" in t
-    ]
     return ParsedSpec(
         format="OPENAPI_3",
         title=info["title"],
         version=info["version"],
-        description=str(info.get("description") or ""),
+        description=text(info.get("description")),
         servers=servers,
         security_schemes=schemes,
         tags=tags,
         operations=operations,
+        info=p.info(),
+        external_docs=docs(data.get("externalDocs")),
+        tag_groups=tag_groups,
+        components=stored,
+        source_version=source_version or str(data["openapi"]),
+        conversions=conversions or [],
     )

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aforo.db import utcnow
 from aforo.errors import DomainError
-from aforo.services import specs
+from aforo.services.spec_import import worker
+from aforo.services.specs import imports as specs
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -39,11 +40,16 @@ async def due(
         return [(r.tenant_id, r.spec_id) for r in rows]
 
 
-async def sync_one(transaction: Transaction, tenant_id: uuid.UUID, spec_id: uuid.UUID) -> None:
+async def sync_one(
+    transaction: Transaction,
+    tenant_id: uuid.UUID,
+    spec_id: uuid.UUID,
+    limits: worker.Limits | None = None,
+) -> None:
     try:
         async with transaction(tenant_id) as s:
             try:
-                await specs.sync_spec(s, spec_id)
+                await specs.sync_spec(s, spec_id, limits=limits)
             except DomainError as e:
                 # sync_spec stored last_error and last_checked_at; commit that, not a rollback.
                 log.info("spec %s sync failed: %s", spec_id, e.code)
@@ -52,11 +58,14 @@ async def sync_one(transaction: Transaction, tenant_id: uuid.UUID, spec_id: uuid
 
 
 async def run_once(
-    maker: async_sessionmaker[AsyncSession], transaction: Transaction, interval_s: float
+    maker: async_sessionmaker[AsyncSession],
+    transaction: Transaction,
+    interval_s: float,
+    limits: worker.Limits | None = None,
 ) -> int:
     batch = await due(maker, interval_s)
     for tenant_id, spec_id in batch:
-        await sync_one(transaction, tenant_id, spec_id)
+        await sync_one(transaction, tenant_id, spec_id, limits)
     return len(batch)
 
 
@@ -65,11 +74,12 @@ async def loop(
     transaction: Transaction,
     interval_s: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    limits: worker.Limits | None = None,
 ) -> None:
     while True:
         # Sleep first: a freshly started app (or a test) does no fetching in its first moments.
         await sleep(interval_s)
         try:
-            await run_once(maker, transaction, interval_s)
+            await run_once(maker, transaction, interval_s, limits)
         except Exception:
             log.exception("spec sync pass failed")

@@ -1,0 +1,66 @@
+"""API specs: import (content, files, a zip or a URL; Swagger 2.0 converted), versions by
+content hash, the reference read (pages of operations, components expanded on read), diff,
+live sync and the outbound allow-list."""
+
+from aforo.services.specs.allowlist import add_allow, allowlist, guard, remove_allow
+from aforo.services.specs.diffs import spec_diff
+from aforo.services.specs.imports import (
+    TOPIC,
+    Imported,
+    Synced,
+    import_spec,
+    limits,
+    sync_spec,
+)
+from aforo.services.specs.reads import (
+    KINDS,
+    PageKey,
+    after_position,
+    all_components,
+    all_operations,
+    as_dict,
+    component_bodies,
+    component_by_name,
+    component_counts,
+    components_page,
+    current_versions,
+    cursor,
+    operation_by_id,
+    operation_pages,
+    spec_by_id,
+    specs_of_product,
+    version_by_id,
+    versions_by_spec_ids,
+)
+
+__all__ = [
+    "KINDS",
+    "TOPIC",
+    "Imported",
+    "PageKey",
+    "Synced",
+    "add_allow",
+    "after_position",
+    "all_components",
+    "all_operations",
+    "allowlist",
+    "as_dict",
+    "component_bodies",
+    "component_by_name",
+    "component_counts",
+    "components_page",
+    "current_versions",
+    "cursor",
+    "guard",
+    "import_spec",
+    "limits",
+    "operation_by_id",
+    "operation_pages",
+    "remove_allow",
+    "spec_by_id",
+    "spec_diff",
+    "specs_of_product",
+    "sync_spec",
+    "version_by_id",
+    "versions_by_spec_ids",
+]
