@@ -200,8 +200,8 @@ async def test_a_claim_in_flight_elsewhere_is_waited_for_then_counted_once(
     import asyncpg
 
     from aforo.db import create_engine, sessionmaker, tenant_session
-    from aforo.services import usage_writer
-    from aforo.services.usage_events import Event
+    from aforo.services.usage import writer as usage_writer
+    from aforo.services.usage.events import Event
 
     t = await make_tenant(settings)
     tid = uuid.UUID(t.id)

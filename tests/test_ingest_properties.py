@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from aforo.ingest import apigee, aws, azure, canonical, kong, mcp, mulesoft, streaming
 from aforo.ingest.canonical import Unusable
 from aforo.ingest.fields import MAX_STRING_BYTES, RecordInvalid
-from aforo.services.usage_events import OUTCOMES, SOURCES, Event, Parsed
+from aforo.services.usage.events import OUTCOMES, SOURCES, Event, Parsed
 
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -14,7 +14,7 @@ import httpx
 
 from aforo.config import Settings
 from aforo.ingest import canonical
-from aforo.services.usage_events import Event
+from aforo.services.usage.events import Event
 from tests.support import Api, make_tenant
 from tests.test_usage_helpers import count_events, fetch, gateway_token, rejections, rollup_total
 

@@ -9,7 +9,7 @@ from typing import Any
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import collect, ndjson_lines
 from aforo.ingest.records import envelope_items
-from aforo.services.usage_events import Event, Parsed
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "apigee"
 

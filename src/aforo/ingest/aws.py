@@ -20,7 +20,7 @@ from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import Unusable, loads, rejection
-from aforo.services.usage_events import Event, Parsed
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "aws_apigateway"
 MAX_RECORD = 8 * 1024 * 1024  # decompressed bytes of one record (CloudWatch batches ≤ 1 MiB)

@@ -17,7 +17,7 @@ from typing import Any
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import collect
 from aforo.ingest.records import envelope_items
-from aforo.services.usage_events import Event, Parsed
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "azure_apim"
 

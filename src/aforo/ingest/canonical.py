@@ -21,7 +21,7 @@ import orjson
 
 from aforo.ingest import fields as f
 from aforo.ingest.fields import RecordInvalid
-from aforo.services.usage_events import OUTCOMES, Event, Parsed, Rejection
+from aforo.services.usage.events import OUTCOMES, Event, Parsed, Rejection
 
 MAX_EVENTS = 10_000
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import Unusable, collect, loads
-from aforo.services.usage_events import Event, Parsed
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "kong"
 

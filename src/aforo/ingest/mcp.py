@@ -23,7 +23,7 @@ from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import Unusable, loads, rejection
-from aforo.services.usage_events import Event, Parsed
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "mcp"
 METRIC = "mcp_tool_calls"

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from aforo.runtime.state import Runtime
-from aforo.services import usage_quota, usage_writer
-from aforo.services.usage_events import Parsed, Rejection
-from aforo.services.usage_writer import WriteResult
+from aforo.services.usage import quota as usage_quota
+from aforo.services.usage import writer as usage_writer
+from aforo.services.usage.events import Parsed, Rejection
+from aforo.services.usage.writer import WriteResult
 from aforo.tenancy.context import TenantContext
 
 PRODUCER_KEY = "usage_producer"

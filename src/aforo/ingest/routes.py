@@ -20,7 +20,7 @@ from aforo.errors import DomainError
 from aforo.ingest import apigee, aws, azure, canonical, http, kong, mcp, mulesoft, pipeline
 from aforo.ingest.canonical import Unusable
 from aforo.rest.deps import GatewayCaller, RuntimeDep
-from aforo.services.usage_events import Parsed
+from aforo.services.usage.events import Parsed
 from aforo.tenancy.context import TenantContext
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])

@@ -24,8 +24,10 @@ from aforo.ingest.fields import RecordInvalid
 from aforo.rest.deps import GatewayCaller, RuntimeDep
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
-from aforo.services import usage_quota, usage_uploads, usage_writer
-from aforo.services.usage_events import Event, Rejection
+from aforo.services.usage import quota as usage_quota
+from aforo.services.usage import uploads as usage_uploads
+from aforo.services.usage import writer as usage_writer
+from aforo.services.usage.events import Event, Rejection
 from aforo.tenancy.context import TenantContext
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])

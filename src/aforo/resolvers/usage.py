@@ -19,7 +19,8 @@ from aforo.schema.usage import (
     UsageSeries,
     UsageUpload,
 )
-from aforo.services import usage, usage_uploads
+from aforo.services import usage
+from aforo.services.usage import uploads as usage_uploads
 from aforo.tenancy.context import Role
 
 
@@ -73,7 +74,7 @@ class Query:
         owner = _owner(info)
         rows, more = await read(
             info,
-            lambda s: usage.events(s, f, owner=owner, first=n, after=after, source=source_),
+            lambda s: usage.list_events(s, f, owner=owner, first=n, after=after, source=source_),
         )
         end = usage.encode_cursor(rows[-1].occurred_at, rows[-1].event_id) if rows else None
         return UsageEventConnection(
@@ -97,7 +98,7 @@ class Query:
         uid = parse_id(upload_id, "uploadId") if upload_id is not None else None
         rows, more = await read(
             info,
-            lambda s: usage.rejections(
+            lambda s: usage.list_rejections(
                 s, first=n, after=after, upload_id=uid, source=source_, code=code
             ),
         )

@@ -32,7 +32,8 @@ from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
-from aforo.services import api_keys, usage_quota
+from aforo.services import api_keys
+from aforo.services.usage import quota as usage_quota
 from aforo.services.key_state import (
     GATEWAY_AUDIENCE,
     MALFORMED,

@@ -33,9 +33,10 @@ from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aforo.models.playground import PlaygroundRun
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
 from aforo.runtime.outbound import Allowlist, Exchange, Guard
-from aforo.services import api_keys, usage_writer
+from aforo.services import api_keys
+from aforo.services.usage import writer as usage_writer
 from aforo.services.key_state import evaluate
-from aforo.services.usage_events import Event
+from aforo.services.usage.events import Event
 from aforo.tenancy.signing import KeyRing
 
 REDACTED = "[REDACTED]"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.db import utcnow
 from aforo.errors import NotFound, ValidationFailed
 from aforo.models.usage import UsageRejection, UsageUpload
-from aforo.services.usage_writer import WriteResult
+from aforo.services.usage.writer import WriteResult
 
 FORMATS = ("csv", "json", "ndjson")
 

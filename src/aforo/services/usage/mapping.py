@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeEngine
 
 from aforo.models.api_keys import ApiKey, KeySubscriptionBinding
 from aforo.models.billing import Subscription
-from aforo.services.usage_events import Event, Rejection
+from aforo.services.usage.events import Event, Rejection
 
 
 def _array(values: set[Any], item: TypeEngine[Any]) -> Any:

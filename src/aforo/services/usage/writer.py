@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
 from aforo.services import outbox
-from aforo.services.usage_events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
-from aforo.services.usage_mapping import map_consumers
+from aforo.services.usage.events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
+from aforo.services.usage.mapping import map_consumers
 
 # Domain events of usage (batch accepted). Not aforo.usage.events: that topic is the ingestion
 # queue itself (ingest/consumer.py), read by the writer group.

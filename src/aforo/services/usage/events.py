@@ -1,6 +1,6 @@
 """The normalized usage event every source is turned into, and a refused record.
 
-Parsers (``aforo.ingest``) build these; the writer (``usage_writer``) stores them. Kept free of
+Parsers (``aforo.ingest``) build these; the writer (````usage.writer``) stores them. Kept free of
 I/O so the Kafka path can ship them as JSON and rebuild them unchanged on the other side.
 """
 
