@@ -50,13 +50,15 @@ async def test_same_id_different_content_is_a_conflict(api: Api, settings: Setti
     body = r.json()
     assert body["outcome"] == "partial"
     assert body["accepted"] == 1
+    message = "an event with this id was already ingested with different content"
     assert body["rejected"] == [
         {
             "index": 1,
             "event_id": "e-1",
             "code": "CONFLICT",
             "field": "event_id",
-            "message": "an event with this id was already ingested with different content",
+            "message": message,
+            "errors": [{"code": "CONFLICT", "field": "event_id", "message": message}],
         }
     ]
     dead = await rejections(settings, t.id)

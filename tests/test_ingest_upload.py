@@ -82,13 +82,14 @@ async def test_csv_missing_column_fails_the_job(api: Api, settings: Settings) ->
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
     body = await upload(api, token, b"event_id,quantity\nx,1\n", "text/csv")
-    assert body["status"] == "failed"
+    assert (body["status"], body["outcome"]) == ("failed", "rejected")
     assert body["errors"] == [
         {
             "row": 1,
-            "column": "metric",
+            "column": "occurred_at",
             "code": "MISSING_COLUMN",
-            "message": "the header has no metric column",
+            "message": "the header has no time column: name one occurred_at, timestamp, time "
+            "or date, or map one",
         }
     ]
     assert await count_events(settings, t.id) == 0

@@ -76,6 +76,7 @@ MUTATIONS: tuple[type, ...] = (
     docs.Mutation,
     specs.Mutation,
     playground.Mutation,
+    usage.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.

@@ -24,6 +24,7 @@ from aforo.ingest.fields import RecordInvalid
 from aforo.services.usage.events import OUTCOMES, Event, Parsed, Rejection
 
 MAX_EVENTS = 10_000
+RECORD_KEEP = 4096  # characters of a refused record kept with its dead letter
 
 _TEXT = ("consumer", "route", "request_id", "client_ip", "tool", "agent", "session")
 _INTS = ("request_bytes", "response_bytes")
@@ -100,9 +101,51 @@ _OPTIONAL: dict[str, Callable[[Any, str], Any]] = {
 _CORE = frozenset({"event_id", "metric", "quantity", "occurred_at"})
 
 
-def event_from(obj: Any, source: str, now: datetime | None = None) -> Event:
-    """One canonical record → an ``Event``; raises ``RecordInvalid`` for the first bad field
+TimeParser = Callable[[Any, str, datetime | None], datetime]
+
+
+def event_from(
+    obj: Any, source: str, now: datetime | None = None, time: TimeParser = f.rfc3339
+) -> Event:
+    """One canonical record → an ``Event``; raises ``RecordInvalid`` listing every bad field
     (required fields first, then the others in the record's order)."""
+    try:
+        return _event_from(obj, source, now, time)
+    except RecordInvalid as first:
+        # The fast path stops at the first bad field; a refused record is looked at again,
+        # field by field, so the sender learns of every one at once.
+        raise diagnose(obj, now, time) or first from None
+
+
+def diagnose(obj: Any, now: datetime | None, time: TimeParser = f.rfc3339) -> RecordInvalid | None:
+    """Every bad field of a canonical record, or None (nothing found: keep the first error)."""
+    if not isinstance(obj, dict):
+        return None
+    c = f.Collector()
+    for name in REQUIRED:
+        if f.blank(obj.get(name)):
+            c.errors.append(("MISSING_FIELD", name, f"{name} is required"))
+    if not f.blank(obj.get("event_id")):
+        c(f.string, obj["event_id"], "event_id", max_chars=f.MAX_ID)
+    if not f.blank(obj.get("metric")):
+        c(f.string, obj["metric"], "metric", max_chars=200, numbers=False)
+    if not f.blank(obj.get("occurred_at")):
+        c(time, obj["occurred_at"], "occurred_at", now)
+    if "quantity" in obj:
+        c(f.quantity, obj["quantity"], "quantity")
+    for name, value in obj.items():
+        convert = _OPTIONAL.get(name)
+        if convert is not None:
+            c(convert, value, name)
+        elif name not in _CORE:
+            field = str(name)[:200]
+            c.errors.append(
+                ("UNKNOWN_FIELD", field, f"unknown field {field!r}; put extra data in properties")
+            )
+    return RecordInvalid.of(c.errors) if c.errors else None
+
+
+def _event_from(obj: Any, source: str, now: datetime | None, time: TimeParser) -> Event:
     if not isinstance(obj, dict):
         raise RecordInvalid("INVALID_TYPE", None, "an event must be a JSON object")
     get = obj.get
@@ -116,7 +159,7 @@ def event_from(obj: Any, source: str, now: datetime | None = None) -> Event:
     assert event_id is not None and metric is not None  # not blank, checked above
     e = Event(
         event_id=event_id,
-        occurred_at=f.rfc3339(at, "occurred_at", now),
+        occurred_at=time(at, "occurred_at", now),
         source=source,
         metric=metric,
         quantity=f.quantity(get("quantity")),
@@ -142,8 +185,18 @@ def rejection(e: RecordInvalid, index: int | None, obj: Any, raw: str | None = N
         field=e.field,
         index=index,
         event_id=event_id[:200] if isinstance(event_id, str) else None,
-        record=raw if raw is not None else _dump(obj),
+        record=raw[:RECORD_KEEP] if raw is not None else _dump(obj),
+        errors=e.errors,
+        basis=(raw if raw is not None else _full(obj)).encode("utf-8", "surrogatepass"),
     )
+
+
+def _full(obj: Any) -> str:
+    """A refused record's whole content, deterministically: what its dead letter is keyed by."""
+    try:
+        return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return repr(obj)
 
 
 # Gateway logs carry request headers (Kong's http-log includes them): a refused record is kept
@@ -166,7 +219,7 @@ def redact(obj: Any, depth: int = 0) -> Any:
 
 def _dump(obj: Any) -> str:
     try:
-        return json.dumps(redact(obj), ensure_ascii=False, default=str)[:4096]
+        return json.dumps(redact(obj), ensure_ascii=False, default=str)[:RECORD_KEEP]
     except (TypeError, ValueError, RecursionError):
         return repr(type(obj))
 
@@ -248,7 +301,7 @@ def ndjson_lines(body: bytes) -> Iterable[tuple[int, Any, str | None]]:
 
 
 def _line(line: bytes) -> tuple[Any, str | None]:
-    raw = line.decode("utf-8", "backslashreplace")[:4096]
+    raw = line.decode("utf-8", "backslashreplace")
     try:
         return decode(line), raw
     except UnicodeDecodeError:

@@ -38,15 +38,25 @@ async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed
     return WriteResult(accepted=len(parsed.events), rejected=list(parsed.rejected))
 
 
-def outcome(result: WriteResult, usable: bool = True) -> str:
-    if not usable:
-        return "rejected"
-    return "partial" if result.rejected else "accepted"
+def outcome(result: WriteResult, free: int = 0) -> str:
+    """``accepted``: nothing refused. ``rejected``: every record refused and nothing usable
+    stored (no event, no duplicate of a stored one, no free record). ``partial``: the rest."""
+    if not result.rejected:
+        return "accepted"
+    if result.accepted or result.duplicates or free:
+        return "partial"
+    return "rejected"
+
+
+def status(outcome: str) -> int:
+    """The HTTP status of an answer whose payload was readable: 422 when nothing of it could
+    be used (retrying it unchanged cannot help), else 200."""
+    return 422 if outcome == "rejected" else 200
 
 
 def body(result: WriteResult, *, free: int = 0, queued: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "outcome": outcome(result),
+        "outcome": outcome(result, free),
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": [r.public() for r in sorted(result.rejected, key=_order)],
@@ -68,6 +78,13 @@ def unusable(code: str, message: str) -> dict[str, Any]:
         "accepted": 0,
         "duplicates": 0,
         "rejected": [
-            {"index": None, "event_id": None, "code": code, "field": None, "message": message}
+            {
+                "index": None,
+                "event_id": None,
+                "code": code,
+                "field": None,
+                "message": message,
+                "errors": [{"code": code, "field": None, "message": message}],
+            }
         ],
     }

@@ -48,7 +48,8 @@ async def _ingest(
         refused = pipeline.unusable("BROKER_UNAVAILABLE", f"usage queue unavailable: {e}")
         return JSONResponse(refused, status_code=503)
     queued = pipeline.PRODUCER_KEY in rt.extra
-    return JSONResponse(pipeline.body(result, free=parsed.free, queued=queued))
+    answer = pipeline.body(result, free=parsed.free, queued=queued)
+    return JSONResponse(answer, status_code=pipeline.status(answer["outcome"]))
 
 
 @router.post("/events", summary="Canonical usage events: a JSON batch or NDJSON (≤ 10 000)")

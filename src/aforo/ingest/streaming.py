@@ -3,7 +3,9 @@
 Each ``feed(chunk)`` returns the rows completed so far as ``(row, value, raw)``: ``value`` is a
 record (a dict) or a ``RecordInvalid`` for that row alone. A damaged file structure that cannot
 be resynchronised (a CSV header without the required columns, a JSON array cut in the middle)
-raises ``Fatal``: the rows before it stay ingested, the job fails with that error.
+raises ``Fatal``: the rows before it stay ingested, the job fails with that error. What the
+columns mean is not decided here (``ingest.columns``): the CSV parser hands its header to a
+callback, which may refuse the file.
 
 Row numbers are what a spreadsheet shows: CSV counts the header as row 1 (the first data row
 is 2); JSON and NDJSON number records from 1.
@@ -15,10 +17,10 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from aforo.ingest.canonical import KNOWN, REQUIRED, decode
+from aforo.ingest.canonical import decode
 from aforo.ingest.fields import RecordInvalid
 
 MAX_RECORD = 1024 * 1024  # bytes of one CSV record / JSON element / NDJSON line
@@ -49,7 +51,8 @@ class CsvStream:
     prefix up to such a newline is handed to the C ``csv`` reader in one go.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_header: Callable[[list[str]], None] | None = None) -> None:
+        self._on_header = on_header
         self._buf = b""
         self._header: list[str] | None = None
         self._row = 0  # rows (records) read so far, header included
@@ -156,15 +159,12 @@ class CsvStream:
         for n in names:
             if not _utf8(n):
                 raise Fatal("INVALID_UTF8", "the header row is not valid UTF-8", 1)
-            if n not in KNOWN:
-                # The name is stored with the error: PostgreSQL text cannot hold NUL.
-                field = n[:200].replace("\x00", "")
-                raise Fatal("UNKNOWN_COLUMN", f"unknown column {n[:100]!r}", 1, field)
+            if "\x00" in n:
+                raise Fatal("INVALID_CSV", "a column name holds a NUL character", 1)
         if len(set(names)) != len(names):
             raise Fatal("INVALID_CSV", "the header names a column twice", 1)
-        for r in REQUIRED:
-            if r not in names:
-                raise Fatal("MISSING_COLUMN", f"the header has no {r} column", 1, r)
+        if self._on_header is not None:
+            self._on_header(names)  # which columns feed which fields: may refuse the file
         self._header = names
 
 

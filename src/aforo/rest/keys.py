@@ -25,8 +25,8 @@ from starlette.types import Receive, Scope, Send
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.services import api_keys
-from aforo.services.usage import quota as usage_quota
 from aforo.services.key_verify import KeyVerifier, verifier
+from aforo.services.usage import quota as usage_quota
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8192

@@ -34,8 +34,8 @@ from aforo.models.playground import PlaygroundRun
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
 from aforo.runtime.outbound import Allowlist, Exchange, Guard
 from aforo.services import api_keys
-from aforo.services.usage import writer as usage_writer
 from aforo.services.key_state import evaluate
+from aforo.services.usage import writer as usage_writer
 from aforo.services.usage.events import Event
 from aforo.tenancy.signing import KeyRing
 

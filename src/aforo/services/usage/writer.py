@@ -27,6 +27,7 @@ Claims and rollup buckets are written in a fixed order, so two writers never dea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -35,7 +36,8 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import insert, text
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
@@ -47,6 +49,7 @@ from aforo.services.usage.mapping import map_consumers
 # queue itself (ingest/consumer.py), read by the writer group.
 TOPIC = "aforo.usage.batches"
 RECORD_KEEP = 4096  # characters of a refused record kept in the dead-letter table
+MAX_ERRORS = 50  # bad fields kept per refused record
 
 # Months whose partition is known to exist (the ensure function said so): skips a round trip.
 _known_months: set[date] = set()
@@ -59,6 +62,7 @@ _TYPES = {
     "subscription_id": "uuid",
     "key_id": "uuid",
     "status": "int4",
+    "error_code": "int4",
     "latency_ms": "float8",
     "request_bytes": "int8",
     "response_bytes": "int8",
@@ -186,6 +190,7 @@ def _conflict(e: Event, i: int) -> Rejection:
         index=i,
         event_id=e.event_id,
         record=json.dumps(e.to_wire(), default=str)[:RECORD_KEEP],
+        basis=b"CONFLICT\x1f" + e.event_id.encode("utf-8", "surrogatepass") + e.content_hash(),
     )
 
 
@@ -321,10 +326,19 @@ async def dead_letter(
     source: str,
     upload_id: uuid.UUID | None = None,
 ) -> None:
+    """Keep each refused record with its reasons, once. The key is the record itself (its
+    full content) and its occurrence among identical refused records of the same payload: a
+    retried batch finds its dead letters already there; two identical bad records in one batch
+    are two. An upload's rows are keyed within that upload (each job reports its own errors)."""
     tenant_id = session.info["tenant_id"]
-    await session.execute(
-        insert(UsageRejection),
-        [
+    scope = f"{source}\x1f{upload_id or ''}\x1f".encode()
+    seen: dict[bytes, int] = {}
+    rows = []
+    for r in rejected:
+        digest = hashlib.sha256(scope + (r.basis or _basis(r))).digest()
+        n = seen.get(digest, 0)
+        seen[digest] = n + 1
+        rows.append(
             {
                 "tenant_id": tenant_id,
                 "source": source,
@@ -332,14 +346,30 @@ async def dead_letter(
                 "event_id": _safe((r.event_id or "")[:200]) or None,
                 "upload_id": upload_id,
                 "row_number": r.row,
+                "record_index": r.index,
                 "code": r.code,
                 "field": _safe((r.field or "")[:200]) or None,
                 "message": _safe(r.message),
                 "record": _safe(r.record[:RECORD_KEEP]) if r.record else None,
+                "errors": [
+                    {"code": c, "field": _safe(f[:200]) if f else None, "message": _safe(m)}
+                    for c, f, m in r.all_errors()[:MAX_ERRORS]
+                ],
+                "dedupe_key": digest if n == 0 else hashlib.sha256(digest + b"%d" % n).digest(),
             }
-            for r in rejected
-        ],
+        )
+    await session.execute(
+        pg_insert(UsageRejection).on_conflict_do_nothing(
+            index_elements=["tenant_id", "dedupe_key"]
+        ),
+        rows,
     )
+
+
+def _basis(r: Rejection) -> bytes:
+    """What identifies a refused record when its parser gave nothing better."""
+    parts = (r.code, r.field or "", r.event_id or "", r.record or "", str(r.index))
+    return "\x1f".join(parts).encode("utf-8", "surrogatepass")
 
 
 def _safe(s: str) -> str:
