@@ -115,14 +115,19 @@ class Rows:
             self.canonical = True
             return
         plan = self.reader.plan(names)
-        for target, col in plan.sources.items():
-            if col not in names:
-                raise streaming.Fatal(
-                    "MISSING_COLUMN",
-                    f"the mapping takes {target} from {col!r}, which the header does not have",
-                    1,
-                    col[:200],
-                )
+        missing = [
+            f"{target} from {col!r}"
+            for target in column_mappings.TARGETS  # a fixed order: the same answer every time
+            if (col := plan.sources.get(target)) is not None and col not in names
+        ]
+        if missing:
+            first = plan.sources[missing[0].split(" ", 1)[0]]
+            raise streaming.Fatal(
+                "MISSING_COLUMN",
+                f"the header lacks the mapping's columns: {', '.join(missing)}"[:1000],
+                1,
+                first[:200],
+            )
         if plan.missing():
             raise streaming.Fatal(
                 "MISSING_COLUMN",
