@@ -59,9 +59,14 @@ async def post_events(request: Request, rt: RuntimeDep, caller: GatewayCaller) -
     )
 
 
-@router.post("/mcp", summary="MCP exchange records; tools/call is metered")
+@router.post(
+    "/mcp",
+    summary="MCP exchange records or raw transcripts (stdio, streamable HTTP, HTTP+SSE, HAR); "
+    "tools/call is metered",
+)
 async def post_mcp(request: Request, rt: RuntimeDep, caller: GatewayCaller) -> JSONResponse:
-    return await _ingest(request, rt, caller, mcp.SOURCE, lambda b, _: mcp.parse(b))
+    query = dict(request.query_params)
+    return await _ingest(request, rt, caller, mcp.SOURCE, lambda b, ct: mcp.parse(b, ct, query))
 
 
 @router.post("/gateways/kong", summary="Kong http-log plugin bodies")
