@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -95,7 +96,7 @@ class Rows:
         self.mapping = mapping
         self.now = now
         self.reader = columns.RowReader(mapping, self.source, now, csv=fmt == "csv")
-        self.canonical = False  # a CSV in exactly our columns: the direct path
+        self.canonical: Callable[[dict[str, str]], Event] | None = None  # our own columns
         self.header: list[str] | None = None
         self.parser: Parser = (
             streaming.CsvStream(on_header=self._header)
@@ -112,7 +113,7 @@ class Rows:
             and set(names) <= canonical.KNOWN
             and set(canonical.REQUIRED) <= set(names)
         ):
-            self.canonical = True
+            self.canonical = canonical.csv_builder(names, self.source, self.now, self.reader.time)
             return
         plan = self.reader.plan(names)
         missing = [
@@ -139,18 +140,13 @@ class Rows:
 
     def build(self, value: Any) -> tuple[Event, bool]:
         """The row's event, and whether its id still needs its occurrence number."""
-        if self.canonical:
-            return (
-                canonical.event_from(
-                    streaming.csv_record(value), self.source, self.now, self.reader.time
-                ),
-                False,
-            )
+        if self.canonical is not None:
+            return self.canonical(value), False
         return self.reader.event(value)
 
     def describe(self) -> dict[str, Any]:
         """Which column feeds which field (the preview shows it)."""
-        if self.canonical and self.header is not None:
+        if self.canonical is not None and self.header is not None:
             return {"fields": {c: c for c in self.header}, "properties": [], "derived_ids": False}
         plan = self.reader.plan(self.header or [])
         return {
