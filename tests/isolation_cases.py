@@ -108,8 +108,14 @@ CASES: dict[str, Case] = {
     "Query.usageEvents": c(lambda a, b: [{}, {"filter": {"keyId": a.key}}, {"source": "csv"}]),
     "Query.usageRejections": c(lambda a, b: [{}, {"uploadId": a.upload}]),
     "Query.usageUpload": c(lambda a, b: [{"id": a.upload}]),
+    "Query.usageMappings": c(none),
     "Query.playgroundRuns": c(none),
     # -- mutations ------------------------------------------------------------------------------
+    # B's own mapping (never A's); A's by name is not found.
+    "Mutation.saveUsageMapping": c(
+        lambda a, b: [{"input": {"name": "bravo-map", "fields": []}}], any_outcome=True
+    ),
+    "Mutation.deleteUsageMapping": c(lambda a, b: [{"name": a.mapping}]),
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
     # B's own new account: it never lands in A (the snapshot of A's users is unchanged).

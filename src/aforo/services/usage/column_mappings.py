@@ -225,7 +225,7 @@ async def list_all(session: AsyncSession) -> list[UsageMapping]:
 async def get(session: AsyncSession, name: str) -> ColumnMapping:
     row = await session.scalar(select(UsageMapping).where(UsageMapping.name == name[:MAX_NAME]))
     if row is None:
-        raise NotFound(f"no usage mapping named {name[:100]!r}", field="mapping")
+        raise NotFound("no usage mapping of that name", field="mapping")
     return validate(row.spec)
 
 
@@ -234,6 +234,6 @@ async def remove(session: AsyncSession, name: str) -> UsageMapping:
         delete(UsageMapping).where(UsageMapping.name == name[:MAX_NAME]).returning(UsageMapping)
     )
     if row is None:
-        raise NotFound(f"no usage mapping named {name[:100]!r}", field="name")
+        raise NotFound("no usage mapping of that name", field="name")
     removed: UsageMapping = row
     return removed

@@ -14,22 +14,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Text, Uuid, and_, any_, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import TypeEngine
 
-from aforo.models.api_keys import ApiKey, KeySubscriptionBinding
-from aforo.models.billing import Subscription
 from aforo.services.usage.events import Event, Rejection
-
-
-def _array(values: set[Any], item: TypeEngine[Any]) -> Any:
-    """One array parameter, not one parameter per value (``IN`` would be recompiled for every
-    batch size, and a batch names hundreds of consumers)."""
-    return literal(list(values), ARRAY(item))
 
 
 def _uuid(s: str | None) -> uuid.UUID | None:
@@ -41,39 +29,29 @@ def _uuid(s: str | None) -> uuid.UUID | None:
         return None
 
 
-async def key_subscriptions(
-    session: AsyncSession, key_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, uuid.UUID]:
-    """key id → the subscription its usage counts against (active first, then oldest)."""
-    if not key_ids:
-        return {}
-    rows = await session.execute(
-        select(KeySubscriptionBinding.key_id, Subscription.id)
-        .join(
-            Subscription,
-            and_(
-                Subscription.tenant_id == KeySubscriptionBinding.tenant_id,
-                Subscription.id == KeySubscriptionBinding.subscription_id,
-            ),
-        )
-        .where(KeySubscriptionBinding.key_id.in_(key_ids))
-        .order_by(
-            KeySubscriptionBinding.key_id,
-            (Subscription.status != "ACTIVE"),
-            Subscription.created_at,
-        )
-    )
-    out: dict[uuid.UUID, uuid.UUID] = {}
-    for key_id, sub_id in rows:
-        out.setdefault(key_id, sub_id)
-    return out
+# Keys named by id or client id, each with the subscription its usage counts against (active
+# first, then the oldest), and subscriptions named by id: one statement.
+_LOOKUP = """
+with k as (
+    select id, client_id from api_keys where id = any($1::uuid[]) or client_id = any($2::text[])
+), b as (
+    select distinct on (kb.key_id) kb.key_id, s.id as sub
+    from key_subscription_bindings kb
+    join subscriptions s on s.tenant_id = kb.tenant_id and s.id = kb.subscription_id
+    where kb.key_id in (select id from k)
+    order by kb.key_id, s.status <> 'ACTIVE', s.created_at
+)
+select 'k' as kind, k.id, k.client_id, b.sub from k left join b on b.key_id = k.id
+union all
+select 's', s.id, null, null from subscriptions s where s.id = any($3::uuid[])
+"""
 
 
 async def map_consumers(
     session: AsyncSession, events: Sequence[tuple[int, Event]]
 ) -> tuple[list[tuple[int, Event]], list[Rejection]]:
-    """Fill subscription/key in place (at most three statements per batch); refuse events
-    whose explicit ids are not ours."""
+    """Fill subscription/key in place (one statement per batch); refuse events whose explicit
+    ids are not ours."""
     names = {e.consumer for _, e in events if e.consumer}
     as_ids = {u for u in map(_uuid, names) if u is not None}
     explicit_keys = {e.key_id for _, e in events if e.key_id}
@@ -83,28 +61,23 @@ async def map_consumers(
 
     key_by_id: dict[uuid.UUID, uuid.UUID] = {}
     key_by_client: dict[str, uuid.UUID] = {}
-    wanted_keys = as_ids | explicit_keys
-    if wanted_keys or names:
-        conds = []
-        if wanted_keys:
-            conds.append(ApiKey.id == any_(_array(wanted_keys, Uuid())))
-        if names:
-            conds.append(ApiKey.client_id == any_(_array(names, Text())))
-        for kid, client_id in await session.execute(
-            select(ApiKey.id, ApiKey.client_id).where(or_(*conds))
-        ):
-            key_by_id[kid] = kid
-            if client_id:
-                key_by_client[client_id] = kid
+    key_sub: dict[uuid.UUID, uuid.UUID] = {}
     subs: set[uuid.UUID] = set()
-    wanted_subs = as_ids | explicit_subs
-    if wanted_subs:
-        subs = set(
-            await session.scalars(
-                select(Subscription.id).where(Subscription.id == any_(_array(wanted_subs, Uuid())))
-            )
-        )
-    key_sub = await key_subscriptions(session, list(key_by_id))
+    # One round trip for keys (by id or client id), their subscriptions, and subscriptions.
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    for kind, ident, client_id, sub in await raw.fetch(
+        _LOOKUP, list(as_ids | explicit_keys), list(names), list(as_ids | explicit_subs)
+    ):
+        if kind == "k":
+            key_by_id[ident] = ident
+            if client_id:
+                key_by_client[client_id] = ident
+            if sub is not None:
+                key_sub[ident] = sub
+        else:
+            subs.add(ident)
 
     kept: list[tuple[int, Event]] = []
     refused: list[Rejection] = []

@@ -180,7 +180,9 @@ def _conflict(e: Event, i: int) -> Rejection:
 
 
 async def _stage(raw: Any, session: AsyncSession, unique: list[tuple[int, Event]]) -> None:
-    """The batch into the connection's staging table, by binary COPY."""
+    """The batch into the connection's staging table, by binary COPY. The table is created if
+    the connection has none yet (never remembered outside the transaction: a rollback takes
+    a table created in it away)."""
     if session.info.get(STAGE):
         await raw.execute(f"truncate {STAGE}")  # a second batch in the same transaction
     else:
