@@ -229,3 +229,26 @@ async def test_inline_mapping_with_json_paths_and_a_preview_that_stores_nothing(
         api, token, "upload", body_bytes, "application/json", mapping_json="{not json"
     )
     assert (status, body["error"]["code"]) == (422, "INVALID_MAPPING")
+
+
+async def test_a_raw_api_key_column_is_never_stored_and_names_its_key(api: Api) -> None:
+    from tests.gateway import make_key_world
+    from tests.test_usage_helpers import fetch
+
+    w = await make_key_world(api)
+    unknown = "sk_live_" + "0" * 49
+    csv = (
+        f"timestamp,api_key,count\n2026-11-27T10:15:00Z,{w.key},3\n"
+        f"2026-11-27T10:16:00Z,{unknown},1\n"
+    )
+    status, body = await _post(api, w.gateway, "upload", csv.encode(), "text/csv")
+    assert status == 200 and body["accepted"] == 2, body
+    rows = await fetch(
+        api.settings,
+        w.tenant.id,
+        "select consumer, key_id, subscription_id, quantity from usage_events",
+    )
+    mine = next(r for r in rows if r["quantity"] == 3)
+    assert (str(mine["key_id"]), str(mine["subscription_id"])) == (w.key_id, w.subscription_id)
+    for r in rows:
+        assert r["consumer"].startswith("sha256:") and "sk_live_" not in r["consumer"]

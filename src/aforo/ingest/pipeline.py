@@ -15,6 +15,7 @@ from aforo.runtime.state import Runtime
 from aforo.services.usage import quota as usage_quota
 from aforo.services.usage import writer as usage_writer
 from aforo.services.usage.events import Parsed, Rejection
+from aforo.services.usage.mapping import scrub_secrets
 from aforo.services.usage.writer import WriteResult
 from aforo.tenancy.context import TenantContext
 
@@ -22,6 +23,7 @@ PRODUCER_KEY = "usage_producer"
 
 
 async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed) -> WriteResult:
+    scrub_secrets(parsed.events)  # before anything is stored or queued
     producer = rt.extra.get(PRODUCER_KEY)
     if producer is None:
         async with rt.transaction(caller.tenant_id) as session:

@@ -38,6 +38,7 @@ from aforo.services.usage import uploads as usage_uploads
 from aforo.services.usage import writer as usage_writer
 from aforo.services.usage.column_mappings import ColumnMapping
 from aforo.services.usage.events import Event, Rejection
+from aforo.services.usage.mapping import scrub_secrets
 from aforo.tenancy.context import TenantContext
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
@@ -222,6 +223,7 @@ class _Job:
         rejected: list[Rejection],
         count: int,
     ) -> None:
+        scrub_secrets(events)
         async with self.rt.transaction(self.caller.tenant_id) as session:
             if derived:
                 digests = [events[i].event_id.removeprefix(columns.DERIVED) for i in derived]
@@ -354,6 +356,7 @@ async def preview(
                 if derived:
                     seen[e.event_id] += 1
                     e.event_id = f"{e.event_id}:{seen[e.event_id]}"
+                scrub_secrets([e])
                 wire = e.to_wire()
                 wire.pop("source", None)
                 events.append({"row": row, **wire})

@@ -17,7 +17,33 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aforo.services.api_keys import BEARER_PREFIX, CLIENT_SECRET_PREFIX
+from aforo.services.gateway_tokens import PREFIX as GATEWAY_PREFIX
 from aforo.services.usage.events import Event, Rejection
+from aforo.tenancy.hashing import sha256
+
+# A raw credential given as the consumer (an export's "api_key" column): it is never stored or
+# queued. It becomes "sha256:<hex>" as soon as it is parsed, and that names the key it hashes to.
+SECRET_PREFIXES = (BEARER_PREFIX, CLIENT_SECRET_PREFIX, GATEWAY_PREFIX)
+HASHED = "sha256:"
+
+
+def scrub_secrets(events: Sequence[Event]) -> None:
+    """Replace a raw key in ``consumer`` by its SHA-256 (the form keys are kept in)."""
+    for e in events:
+        c = e.consumer
+        if c is not None and c.startswith(SECRET_PREFIXES):
+            e.consumer = HASHED + sha256(c).hex()
+            e._hash = None  # the content is what we keep, not the secret
+
+
+def _hashed(s: str) -> bytes | None:
+    if not s.startswith(HASHED) or len(s) != len(HASHED) + 64:
+        return None
+    try:
+        return bytes.fromhex(s[len(HASHED) :])
+    except ValueError:
+        return None
 
 
 def _uuid(s: str | None) -> uuid.UUID | None:
@@ -33,7 +59,8 @@ def _uuid(s: str | None) -> uuid.UUID | None:
 # first, then the oldest), and subscriptions named by id: one statement.
 _LOOKUP = """
 with k as (
-    select id, client_id from api_keys where id = any($1::uuid[]) or client_id = any($2::text[])
+    select id, client_id, key_hash from api_keys
+    where id = any($1::uuid[]) or client_id = any($2::text[]) or key_hash = any($4::bytea[])
 ), b as (
     select distinct on (kb.key_id) kb.key_id, s.id as sub
     from key_subscription_bindings kb
@@ -41,9 +68,9 @@ with k as (
     where kb.key_id in (select id from k)
     order by kb.key_id, s.status <> 'ACTIVE', s.created_at
 )
-select 'k' as kind, k.id, k.client_id, b.sub from k left join b on b.key_id = k.id
+select 'k' as kind, k.id, k.client_id, b.sub, k.key_hash from k left join b on b.key_id = k.id
 union all
-select 's', s.id, null, null from subscriptions s where s.id = any($3::uuid[])
+select 's', s.id, null, null, null from subscriptions s where s.id = any($3::uuid[])
 """
 
 
@@ -67,13 +94,20 @@ async def map_consumers(
     conn = await session.connection()
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    for kind, ident, client_id, sub in await raw.fetch(
-        _LOOKUP, list(as_ids | explicit_keys), list(names), list(as_ids | explicit_subs)
+    hashes = {h for h in map(_hashed, names) if h is not None}
+    for kind, ident, client_id, sub, key_hash in await raw.fetch(
+        _LOOKUP,
+        list(as_ids | explicit_keys),
+        list(names),
+        list(as_ids | explicit_subs),
+        list(hashes),
     ):
         if kind == "k":
             key_by_id[ident] = ident
             if client_id:
                 key_by_client[client_id] = ident
+            if key_hash in hashes:
+                key_by_client[HASHED + key_hash.hex()] = ident
             if sub is not None:
                 key_sub[ident] = sub
         else:
