@@ -270,7 +270,7 @@ def _meta(params: Any, doc: dict[str, Any], now: datetime) -> t.Meta:
         agent=_str(agent.get("name")),
         agent_version=_str(agent.get("version"), 100),
         protocol=pick("protocol_version", 32),
-        started_at=t._time(started, now),
+        started_at=t.time_of(started, now),
     )
 
 
@@ -297,9 +297,9 @@ def _transcript(doc: dict[str, Any], params: Any, now: datetime, content: bytes)
         session = None
         for event, data in t.sse_data(doc["stream"]):
             if event == "endpoint":
-                session = t._legacy_session(data)
+                session = t.legacy_session(data)
             elif event == "message":
-                t._flatten(msgs, t._as_json(data), index, t.SERVER, None, session=session)
+                t.flatten(msgs, t.as_json(data), index, t.SERVER, None, session=session)
         if session is not None:
             for m in msgs:
                 if m.sender == t.CLIENT or m.sender is None:

@@ -148,7 +148,7 @@ def _direction(v: Any) -> str | None:
     return _DIRECTIONS.get(v.strip().lower()) if isinstance(v, str) else None
 
 
-def _time(v: Any, now: datetime) -> datetime | None:
+def time_of(v: Any, now: datetime) -> datetime | None:
     if f.blank(v):
         return None
     try:
@@ -157,7 +157,7 @@ def _time(v: Any, now: datetime) -> datetime | None:
         return None
 
 
-def _as_json(v: Any) -> Any:
+def as_json(v: Any) -> Any:
     if isinstance(v, bytes | str):
         try:
             return decode(v.encode() if isinstance(v, str) else v)
@@ -172,12 +172,12 @@ def _unwrap(item: Any, now: datetime) -> tuple[Any, str | None, datetime | None]
         body = next((item[k] for k in _WRAP_MESSAGE if k in item), None)
         if body is not None:
             sender = next((_direction(item[k]) for k in _WRAP_DIRECTION if k in item), None)
-            at = next((_time(item[k], now) for k in _WRAP_TIME if k in item), None)
-            return _as_json(body), sender, at
+            at = next((time_of(item[k], now) for k in _WRAP_TIME if k in item), None)
+            return as_json(body), sender, at
     return item, None, None
 
 
-def _flatten(
+def flatten(
     out: list[Msg], body: Any, index: int, sender: str | None, at: datetime | None, **kw: Any
 ) -> None:
     """A message or a JSON-RPC batch (2025-03-26) → messages; anything else is kept as is for
@@ -196,7 +196,7 @@ def messages_of(items: list[Any], now: datetime) -> list[Msg]:
     out: list[Msg] = []
     for i, item in enumerate(items):
         body, sender, at = _unwrap(item, now)
-        _flatten(out, body, i, sender, at)
+        flatten(out, body, i, sender, at)
     return out
 
 
@@ -284,7 +284,7 @@ def exchanges_of(entries: list[Any], now: datetime) -> _Exchanges:
             streams.append((i, text))
             for event, data in sse_data(text):
                 if event == "endpoint":
-                    legacy[_url_key(data)] = _legacy_session(data)
+                    legacy[_url_key(data)] = legacy_session(data)
                     out.transport = "sse"
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -293,8 +293,8 @@ def exchanges_of(entries: list[Any], now: datetime) -> _Exchanges:
         req, res = _parts(entry)
         if (req.get("method") or "POST").upper() != "POST":
             continue
-        started = _time(entry.get("started_at") or entry.get("startedDateTime"), now)
-        ended = _time(entry.get("ended_at"), now)
+        started = time_of(entry.get("started_at") or entry.get("startedDateTime"), now)
+        ended = time_of(entry.get("ended_at"), now)
         if ended is None and started is not None and isinstance(entry.get("time"), int | float):
             ended = started + timedelta(milliseconds=float(entry["time"]))
         req_headers = _headers(req.get("headers"))
@@ -308,24 +308,24 @@ def exchanges_of(entries: list[Any], now: datetime) -> _Exchanges:
         protocol = req_headers.get("mcp-protocol-version")
         body, _ = _body_text(req)
         if body is not None:
-            _flatten(
-                out.messages, _as_json(body), i, CLIENT, started, session=session, protocol=protocol
+            flatten(
+                out.messages, as_json(body), i, CLIENT, started, session=session, protocol=protocol
             )
         res_text, res_type = _body_text(res)
         if res_text is None or (isinstance(res_text, str) and not res_text.strip()):
             continue  # 202 Accepted: the answer comes on a stream
         if "event-stream" in res_type.lower():
             for _, data in sse_data(str(res_text)):
-                _flatten(out.messages, _as_json(data), i, SERVER, ended, session=session)
+                flatten(out.messages, as_json(data), i, SERVER, ended, session=session)
         else:
-            _flatten(out.messages, _as_json(res_text), i, SERVER, ended, session=session)
+            flatten(out.messages, as_json(res_text), i, SERVER, ended, session=session)
     for i, text in streams:
         session = None
         for event, data in sse_data(text):
             if event == "endpoint":
-                session = _legacy_session(data)
+                session = legacy_session(data)
             elif event == "message":
-                _flatten(out.messages, _as_json(data), i, SERVER, None, session=session)
+                flatten(out.messages, as_json(data), i, SERVER, None, session=session)
     return out
 
 
@@ -342,7 +342,7 @@ def _url_key(url: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def _legacy_session(endpoint: str) -> str:
+def legacy_session(endpoint: str) -> str:
     query = parse_qs(urlsplit(endpoint.strip()).query)
     for name in ("sessionId", "session_id", "sessionid"):
         if query.get(name):
