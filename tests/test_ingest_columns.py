@@ -137,7 +137,7 @@ async def test_saved_mapping_chosen_by_name_with_formats_zones_and_units(
         "units": [
             {"field": "latency_ms", "unit": "s"},
             {"field": "response_bytes", "unit": "KiB"},
-            {"field": "quantity", "unit": 0.001},
+            {"field": "quantity", "unit": "0.001"},
         ],
         "extra": "ignore",
     }

@@ -272,7 +272,8 @@ async def upload(
     filename: Annotated[str | None, Query(max_length=300)] = None,
     mapping: Annotated[str | None, Query(max_length=100, description="a saved mapping")] = None,
     mapping_json: Annotated[
-        str | None, Query(max_length=16384, description="an inline mapping (JSON)")
+        str | None,
+        Query(max_length=4096, description="an inline mapping (JSON); save longer ones"),
     ] = None,
 ) -> JSONResponse:
     fmt = _format(request, format)
@@ -326,7 +327,7 @@ async def preview(
     caller: GatewayCaller,
     format: Annotated[str | None, Query(description="csv | json | ndjson")] = None,
     mapping: Annotated[str | None, Query(max_length=100)] = None,
-    mapping_json: Annotated[str | None, Query(max_length=16384)] = None,
+    mapping_json: Annotated[str | None, Query(max_length=4096)] = None,
     rows: Annotated[int, Query(ge=1, le=500, description="rows to show")] = 20,
 ) -> JSONResponse:
     fmt = _format(request, format)

@@ -355,15 +355,15 @@ class UsageFieldSourceInput:
 @strawberry.input
 class UsageFieldConstantInput:
     field: str
-    value: JSON = strawberry.field(description="A string or a number")
+    value: str = strawberry.field(description="The value, as text (numbers are read as numbers)")
 
 
 @strawberry.input
 class UsageFieldUnitInput:
     field: str = strawberry.field(description="latency_ms, request_bytes, response_bytes, quantity")
-    unit: JSON = strawberry.field(
+    unit: str = strawberry.field(
         description="ns|us|ms|s|min for latency_ms; B|KB|KiB|MB|MiB|GB|GiB for sizes; a "
-        "multiplier for quantity"
+        "multiplier for quantity, e.g. 0.001"
     )
 
 

@@ -158,8 +158,9 @@ def validate(spec: Any) -> ColumnMapping:
     raw_units = spec.get("units") or {}
     if not isinstance(raw_units, dict):
         raise _bad("units maps latency_ms, request_bytes, response_bytes, quantity", "units")
-    for target, unit in raw_units.items():
+    for target, given in raw_units.items():
         where = f"units.{str(target)[:100]}"
+        unit = _multiplier(given) if target == "quantity" else given
         if not _unit_ok(target, unit):
             raise _bad(
                 f"latency_ms takes {tuple(TIME_UNITS)}, request_bytes / response_bytes take "
@@ -173,13 +174,25 @@ def validate(spec: Any) -> ColumnMapping:
     return ColumnMapping(fields, constants, time_format, time_zone, units, extra)
 
 
+def _multiplier(v: Any) -> Any:
+    """A quantity multiplier given as text (GraphQL, query strings) is the number it spells."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
 def _unit_ok(target: Any, unit: Any) -> bool:
     if target == "latency_ms":
         return unit in TIME_UNITS
     if target in ("request_bytes", "response_bytes"):
         return unit in SIZE_UNITS
     if target == "quantity":
-        return isinstance(unit, int | float) and not isinstance(unit, bool) and 0 < unit < 1e18
+        return (
+            isinstance(unit, int | float) and not isinstance(unit, bool) and 0 < unit < 1e18
+        )  # NaN fails both comparisons
     return False
 
 
