@@ -268,6 +268,11 @@ def rfc3339(v: Any, field: str, now: datetime | None = None) -> datetime:
         raise RecordInvalid(
             "INVALID_TIMESTAMP", field, f"{field} must be RFC 3339 with an offset, e.g. Z"
         )
+    return _from_rfc3339(s, field, now)
+
+
+def _from_rfc3339(s: str, field: str, now: datetime | None) -> datetime:
+    """``s`` matched ``_RFC3339`` already."""
     if "z" in s or "t" in s:
         s = s.replace("z", "Z").replace("t", "T")
     try:
@@ -497,7 +502,7 @@ def flex_time(
     if isinstance(v, str):
         s = v.strip()
         if _RFC3339.match(s):
-            return rfc3339(s, field, now)
+            return _from_rfc3339(s, field, now)
         if _NAIVE.fullmatch(s):
             try:
                 t = datetime.fromisoformat(s.replace("t", "T"))
