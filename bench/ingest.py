@@ -13,7 +13,10 @@ also prints where the time went: CPU microseconds per event used by the server p
 PostgreSQL (all its processes) and by this client (Linux ``/proc``; omitted elsewhere). On a
 machine with few cores the sum of those, not any one of them, is what bounds the rate.
 
-Run: ``python bench/ingest.py`` (``--events 100000`` for a quick one).
+Run: ``python bench/ingest.py`` (``--events 100000`` for a quick one). ``--upload-gb 1`` then
+streams a generated CSV of that size (rows without event ids, so each id is derived from the
+row's content and occurrence) to the upload endpoint and prints the server's resident memory
+before, at its peak, and after: a streamed upload runs in flat memory whatever its size.
 """
 
 from __future__ import annotations
@@ -306,6 +309,62 @@ async def bench_copy(
         await conn.close()
 
 
+def _rss(pid: int) -> tuple[int, int]:
+    """(resident, peak resident) KiB of a process (Linux)."""
+    got = {"VmRSS": 0, "VmHWM": 0}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in got:
+            got[key] = int(value.split()[0])
+    return got["VmRSS"], got["VmHWM"]
+
+
+async def bench_big_upload(
+    base: str, token: str, server: subprocess.Popen[bytes], gigabytes: float
+) -> None:
+    """A generated CSV of ``gigabytes`` streamed to the upload endpoint; the server's memory."""
+    target = int(gigabytes * 1e9)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
+    sent = 0
+    samples: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b"timestamp,customer,meter,count,status_code,latency,path\n"
+        i = 0
+        while sent < target:
+            lines = [
+                f"{(start + timedelta(milliseconds=(i + k) * 150)).isoformat()},"
+                f"cust-{(i + k) % 997},api_calls,1,{200 if (i + k) % 10 else 500},"
+                f"{(i + k) % 97}.5,/v1/orders/{(i + k) % 5000}\n"
+                for k in range(20_000)
+            ]
+            i += 20_000
+            chunk = "".join(lines).encode()
+            sent += len(chunk)
+            samples.append(_rss(server.pid)[0])
+            yield chunk
+
+    before = _rss(server.pid)
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=7200) as c:
+        r = await c.post(
+            "/v1/usage/upload",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {token}", "content-type": "text/csv"},
+        )
+    elapsed = time.perf_counter() - t0
+    after = _rss(server.pid)
+    body = r.json()
+    print(
+        f"  upload {sent / 1e9:.2f} GB, {body['accepted']:,} rows in {elapsed:.0f} s "
+        f"({body['accepted'] / elapsed:,.0f} rows/s); server RSS before {before[0] / 1024:.0f} MiB"
+        f", peak during {max(samples) / 1024:.0f} MiB (high-water {after[1] / 1024:.0f} MiB)"
+        f", after {after[0] / 1024:.0f} MiB"
+    )
+    assert r.status_code == 200 and body["rejected"] == 0, body
+
+
 async def count(pg: EmbeddedPostgres, tenant_id: uuid.UUID) -> int:
     conn = await asyncpg.connect(pg.url("aforo_app").replace("postgresql+asyncpg", "postgresql"))
     try:
@@ -322,6 +381,7 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--upload-gb", type=float, default=0, help="then a streamed upload this big")
     args = ap.parse_args()
     n = args.events
     with private_postgres(fast_unsafe=True) as (pg, root):
@@ -356,6 +416,9 @@ async def main() -> None:
             print(f"CSV  / COPY = {copy_s / csv_s:.0%}   (aim >= 50%)")
             assert await count(pg, rest_tenant) == n
             assert await count(pg, csv_tenant) == n
+            if args.upload_gb:
+                _, big_token = await provision(pg.owner_url, "Bench big upload")
+                await bench_big_upload(base, big_token, server, args.upload_gb)
         finally:
             if server is not None:
                 server.terminate()

@@ -49,6 +49,10 @@ def error_code(status: int, body: Any) -> str | None:
         return code if isinstance(code, str) else None
     if isinstance(err, str) and body.get("status") in ("failed", "FAILED"):  # a failed upload job
         return err
+    if body.get("outcome") == "REJECTED" and isinstance(errors, list) and errors:
+        first = errors[0]  # an upload whose every row was refused: each row's own code
+        code = first.get("code") if isinstance(first, dict) else None
+        return code if isinstance(code, str) else None
     if body.get("valid") is False and isinstance(body.get("code"), str):
         return str(body["code"])  # a key verdict: refused, and why
     if isinstance(err, str) and isinstance(body.get("error_description"), str):

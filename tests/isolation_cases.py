@@ -116,6 +116,7 @@ CASES: dict[str, Case] = {
     "Query.usageEvents": c(lambda a, b: [{}, {"filter": {"keyId": a.key}}, {"source": "csv"}]),
     "Query.usageRejections": c(lambda a, b: [{}, {"uploadId": a.upload}]),
     "Query.usageUpload": c(lambda a, b: [{"id": a.upload}]),
+    "Query.usageMappings": c(none),
     "Query.playgroundRuns": c(none),
     "Query.invoices": c(
         lambda a, b: [
@@ -139,6 +140,11 @@ CASES: dict[str, Case] = {
     "Query.teams": c(none),
     "Query.team": c(lambda a, b: [{"id": a.team}]),
     # -- mutations ------------------------------------------------------------------------------
+    # B's own mapping (never A's); A's by name is not found.
+    "Mutation.saveUsageMapping": c(
+        lambda a, b: [{"input": {"name": "bravo-map", "fields": []}}], any_outcome=True
+    ),
+    "Mutation.deleteUsageMapping": c(lambda a, b: [{"name": a.mapping}]),
     "Mutation.createStorefrontKey": c(lambda a, b: [{"name": "bravo extra"}], any_outcome=True),
     "Mutation.revokeStorefrontKey": c(lambda a, b: [{"id": a.storefront_key_id}]),
     "Mutation.addAllowedOrigin": c(

@@ -240,13 +240,14 @@ async def test_upload_with_a_nul_in_a_csv_header_is_refused_cleanly(api: Api) ->
     )
     assert r.status_code == 422, r.text
     body = r.json()
-    assert body["status"] == "FAILED" and body["error"].startswith("UNKNOWN_COLUMN")
+    # Other columns are kept in properties, which cannot hold a NUL: the file is refused.
+    assert body["status"] == "FAILED" and body["error"].startswith("INVALID_CSV")
     assert body["errors"] == [
         {
             "row": 1,
-            "column": "xy",
-            "code": "UNKNOWN_COLUMN",
-            "message": "unknown column 'x\\x00y'",
+            "column": None,
+            "code": "INVALID_CSV",
+            "message": "a column name holds a NUL character",
         }
     ]
 
@@ -264,13 +265,15 @@ async def test_refused_records_with_nul_characters_are_kept_not_crashed_on(api: 
     r = await api.client.post(
         "/v1/usage/upload", params={"format": "ndjson"}, content=body, headers=auth
     )
-    assert r.status_code == 200, r.text
+    # Both refused: REJECTED (422), every bad field listed.
+    assert r.status_code == 422 and r.json()["outcome"] == "REJECTED", r.text
     assert r.json()["rejected"] == 2
-    assert [(e["code"], e["column"]) for e in r.json()["errors"]] == [
-        ("MISSING_FIELD", "metric"),
-        ("UNKNOWN_FIELD", "x\\x00"),
+    assert [(e["row"], e["code"], e["column"]) for e in r.json()["errors"]] == [
+        (1, "MISSING_FIELD", "occurred_at"),
+        (1, "INVALID_VALUE", "event_id"),
+        (2, "INVALID_VALUE", "properties"),
     ]
     r = await api.client.post("/v1/usage/events", json=records, headers=auth)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 422, r.text
     assert r.json()["accepted"] == 0
     assert [x["event_id"] for x in r.json()["rejected"]] == ["a\u0000", "b"]

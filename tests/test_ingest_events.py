@@ -50,13 +50,15 @@ async def test_same_id_different_content_is_a_conflict(api: Api, settings: Setti
     body = r.json()
     assert body["outcome"] == "PARTIAL"
     assert body["accepted"] == 1
+    message = "an event with this id was already ingested with different content"
     assert body["rejected"] == [
         {
             "index": 1,
             "event_id": "e-1",
             "code": "CONFLICT",
             "field": "event_id",
-            "message": "an event with this id was already ingested with different content",
+            "message": message,
+            "errors": [{"code": "CONFLICT", "field": "event_id", "message": message}],
         }
     ]
     dead = await rejections(settings, t.id)
@@ -200,8 +202,8 @@ async def test_a_claim_in_flight_elsewhere_is_waited_for_then_counted_once(
     import asyncpg
 
     from aforo.db import create_engine, sessionmaker, tenant_session
-    from aforo.services import usage_writer
-    from aforo.services.usage_events import Event
+    from aforo.services.usage import writer as usage_writer
+    from aforo.services.usage.events import Event
 
     t = await make_tenant(settings)
     tid = uuid.UUID(t.id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aforo.config import Settings
 from aforo.db import create_engine, sessionmaker
 from aforo.ingest.consumer import UsageConsumer, UsageProducer
-from aforo.services.usage_events import Event
+from aforo.services.usage.events import Event
 from tests.conftest import with_settings
 from tests.gateway import serving
 from tests.services import KafkaBroker
@@ -133,7 +133,7 @@ async def test_consumer_killed_mid_batch_loses_and_doubles_nothing(
         original = first.write
 
         async def write_then_die(values: Any) -> int:
-            from aforo.services import usage_writer
+            from aforo.services.usage import writer as usage_writer
 
             real = usage_writer.write
             calls = 0

@@ -83,12 +83,10 @@ async def test_only_tool_calls_are_metered_with_outcomes(api: Api, settings: Set
         ("search", "tool_error", "4"),
     ]
     for r in rows:
-        assert (r["metric"], r["source"], r["agent"], r["session"]) == (
-            "mcp_tool_calls",
-            "mcp",
-            "agent-7",
-            "sess-1",
-        )
+        assert (r["metric"], r["source"], r["session"]) == ("mcp_tool_calls", "mcp", "sess-1")
+        # The agent's credential and its clientInfo, kept apart.
+        assert (r["consumer"], r["agent"], r["agent_version"]) == ("agent-7", "claude-code", "2.1")
+    assert {r["outcome"]: r["error_code"] for r in rows}["protocol_error"] == -32602
     success = next(r for r in rows if r["outcome"] == "success")
     assert success["latency_ms"] == 250.0 and success["response_bytes"] == 480
     # The sidecar resends after a timeout: the same (session, request id) counts once.
@@ -96,7 +94,7 @@ async def test_only_tool_calls_are_metered_with_outcomes(api: Api, settings: Set
     assert (again["accepted"], again["duplicates"]) == (0, 2)
 
 
-async def test_agent_falls_back_to_name_and_version(api: Api, settings: Settings) -> None:
+async def test_agent_name_and_version_are_separate(api: Api, settings: Settings) -> None:
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
     r = call(1, "search", ok(1), agent={"name": "cursor", "version": "1.4"}, transport="stdio")
@@ -104,14 +102,18 @@ async def test_agent_falls_back_to_name_and_version(api: Api, settings: Settings
     body = await post(api, token, [r, same_id_other_session])
     assert body["accepted"] == 2
     rows = await count_events(settings, t.id, rows=True)
-    assert {x["agent"] for x in rows} == {"cursor/1.4"}
+    assert {(x["agent"], x["agent_version"], x["consumer"]) for x in rows} == {
+        ("cursor", "1.4", None)
+    }
     assert {x["session"] for x in rows} == {"sess-1", "sess-2"}
 
 
 async def test_unusable_mcp_envelope(api: Api, settings: Settings) -> None:
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
-    r = await api.client.post(
-        "/v1/usage/mcp", json=[call(1, "x", ok(1))], headers={"Authorization": f"Bearer {token}"}
-    )
+    h = {"Authorization": f"Bearer {token}"}
+    r = await api.client.post("/v1/usage/mcp", json={"recs": []}, headers=h)
     assert r.status_code == 400 and r.json()["outcome"] == "REJECTED"
+    # A bare array is a sequence of JSON-RPC messages: records in it are refused one by one.
+    r = await api.client.post("/v1/usage/mcp", json=[call(1, "x", ok(1))], headers=h)
+    assert r.status_code == 422 and r.json()["rejected"][0]["index"] == 0

@@ -11,13 +11,15 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aforo.ingest import apigee, aws, azure, canonical, kong, mcp, mulesoft, streaming
 from aforo.ingest.canonical import Unusable
 from aforo.ingest.fields import MAX_STRING_BYTES, RecordInvalid
-from aforo.services.usage_events import OUTCOMES, SOURCES, Event, Parsed
+from aforo.services.usage.events import OUTCOMES, SOURCES, Event, Parsed
 
 PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -285,3 +287,112 @@ def test_hostile_json_shapes_are_complete_or_refused() -> None:
                 check(parse(body))
         for make in (streaming.CsvStream, streaming.NdjsonStream, streaming.JsonArrayStream):
             _check_rows(_stream(make(), body, [7, 4096])[0])
+
+
+# -- the fast paths store exactly what the general path would --------------------------------
+field_values = {
+    "event_id": st.one_of(st.text(min_size=1, max_size=12), st.integers(0, 10**6), st.just("-")),
+    "metric": st.one_of(st.text(min_size=1, max_size=8), st.just(" ")),
+    "occurred_at": st.one_of(
+        st.sampled_from(
+            [
+                "2026-11-27T10:15:00Z",
+                "2026-11-27T10:15:00.123456789+02:00",
+                "2026-11-27 10:15:00Z",
+                "2026-11-27t10:15:00.5z",
+                "1999-01-01T00:00:00Z",
+                "2026-11-27T10:15:00",
+            ]
+        ),
+        st.integers(),
+    ),
+    "quantity": st.one_of(
+        st.none(), st.integers(-5, 10**40), st.floats(allow_nan=False), st.sampled_from(["2", ""])
+    ),
+    "consumer": st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["-", "  ", "café"])),
+    "method": st.one_of(st.none(), st.sampled_from(["get", "POST", "x y", "-", ""])),
+    "path": st.one_of(st.none(), st.sampled_from(["/a", "/a%20b?x=1", "https://h/p#f", "/%ff"])),
+    "status": st.one_of(st.none(), st.integers(0, 700), st.sampled_from(["200", "2xx"])),
+    "latency_ms": st.one_of(st.none(), st.floats(allow_nan=False), st.integers(-1, 10**3)),
+    "request_bytes": st.one_of(st.none(), st.integers(-1, 2**64)),
+    "outcome": st.one_of(st.none(), st.sampled_from(["success", "nope"])),
+    "properties": st.one_of(st.none(), st.dictionaries(st.text(max_size=3), json_scalars)),
+    "key_id": st.one_of(st.none(), st.uuids().map(str), st.just("not-a-uuid")),
+}
+canonical_records = st.fixed_dictionaries(
+    {k: field_values[k] for k in ("event_id", "metric", "occurred_at")},
+    optional={
+        k: v for k, v in field_values.items() if k not in ("event_id", "metric", "occurred_at")
+    },
+)
+
+
+def _general(items: list[Any]) -> Parsed:
+    from datetime import datetime
+
+    now = datetime.now().astimezone()
+    return canonical.collect(
+        ((i, x, None) for i, x in enumerate(items)),
+        lambda x: canonical.event_from(x, "rest", now),
+    )
+
+
+@PROFILE
+@given(st.lists(canonical_records, min_size=1, max_size=5))
+def test_the_typed_fast_path_stores_what_the_general_path_would(items: list[Any]) -> None:
+    fast = canonical.parse_batch(json.dumps({"events": items}).encode(), "application/json")
+    slow = _general(items)
+    assert [e.to_wire() for e in fast.events] == [e.to_wire() for e in slow.events]
+    assert [e.content_hash() for e in fast.events] == [e.content_hash() for e in slow.events]
+    assert [(r.index, r.errors) for r in fast.rejected] == [
+        (r.index, r.errors) for r in slow.rejected
+    ]
+
+
+csv_cells = st.fixed_dictionaries(
+    {
+        "event_id": st.sampled_from(["e1", "", "-", "x" * 201]),
+        "metric": st.sampled_from(["m", "", " "]),
+        "occurred_at": st.sampled_from(["2026-11-27T10:15:00Z", "2026-11-27 10:15:00", "", "x"]),
+        "quantity": st.sampled_from(["", "1", "2.50", "-1", "1e3"]),
+        "consumer": st.sampled_from(["", "c", "-"]),
+        "status": st.sampled_from(["", "200", "99", "abc"]),
+        "latency_ms": st.sampled_from(["", "1.5", "-2"]),
+        "path": st.sampled_from(["", "/a?b", "/%41"]),
+    }
+)
+
+
+@PROFILE
+@given(csv_cells)
+def test_the_csv_fast_builder_stores_what_the_general_path_would(row: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from aforo.ingest.fields import flex_time
+
+    now = datetime.now(UTC)
+    build = canonical.csv_builder(list(row), "csv", now, flex_time)
+    try:
+        fast: Any = build(row).to_wire()
+    except RecordInvalid as e:
+        fast = e.errors
+    try:
+        slow: Any = canonical.event_from(canonical.csv_record(row), "csv", now, flex_time).to_wire()
+    except RecordInvalid as e:
+        slow = e.errors
+    assert fast == slow
+
+
+def test_a_clean_batch_takes_the_fast_path_and_a_doubtful_one_does_not() -> None:
+    from datetime import datetime
+
+    clean = {"event_id": "a", "metric": "m", "occurred_at": "2026-11-27T10:15:00Z", "status": 200}
+    now = datetime.now().astimezone()
+    decoded = canonical._DECODE_ARRAY(json.dumps([clean]).encode())
+    assert canonical._fast(decoded, "rest", now) is not None
+    for doubt in ({"consumer": "-"}, {"consumer": "  "}, {"metric": "-"}):
+        records = canonical._DECODE_ARRAY(json.dumps([{**clean, **doubt}]).encode())
+        assert canonical._fast(records, "rest", now) is None
+    for refused in ({"status": "200"}, {"colour": 1}, {"event_id": 7}):
+        with pytest.raises(msgspec.DecodeError):  # the decoder hands these to the general path
+            canonical._DECODE_ARRAY(json.dumps([{**clean, **refused}]).encode())

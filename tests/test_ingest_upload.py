@@ -13,7 +13,7 @@ from tests.test_usage_helpers import count_events, gateway_token, rollup_total
 T0 = "2026-11-27T10:15:00Z"
 
 UPLOAD_Q = """query($id: ID!) { usageUpload(id: $id) {
-  id status format rows accepted duplicates rejected error
+  id status outcome format rows accepted duplicates rejected error
   errors { row column code message } } }"""
 
 
@@ -64,7 +64,7 @@ async def test_csv_upload_with_quoting_bom_crlf_and_row_errors(
     # The job, as GraphQL reports it.
     admin = await api.admin_token(t)
     job = (await api.data(UPLOAD_Q, {"id": body["id"]}, token=admin))["usageUpload"]
-    assert job["status"] == "COMPLETED" and job["format"] == "csv"
+    assert (job["status"], job["outcome"], job["format"]) == ("COMPLETED", "PARTIAL", "csv")
     assert job["accepted"] == 3 and job["rejected"] == 4
     assert job["errors"][0] == {
         "row": 4,
@@ -82,13 +82,14 @@ async def test_csv_missing_column_fails_the_job(api: Api, settings: Settings) ->
     t = await make_tenant(settings)
     token = await gateway_token(api, t)
     body = await upload(api, token, b"event_id,quantity\nx,1\n", "text/csv")
-    assert body["status"] == "FAILED"
+    assert (body["status"], body["outcome"]) == ("FAILED", "REJECTED")
     assert body["errors"] == [
         {
             "row": 1,
-            "column": "metric",
+            "column": "occurred_at",
             "code": "MISSING_COLUMN",
-            "message": "the header has no metric column",
+            "message": "the header has no time column: name one occurred_at, timestamp, time "
+            "or date, or map one",
         }
     ]
     assert await count_events(settings, t.id) == 0

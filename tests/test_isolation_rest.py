@@ -117,6 +117,20 @@ async def upload(s: Served, w: Worlds) -> list[httpx.Response]:
     return [r]
 
 
+async def preview(s: Served, w: Worlds) -> list[httpx.Response]:
+    """B's preview with A's saved mapping: not found; without it: B's rows, nothing stored."""
+    a, b = w.a, w.b
+    csv = f"time,consumer\n{T0},someone\n".encode()
+    h = {**gw(b), "content-type": "text/csv"}
+    theirs = await s.api.client.post(
+        "/v1/usage/upload/preview", content=csv, params={"mapping": a.mapping}, headers=h
+    )
+    assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "NOT_FOUND", theirs.text
+    own = await s.api.client.post("/v1/usage/upload/preview", content=csv, headers=h)
+    assert own.status_code == 200 and len(own.json()["events"]) == 1, own.text
+    return [theirs, own]
+
+
 def gateway_post(path: str, body: Callable[[Any], Any], *, firehose: bool = False) -> Check:
     """A gateway's log record naming A's key as its consumer, posted with B's token: one
     event of B's (the snapshot shows A's usage unchanged)."""
@@ -324,6 +338,7 @@ CASES: dict[str, Check] = {
     "POST /oauth/token": oauth,
     "POST /v1/usage/events": events,
     "POST /v1/usage/upload": upload,
+    "POST /v1/usage/upload/preview": preview,
     "POST /v1/usage/mcp": gateway_post("/v1/usage/mcp", mcp),
     "POST /v1/usage/gateways/kong": gateway_post("/v1/usage/gateways/kong", kong),
     "POST /v1/usage/gateways/azure": gateway_post("/v1/usage/gateways/azure", azure),

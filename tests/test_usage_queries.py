@@ -205,7 +205,12 @@ async def test_events_newest_first_with_cursor_in_constant_statements(
 
 async def test_rejections_are_queryable(api: Api) -> None:
     w = await make_key_world(api)
-    await post(api, w.gateway, [{"event_id": "x", "metric": "m", "occurred_at": "nope"}])
+    r = await api.client.post(
+        "/v1/usage/events",
+        json={"events": [{"event_id": "x", "metric": "m", "occurred_at": "nope"}]},
+        headers={"Authorization": f"Bearer {w.gateway}"},
+    )
+    assert (r.status_code, r.json()["outcome"]) == (422, "REJECTED")  # its only record refused
     got = (await api.data(REJ_Q, {}, token=w.admin))["usageRejections"]
     assert got["nodes"] == [
         {

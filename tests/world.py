@@ -414,6 +414,15 @@ async def _usage(api: Api, w: World) -> None:
     )
     assert r.status_code == 200, r.text
     w.ids.update(upload=r.json()["id"])
+    mapping = f"{w.marker}-map"
+    saved = await api.data(
+        """mutation($i: UsageMappingInput!) { saveUsageMapping(input: $i) {
+             ... on UsageMapping { name } ... on UserError { code } } }""",
+        {"i": {"name": mapping, "fields": [{"field": "occurred_at", "source": w.marker}]}},
+        token=w.admin,
+    )
+    assert saved["saveUsageMapping"] == {"name": mapping}, saved
+    w.ids.update(mapping=mapping)
 
 
 async def _playground(api: Api, w: World) -> None:

@@ -11,7 +11,7 @@
 - Large values are compressed with lz4 where the server has it.
 
 Revision ID: 0011_spec_components
-Revises: 0009_edge
+Revises: 0010_usage_mappings
 """
 
 from alembic import op
@@ -19,7 +19,7 @@ from alembic import op
 from aforo.rls import tenant_table_sql
 
 revision = "0011_spec_components"
-down_revision = "0009_edge"
+down_revision = "0010_usage_mappings"
 branch_labels = None
 depends_on = None
 

@@ -112,6 +112,7 @@ MUTATIONS: tuple[type, ...] = (
     mail.Mutation,
     teams.Mutation,
     edge.Mutation,
+    usage.Mutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (forum.Subscription, playground.Subscription)
 # REST side-endpoints: one APIRouter per domain module under aforo.rest / aforo.ingest.

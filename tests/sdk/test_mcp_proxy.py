@@ -61,7 +61,7 @@ def assert_metered(events: list[dict[str, Any]], transport: str) -> None:
         ("explode", "tool_error"),
     ]
     assert {e["metric"] for e in events} == {"mcp_tool_calls"}
-    assert {e["agent"] for e in events} == {"research-agent/2.1.0"}
+    assert {e["agent"] for e in events} == {"research-agent"}  # its version is a field apart
     assert len({e["session"] for e in events}) == 1
     assert all(e["properties"] == {"transport": transport} for e in events)
     assert all(e["latency_ms"] is not None and e["request_bytes"] > 0 for e in events)
@@ -82,7 +82,7 @@ async def test_stdio_proxy_meters_each_tool_call(
     events = await wait_for_events(console, 3)
     assert_metered(events, "stdio")
     assert len(events) == 3  # initialize / discover / tools/list are never billed
-    per_tool = await console.usage(tool="add", agent="research-agent/2.1.0")
+    per_tool = await console.usage(tool="add", agent="research-agent")
     assert (float(per_tool["total"]), per_tool["events"]) == (2, 2)
     # only tools/call went to the console, and without the tool's arguments or results
     shipped = b"".join(fault_proxy.bodies)
@@ -110,7 +110,11 @@ async def test_stdio_proxy_with_agent_id_and_full_payloads(
     async with Client(params, client_info=AGENT, mode="legacy") as client:
         await client.call_tool("add", {"a": 1, "b": 1})
     (event,) = await wait_for_events(console, 1)
-    assert (event["agent"], event["consumer"], event["tool"]) == ("agent-42", "agent-42", "add")
+    assert (event["agent"], event["consumer"], event["tool"]) == (
+        "research-agent",
+        "agent-42",
+        "add",
+    )
     (body,) = [json.loads(b) for b in fault_proxy.bodies]
     (record,) = body["records"]
     assert record["request"]["params"]["arguments"] == {"a": 1, "b": 1}
@@ -205,7 +209,54 @@ async def test_stdio_cancelled_and_unanswered_calls_are_metered_as_cancelled(
         ("slow", "cancelled", '"3"'),
         ("slow", "cancelled", "2"),
     ]
-    assert {e["agent"] for e in events} == {"raw/1"}
+    assert {e["agent"] for e in events} == {"raw"}
+
+
+async def test_stdio_proxy_sends_transcripts_the_console_pairs(
+    console: Console, fault_proxy: FaultProxy
+) -> None:
+    def line(obj: dict[str, Any]) -> bytes:
+        return json.dumps(obj).encode() + b"\n"
+
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": AGENT_INFO}
+    call = {"jsonrpc": "2.0", "method": "tools/call"}
+    client_says = b"".join(
+        [
+            line({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}),
+            line({**call, "id": 1, "params": {"name": "fast", "arguments": {"q": "secret"}}}),
+            line({**call, "id": 2, "params": {"name": "slow", "arguments": {}}}),
+        ]
+    )  # call 2 is never answered: the session ends with it pending
+    proc = await asyncio.create_subprocess_exec(
+        *PROXY,
+        *proxy_args(console, fault_proxy.url),
+        "--send",
+        "transcripts",
+        "--agent-id",
+        "agent-9",
+        "--",
+        sys.executable,
+        "-c",
+        SCRIPTED,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=proxy_env(console),
+    )
+    await asyncio.wait_for(proc.communicate(client_says), 30)
+    events = await wait_for_events(console, 2)
+    assert sorted((e["tool"], e["outcome"], e["agent"], e["consumer"]) for e in events) == [
+        ("fast", "success", "raw", "agent-9"),
+        ("slow", "cancelled", "raw", "agent-9"),
+    ]
+    assert all(e["properties"] == {"transport": "stdio"} for e in events)
+    shipped = [json.loads(b) for b in fault_proxy.bodies]
+    transcripts = [t for body in shipped for t in body["transcripts"]]
+    assert {t["protocol_version"] for t in transcripts} == {"2025-06-18"}
+    assert all(m["direction"] and m["timestamp"] for t in transcripts for m in t["messages"])
+    assert b"secret" not in b"".join(fault_proxy.bodies)  # arguments stay with the agent
+
+
+AGENT_INFO = {"name": "raw", "version": "1"}
 
 
 def test_proxy_refuses_to_start_without_console_or_server() -> None:

@@ -14,67 +14,90 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import Unusable, loads, rejection
-from aforo.services.usage_events import Event, Parsed
+from aforo.ingest.records import gateway_event, http_fields, required_time
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "aws_apigateway"
-MAX_RECORD = 8 * 1024 * 1024  # decompressed bytes of one record (CloudWatch batches ≤ 1 MiB)
+MAX_DECODED = 1_024_000  # Firehose: a record's data is at most 1,000 KiB before base64
+MAX_RECORD = 8 * 1024 * 1024  # decompressed bytes of one gzip record (CloudWatch Logs)
+ALIASES = {
+    "consumer": (
+        "apiKeyId",
+        "identity.apiKeyId",
+        "clientId",
+        "authorizer.clientId",
+        "authorizer.claims.client_id",
+        "authorizer.principalId",
+        "principalId",
+    ),
+    "source_account": ("accountId",),
+    "method": ("httpMethod", "method"),
+    "path": ("path",),
+    "route": ("resourcePath", "routeKey"),
+    "status": ("status", "statusCode"),
+    "latency_ms": ("responseLatency", "latency", "integrationLatency", "integration.latency"),
+    "request_bytes": ("requestLength",),
+    "response_bytes": ("responseLength",),
+    "request_id": ("requestId", "extendedRequestId"),
+    "client_ip": ("ip", "sourceIp", "identity.sourceIp", "clientIp"),
+}
+# API Gateway's Common Log Format choice:
+# $context.identity.sourceIp $context.identity.caller $context.identity.user
+# [$context.requestTime] "$context.httpMethod $context.resourcePath $context.protocol"
+# $context.status $context.responseLength $context.requestId
+_CLF = re.compile(r'(\S+) (\S+) (\S+) \[([^\]]+)\] "(\S+) (\S+) ([^"]*)" (\S+) (\S+) (\S+)')
+_CLF_FIELDS = (
+    "ip",
+    "caller",
+    "user",
+    "requestTime",
+    "httpMethod",
+    "resourcePath",
+    "protocol",
+    "status",
+    "responseLength",
+    "requestId",
+)
 
 
-def _time(line: dict[str, Any], fallback: Any, now: datetime) -> datetime:
-    epoch = f.lookup(line, "requestTimeEpoch")
-    if epoch is not None:
-        return f.epoch(epoch, "requestTimeEpoch", now)
-    clf = f.lookup(line, "requestTime")
-    if isinstance(clf, str):
+def _time(v: Any, field: str, now: datetime | None = None) -> datetime:
+    if isinstance(v, str) and "/" in v:
         try:  # $context.requestTime: 27/Nov/2026:21:12:37 +0000
-            return f.epoch(
-                datetime.strptime(clf, "%d/%b/%Y:%H:%M:%S %z").timestamp(), "requestTime", now
-            )
+            return f.epoch(datetime.strptime(v, "%d/%b/%Y:%H:%M:%S %z").timestamp(), field, now)
         except ValueError:
-            return f.when(clf, "requestTime", now)
-    if fallback is not None:
-        return f.epoch(fallback, "timestamp", now)
-    raise f.RecordInvalid("MISSING_FIELD", "requestTimeEpoch", "requestTimeEpoch is required")
+            pass
+    return f.when(v, field, now)
 
 
 def event_from(line: Any, now: datetime, *, fallback_ms: Any = None, owner: Any = None) -> Event:
     if not isinstance(line, dict):
         raise f.RecordInvalid("INVALID_TYPE", None, "an access log line must be a JSON object")
-    request_id = f.string(f.lookup(line, "requestId", "extendedRequestId"), "requestId")
-    route_key = f.string(f.lookup(line, "routeKey"), "routeKey")
-    method = f.lookup(line, "httpMethod", "method")
-    path = f.lookup(line, "path", "resourcePath")
-    if route_key and " " in route_key:  # HTTP API: "GET /pets/{id}"
-        method = method or route_key.split(" ", 1)[0]
-        path = path or route_key.split(" ", 1)[1]
-    return Event(
-        event_id=f"aws:{request_id}" if request_id else f.derived_id("aws", line),
-        occurred_at=_time(line, fallback_ms, now),
-        source=SOURCE,
-        metric="api_calls",
-        consumer=f.string(
-            f.lookup(line, "apiKeyId", "clientId", "authorizer.clientId", "principalId"),
-            "apiKeyId",
-        ),
-        source_account=f.string(f.lookup(line, "accountId") or owner, "accountId"),
-        method=f.method(method, "httpMethod"),
-        path=f.path(path, "path"),
-        route=f.string(f.lookup(line, "resourcePath") or route_key, "resourcePath"),
-        status=f.status(f.lookup(line, "status"), "status"),
-        latency_ms=f.number(
-            f.lookup(line, "responseLatency", "latency", "integrationLatency"), "responseLatency"
-        ),
-        request_bytes=f.integer(f.lookup(line, "requestLength"), "requestLength"),
-        response_bytes=f.integer(f.lookup(line, "responseLength"), "responseLength"),
-        request_id=request_id,
-        client_ip=f.string(f.lookup(line, "ip", "sourceIp", "identity.sourceIp"), "ip"),
-    )
+    r = f.Loose(line)
+    c = f.Collector()
+    fields = http_fields(r, c, ALIASES)
+    route_key = r.get("routeKey")
+    if isinstance(route_key, str) and " " in route_key:  # HTTP API: "GET /pets/{id}"
+        verb, _, template = route_key.partition(" ")
+        if fields.get("method") is None and not r.has(*ALIASES["method"]):
+            fields["method"] = c(f.method, verb, "routeKey")
+        if fields.get("path") is None and not r.has("path"):
+            fields["path"] = c(f.path, template, "routeKey")
+    if fields.get("source_account") is None and owner is not None:
+        fields["source_account"] = c(f.string, owner, "owner")
+    if r.has("requestTimeEpoch", "requestTime"):
+        at = required_time(r, c, ("requestTimeEpoch", "requestTime"), now, _time)
+    elif fallback_ms is not None:
+        at = c(f.epoch, fallback_ms, "timestamp", now=now)
+    else:
+        at = required_time(r, c, ("requestTimeEpoch",), now)
+    return gateway_event(r, c, source=SOURCE, prefix="aws", at=at, fields=fields)
 
 
 def _lines(data: bytes) -> list[tuple[Any, Any, Any]]:
@@ -105,23 +128,27 @@ def _lines(data: bytes) -> list[tuple[Any, Any, Any]]:
         for ev in events:
             if not isinstance(ev, dict) or not isinstance(ev.get("message"), str):
                 raise f.RecordInvalid("INVALID_TYPE", "logEvents", "a log event needs a message")
-            try:
-                out.append((json.loads(ev["message"]), ev.get("timestamp"), doc.get("owner")))
-            except (ValueError, RecursionError):
-                raise f.RecordInvalid(
-                    "INVALID_JSON", "logEvents.message", "a log message is not JSON"
-                ) from None
+            out.append((_line(ev["message"]), ev.get("timestamp"), doc.get("owner")))
         return out
     if doc is not None:
         return [(doc, None, None)]
     out = []
     for raw in text.splitlines():  # several access-log lines concatenated in one record
         if raw.strip():
-            try:
-                out.append((json.loads(raw), None, None))
-            except (ValueError, RecursionError):
-                raise f.RecordInvalid("INVALID_JSON", "data", "the record is not JSON") from None
+            out.append((_line(raw), None, None))
     return out
+
+
+def _line(raw: str) -> Any:
+    """One access-log line: JSON, or API Gateway's Common Log Format."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        pass
+    m = _CLF.fullmatch(raw.strip())
+    if m is None:
+        raise f.RecordInvalid("INVALID_JSON", "data", "the record is neither JSON nor CLF")
+    return dict(zip(_CLF_FIELDS, m.groups(), strict=True))
 
 
 def parse(body: bytes) -> tuple[str | None, Parsed]:
@@ -138,10 +165,18 @@ def parse(body: bytes) -> tuple[str | None, Parsed]:
         try:
             if not isinstance(rec, dict) or not isinstance(rec.get("data"), str):
                 raise f.RecordInvalid("MISSING_FIELD", "data", "a record needs base64 data")
+            if len(rec["data"]) > (MAX_DECODED + 2) // 3 * 4:
+                raise f.RecordInvalid(
+                    "TOO_LARGE", "data", "a Firehose record is at most 1,000 KiB before base64"
+                )
             try:
                 data = base64.b64decode(rec["data"], validate=True)
             except (binascii.Error, ValueError):
                 raise f.RecordInvalid("INVALID_BASE64", "data", "data is not base64") from None
+            if len(data) > MAX_DECODED:
+                raise f.RecordInvalid(
+                    "TOO_LARGE", "data", "a Firehose record is at most 1,000 KiB before base64"
+                )
             lines = _lines(data)
             if not lines:
                 out.free += 1

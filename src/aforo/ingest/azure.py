@@ -1,12 +1,18 @@
 """Azure API Management logs, as forwarded from Event Hubs.
 
-Two shapes, told apart per record:
-- the resource-log wrapper ``{"records": [...]}`` of ``GatewayLogs`` (diagnostic settings
-  streaming to an event hub): ``time``, ``resourceId``, ``callerIpAddress``, ``correlationId``,
-  ``durationMs`` and ``properties`` (``method``, ``url``, ``responseCode``, ``requestSize``,
-  ``responseSize``, ``apimSubscriptionId``, ``operationId``, ``apiId``);
-- messages from the ``log-to-eventhub`` policy template in docs/usage-formats.md.
-Field names are matched case-insensitively: Event Hubs exports and Log Analytics differ in case.
+Three shapes, told apart by nothing but their field names (matched loosely: case, spaces and
+``_`` / ``-`` / ``.`` do not matter), in one request or mixed:
+- resource logs of the ``GatewayLogs`` category (diagnostic settings streaming to an event
+  hub): ``time``, ``resourceId``, ``callerIpAddress``, ``correlationId``, ``durationMs`` and
+  ``properties`` (``method``, ``url``, ``responseCode``, ``requestSize``, ``responseSize``,
+  ``apimSubscriptionId``, ``operationId``, ``apiId``);
+- the resource-specific table ``ApiManagementGatewayLogs`` as a Log Analytics data export
+  writes it (``TimeGenerated``, ``CorrelationId``, ``Method``, ``Url``, ``ResponseCode``,
+  ``TotalTime``, ``ApimSubscriptionId``, ``_ResourceId``, …);
+- messages of a ``log-to-eventhub`` policy, whose names the policy's author chose: our template
+  (docs/usage-formats.md) and the names Microsoft's own examples use (``EventTime``,
+  ``RequestIp``, ``StatusCode``, ``OperationName``, ``context.Elapsed`` as a TimeSpan, a
+  ``DateTime.UtcNow.ToString()`` time without an offset, read as UTC).
 """
 
 from __future__ import annotations
@@ -16,82 +22,105 @@ from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import collect
-from aforo.ingest.records import envelope_items
-from aforo.services.usage_events import Event, Parsed
+from aforo.ingest.records import envelope_items, gateway_event, http_fields, required_time
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "azure_apim"
-
-
-def _ci(d: dict[str, Any]) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in d.items()}
+TIME = ("time", "TimeGenerated", "EventTime", "Timestamp", "DateTime", "RequestTime")
+ALIASES = {
+    "consumer": (
+        "properties.apimSubscriptionId",
+        "ApimSubscriptionId",
+        "SubscriptionId",
+        "Subscription.Id",
+        "SubscriptionName",
+        "Subscription.Name",
+    ),
+    "source_account": ("ServiceName", "Service", "Deployment.ServiceName"),
+    "method": ("properties.method", "Method", "HttpMethod", "RequestMethod", "Request.Method"),
+    "path": (
+        "properties.url",
+        "Url",
+        "RequestUrl",
+        "OriginalUrl",
+        "Request.Url",
+        "Request.OriginalUrl",
+        "Uri",
+        "Path",
+    ),
+    "route": (
+        "properties.operationId",
+        "OperationId",
+        "OperationName",
+        "Operation.Id",
+        "Operation.Name",
+        "properties.apiId",
+        "ApiId",
+        "ApiName",
+        "Api.Id",
+        "Api.Name",
+    ),
+    "status": (
+        "properties.responseCode",
+        "ResponseCode",
+        "StatusCode",
+        "ResponseStatusCode",
+        "Response.StatusCode",
+        "HttpStatusCode",
+        "Status",
+    ),
+    "latency_ms": (
+        "durationMs",
+        "TotalTime",
+        "ElapsedMs",
+        "ElapsedMilliseconds",
+        "Elapsed",
+        "Duration",
+        "ResponseTime",
+        "Latency",
+    ),
+    "request_bytes": ("properties.requestSize", "RequestSize", "RequestLength", "Request.Size"),
+    "response_bytes": (
+        "properties.responseSize",
+        "ResponseSize",
+        "ResponseLength",
+        "Response.Size",
+    ),
+    "request_id": ("correlationId", "RequestId", "Request.Id", "CorrelationId"),
+    "client_ip": (
+        "callerIpAddress",
+        "IpAddress",
+        "RequestIp",
+        "ClientIp",
+        "ClientIpAddress",
+        "Request.IpAddress",
+        "Ip",
+    ),
+}
 
 
 def _service(resource_id: Any) -> str | None:
-    s = f.string(resource_id, "resourceId")
-    if s is None:
+    """The API Management service's name from an ARM resource id."""
+    if not isinstance(resource_id, str) or not resource_id.strip():
         return None
-    parts = s.rstrip("/").split("/")
+    parts = resource_id.rstrip("/").split("/")
     for i, p in enumerate(parts[:-1]):
         if p.lower() == "service":
             return parts[i + 1].lower()
     return parts[-1].lower()
 
 
-def _gateway_log(r: dict[str, Any], now: datetime) -> Event:
-    p = r.get("properties")
-    p = _ci(p) if isinstance(p, dict) else {}
-    correlation = f.string(r.get("correlationid"), "correlationId")
-    return Event(
-        event_id=f"azure:{correlation}" if correlation else f.derived_id("azure", r),
-        occurred_at=f.when(r.get("time"), "time", now),
-        source=SOURCE,
-        metric="api_calls",
-        consumer=f.string(p.get("apimsubscriptionid"), "properties.apimSubscriptionId"),
-        source_account=_service(r.get("resourceid")),
-        method=f.method(p.get("method"), "properties.method"),
-        path=f.path(p.get("url"), "properties.url"),
-        route=f.string(p.get("operationid") or p.get("apiid"), "properties.operationId"),
-        status=f.status(p.get("responsecode"), "properties.responseCode"),
-        latency_ms=f.number(r.get("durationms"), "durationMs"),
-        request_bytes=f.integer(p.get("requestsize"), "properties.requestSize"),
-        response_bytes=f.integer(p.get("responsesize"), "properties.responseSize"),
-        request_id=correlation,
-        client_ip=f.string(r.get("calleripaddress"), "callerIpAddress"),
-    )
-
-
-def _policy_message(r: dict[str, Any], now: datetime) -> Event:
-    request_id = f.string(r.get("requestid"), "RequestId")
-    return Event(
-        event_id=f"azure:{request_id}" if request_id else f.derived_id("azure", r),
-        occurred_at=f.when(r.get("eventtime"), "EventTime", now),
-        source=SOURCE,
-        metric="api_calls",
-        consumer=f.string(r.get("subscriptionid"), "SubscriptionId"),
-        source_account=f.string(r.get("servicename"), "ServiceName"),
-        method=f.method(r.get("method"), "Method"),
-        path=f.path(r.get("url"), "Url"),
-        route=f.string(r.get("operationid") or r.get("apiid"), "OperationId"),
-        status=f.status(r.get("responsecode"), "ResponseCode"),
-        latency_ms=f.number(r.get("elapsedms"), "ElapsedMs"),
-        request_bytes=f.integer(r.get("requestsize"), "RequestSize"),
-        response_bytes=f.integer(r.get("responsesize"), "ResponseSize"),
-        request_id=request_id,
-        client_ip=f.string(r.get("ipaddress"), "IpAddress"),
-    )
-
-
-def event_from(r: Any, now: datetime) -> Event:
-    if not isinstance(r, dict):
+def event_from(rec: Any, now: datetime) -> Event:
+    if not isinstance(rec, dict):
         raise f.RecordInvalid("INVALID_TYPE", None, "an Azure log record must be an object")
-    ci = _ci(r)
-    if "properties" in ci and ("resourceid" in ci or "category" in ci):
-        if f.blank(ci.get("time")):
-            raise f.RecordInvalid("MISSING_FIELD", "time", "time is required")
-        return _gateway_log(ci, now)
-    if f.blank(ci.get("eventtime")):
-        raise f.RecordInvalid("MISSING_FIELD", "EventTime", "EventTime is required")
-    return _policy_message(ci, now)
+    r = f.Loose(rec)
+    c = f.Collector()
+    at = required_time(r, c, TIME, now, f.utc_text)
+    fields = http_fields(r, c, ALIASES)
+    if fields.get("source_account") is None:
+        resource, key = r.find("resourceId", "_ResourceId")
+        fields["source_account"] = c(f.string, _service(resource), key)
+    return gateway_event(r, c, source=SOURCE, prefix="azure", at=at, fields=fields)
 
 
 def parse(body: bytes) -> Parsed:

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from aforo.db import bind_tenant, tenant_session
 from aforo.runtime.kafka import start_producer
 from aforo.runtime.tasks import stop_tasks
-from aforo.services import usage_writer
-from aforo.services.usage_events import Event
+from aforo.services.usage import writer as usage_writer
+from aforo.services.usage.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,11 @@
 """Kong ``http-log`` plugin bodies: one log object, or a JSON array when the plugin batches.
 
-Consumer from ``consumer.id``, route from ``route.name`` (else ``route.id``), time from
-``started_at`` (epoch ms), latency from ``latencies.request``, account from ``workspace_name``.
+Accepted variants (Kong 0.x to 3.x serializer output): consumer from ``consumer.id`` (else the
+old ``authenticated_entity.consumer_id`` / ``authenticated_entity.id``); route ``route.name``
+(else ``route.id``, else ``service.name``); time ``started_at`` (epoch ms); latency
+``latencies.request``; account ``workspace_name`` (else ``workspace``); request id
+``request.id`` (3.5+), else the ``x-kong-request-id`` / ``kong-request-id`` (correlation-id
+plugin) / ``x-request-id`` request header.
 """
 
 from __future__ import annotations
@@ -11,43 +15,44 @@ from typing import Any
 
 from aforo.ingest import fields as f
 from aforo.ingest.canonical import Unusable, collect, loads
-from aforo.services.usage_events import Event, Parsed
+from aforo.ingest.records import gateway_event, http_fields, required_time
+from aforo.services.usage.events import Event, Parsed
 
 SOURCE = "kong"
-
-
-def _obj(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
+ALIASES = {
+    "consumer": (
+        "consumer.id",
+        "authenticated_entity.consumer_id",
+        "authenticated_entity.id",
+    ),
+    "source_account": ("workspace_name", "workspace"),
+    "method": ("request.method",),
+    "path": ("request.uri", "request.url"),
+    "route": ("route.name", "route.id", "service.name"),
+    "status": ("response.status",),
+    "latency_ms": ("latencies.request",),
+    "request_bytes": ("request.size",),
+    "response_bytes": ("response.size",),
+    "request_id": (
+        "request.id",
+        "request.headers.x-kong-request-id",
+        "request.headers.kong-request-id",
+        "request.headers.x-request-id",
+    ),
+    "client_ip": ("client_ip",),
+}
 
 
 def event_from(log: Any, now: datetime) -> Event:
     if not isinstance(log, dict):
         raise f.RecordInvalid("INVALID_TYPE", None, "a Kong log entry must be an object")
-    request = _obj(log.get("request"))
-    response = _obj(log.get("response"))
-    headers = _obj(request.get("headers"))
-    request_id = f.string(
-        f.lookup(request, "id") or f.lookup(headers, "x-kong-request-id"), "request.id"
-    )
-    if request.get("uri") is None and request.get("url") is None:
-        raise f.RecordInvalid("MISSING_FIELD", "request.uri", "request.uri is required")
-    return Event(
-        event_id=f"kong:{request_id}" if request_id else f.derived_id("kong", log),
-        occurred_at=f.epoch(log.get("started_at"), "started_at", now),
-        source=SOURCE,
-        metric="api_calls",
-        consumer=f.string(f.lookup(log, "consumer.id"), "consumer.id"),
-        source_account=f.string(log.get("workspace_name"), "workspace_name"),
-        method=f.method(request.get("method"), "request.method"),
-        path=f.path(request.get("uri") or request.get("url"), "request.uri"),
-        route=f.string(f.lookup(log, "route.name", "route.id"), "route.name"),
-        status=f.status(response.get("status"), "response.status"),
-        latency_ms=f.number(f.lookup(log, "latencies.request"), "latencies.request"),
-        request_bytes=f.integer(request.get("size"), "request.size"),
-        response_bytes=f.integer(response.get("size"), "response.size"),
-        request_id=request_id,
-        client_ip=f.string(log.get("client_ip"), "client_ip"),
-    )
+    r = f.Loose(log)
+    c = f.Collector()
+    if not r.has("request.uri", "request.url"):
+        c.errors.append(("MISSING_FIELD", "request.uri", "request.uri is required"))
+    at = required_time(r, c, ("started_at",), now, f.epoch)
+    fields = http_fields(r, c, ALIASES)
+    return gateway_event(r, c, source=SOURCE, prefix="kong", at=at, fields=fields)
 
 
 def parse(body: bytes) -> Parsed:

@@ -12,15 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from aforo.runtime.state import Runtime
-from aforo.services import usage_quota, usage_writer
-from aforo.services.usage_events import Parsed, Rejection
-from aforo.services.usage_writer import WriteResult
+from aforo.services.usage import quota as usage_quota
+from aforo.services.usage import writer as usage_writer
+from aforo.services.usage.events import Parsed, Rejection
+from aforo.services.usage.mapping import scrub_secrets
+from aforo.services.usage.uploads import ACCEPTED, PARTIAL, REJECTED
+from aforo.services.usage.writer import WriteResult
 from aforo.tenancy.context import TenantContext
 
 PRODUCER_KEY = "usage_producer"
 
 
 async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed) -> WriteResult:
+    scrub_secrets(parsed.events)  # before anything is stored or queued
     producer = rt.extra.get(PRODUCER_KEY)
     if producer is None:
         async with rt.transaction(caller.tenant_id) as session:
@@ -37,15 +41,25 @@ async def submit(rt: Runtime, caller: TenantContext, source: str, parsed: Parsed
     return WriteResult(accepted=len(parsed.events), rejected=list(parsed.rejected))
 
 
-def outcome(result: WriteResult, usable: bool = True) -> str:
-    if not usable:
-        return "REJECTED"
-    return "PARTIAL" if result.rejected else "ACCEPTED"
+def outcome(result: WriteResult, free: int = 0) -> str:
+    """``ACCEPTED``: nothing refused. ``REJECTED``: every record refused and nothing usable
+    stored (no event, no duplicate of a stored one, no free record). ``PARTIAL``: the rest."""
+    if not result.rejected:
+        return ACCEPTED
+    if result.accepted or result.duplicates or free:
+        return PARTIAL
+    return REJECTED
+
+
+def status(outcome: str) -> int:
+    """The HTTP status of an answer whose payload was readable: 422 when nothing of it could
+    be used (retrying it unchanged cannot help), else 200."""
+    return 422 if outcome == REJECTED else 200
 
 
 def body(result: WriteResult, *, free: int = 0, queued: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "outcome": outcome(result),
+        "outcome": outcome(result, free),
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": [r.public() for r in sorted(result.rejected, key=_order)],
@@ -69,6 +83,13 @@ def unusable(code: str, message: str) -> dict[str, Any]:
         "accepted": 0,
         "duplicates": 0,
         "rejected": [
-            {"index": None, "event_id": None, "code": code, "field": None, "message": message}
+            {
+                "index": None,
+                "event_id": None,
+                "code": code,
+                "field": None,
+                "message": message,
+                "errors": [{"code": code, "field": None, "message": message}],
+            }
         ],
     }

@@ -20,7 +20,7 @@ from aforo.errors import DomainError
 from aforo.ingest import apigee, aws, azure, canonical, http, kong, mcp, mulesoft, pipeline
 from aforo.ingest.canonical import Unusable
 from aforo.rest.deps import GatewayCaller, RuntimeDep
-from aforo.services.usage_events import Parsed
+from aforo.services.usage.events import Parsed
 from aforo.tenancy.context import TenantContext
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
@@ -48,7 +48,8 @@ async def _ingest(
         refused = pipeline.unusable("BROKER_UNAVAILABLE", f"usage queue unavailable: {e}")
         return JSONResponse(refused, status_code=503)
     queued = pipeline.PRODUCER_KEY in rt.extra
-    return JSONResponse(pipeline.body(result, free=parsed.free, queued=queued))
+    answer = pipeline.body(result, free=parsed.free, queued=queued)
+    return JSONResponse(answer, status_code=pipeline.status(answer["outcome"]))
 
 
 @router.post("/events", summary="Canonical usage events: a JSON batch or NDJSON (≤ 10 000)")
@@ -58,9 +59,14 @@ async def post_events(request: Request, rt: RuntimeDep, caller: GatewayCaller) -
     )
 
 
-@router.post("/mcp", summary="MCP exchange records; tools/call is metered")
+@router.post(
+    "/mcp",
+    summary="MCP exchange records or raw transcripts (stdio, streamable HTTP, HTTP+SSE, HAR); "
+    "tools/call is metered",
+)
 async def post_mcp(request: Request, rt: RuntimeDep, caller: GatewayCaller) -> JSONResponse:
-    return await _ingest(request, rt, caller, mcp.SOURCE, lambda b, _: mcp.parse(b))
+    query = dict(request.query_params)
+    return await _ingest(request, rt, caller, mcp.SOURCE, lambda b, ct: mcp.parse(b, ct, query))
 
 
 @router.post("/gateways/kong", summary="Kong http-log plugin bodies")

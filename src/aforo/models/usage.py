@@ -52,6 +52,9 @@ class UsageEvent(Base):
     agent: Mapped[str | None] = mapped_column(Text)
     session: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(16))
+    agent_version: Mapped[str | None] = mapped_column(Text)
+    protocol_version: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     upload_id: Mapped[uuid.UUID | None] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
@@ -126,3 +129,32 @@ class UsageRejection(Base):
     message: Mapped[str] = mapped_column(Text)
     record: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
+    record_index: Mapped[int | None] = mapped_column(BigInteger)
+    errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    dedupe_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class UsageMapping(Base):
+    """A tenant's named column mapping for uploads (see ``services.usage.column_mappings``)."""
+
+    __tablename__ = "usage_mappings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=text("now()"))
+
+
+class UsageUploadRow(Base):
+    """How often an upload has seen each row content so far (content-derived row ids)."""
+
+    __tablename__ = "usage_upload_rows"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    upload_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    seen: Mapped[int] = mapped_column(BigInteger)

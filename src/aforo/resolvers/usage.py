@@ -7,19 +7,34 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models import usage as m
-from aforo.schema.base import STAFF_ADMIN, AppInfo, IsAuthenticated, page_size, parse_id, read
+from aforo.schema.base import (
+    STAFF_ADMIN,
+    AppInfo,
+    IsAuthenticated,
+    guarded,
+    page_size,
+    parse_id,
+    read,
+)
 from aforo.schema.usage import (
     CurrentUsage,
+    DeletedUsageMapping,
+    DeleteUsageMappingResult,
+    SaveUsageMappingResult,
     UsageEvent,
     UsageEventConnection,
     UsageFilter,
     UsageGranularity,
+    UsageMapping,
+    UsageMappingInput,
     UsageRejection,
     UsageRejectionConnection,
     UsageSeries,
     UsageUpload,
 )
-from aforo.services import usage, usage_uploads
+from aforo.services import usage
+from aforo.services.usage import column_mappings
+from aforo.services.usage import uploads as usage_uploads
 from aforo.tenancy.context import Role
 
 
@@ -73,7 +88,7 @@ class Query:
         owner = _owner(info)
         rows, more = await read(
             info,
-            lambda s: usage.events(s, f, owner=owner, first=n, after=after, source=source_),
+            lambda s: usage.list_events(s, f, owner=owner, first=n, after=after, source=source_),
         )
         end = usage.encode_cursor(rows[-1].occurred_at, rows[-1].event_id) if rows else None
         return UsageEventConnection(
@@ -97,7 +112,7 @@ class Query:
         uid = parse_id(upload_id, "uploadId") if upload_id is not None else None
         rows, more = await read(
             info,
-            lambda s: usage.rejections(
+            lambda s: usage.list_rejections(
                 s, first=n, after=after, upload_id=uid, source=source_, code=code
             ),
         )
@@ -119,3 +134,34 @@ class Query:
 
         up, errors = await read(info, go)
         return UsageUpload.of(up, errors)
+
+    @strawberry.field(
+        permission_classes=STAFF_ADMIN,
+        description="The tenant's saved column mappings for usage uploads, by name.",
+    )
+    async def usage_mappings(self, info: AppInfo) -> list[UsageMapping]:
+        return [UsageMapping.of(r) for r in await read(info, column_mappings.list_all)]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        permission_classes=STAFF_ADMIN,
+        description="Create or replace a named column mapping; uploads choose it with ?mapping=.",
+    )
+    async def save_usage_mapping(
+        self, info: AppInfo, input: UsageMappingInput
+    ) -> SaveUsageMappingResult:
+        async def go(s: AsyncSession) -> UsageMapping:
+            mapping = column_mappings.validate(input.to_spec())
+            return UsageMapping.of(await column_mappings.save(s, input.name, mapping))
+
+        return await guarded(info, go)
+
+    @strawberry.mutation(permission_classes=STAFF_ADMIN, description="Delete a column mapping.")
+    async def delete_usage_mapping(self, info: AppInfo, name: str) -> DeleteUsageMappingResult:
+        async def go(s: AsyncSession) -> DeletedUsageMapping:
+            removed = await column_mappings.remove(s, name)
+            return DeletedUsageMapping(name=removed.name)
+
+        return await guarded(info, go)

@@ -26,9 +26,10 @@ from aforo.db import is_unavailable
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import RateLimited, throttle
-from aforo.services import api_keys, usage_quota
+from aforo.services import api_keys
 from aforo.services.key_state import MALFORMED, NOT_FOUND
 from aforo.services.key_verify import KeyVerifier, verifier
+from aforo.services.usage import quota as usage_quota
 from aforo.tenancy.hashing import sha256
 
 log = logging.getLogger(__name__)

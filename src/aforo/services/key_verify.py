@@ -32,7 +32,7 @@ from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
-from aforo.services import api_keys, usage_quota
+from aforo.services import api_keys
 from aforo.services.key_state import (
     GATEWAY_AUDIENCE,
     MALFORMED,
@@ -43,6 +43,7 @@ from aforo.services.key_state import (
     VerifyResult,
     evaluate,
 )
+from aforo.services.usage import quota as usage_quota
 from aforo.tenancy import ops
 from aforo.tenancy.auth import credential_cache_key
 from aforo.tenancy.context import TenantContext

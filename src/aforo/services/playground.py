@@ -34,10 +34,11 @@ from aforo.models.billing import Subscription
 from aforo.models.playground import PlaygroundRun
 from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
 from aforo.runtime.outbound import Allowlist, Exchange, Guard, policy_of
-from aforo.services import api_keys, ownership, usage_writer
+from aforo.services import api_keys, ownership
 from aforo.services.key_state import evaluate
 from aforo.services.ownership import Capability
-from aforo.services.usage_events import Event
+from aforo.services.usage import writer as usage_writer
+from aforo.services.usage.events import Event
 from aforo.tenancy.signing import KeyRing
 
 REDACTED = "[REDACTED]"

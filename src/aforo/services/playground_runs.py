@@ -28,9 +28,10 @@ from aforo.errors import DomainError, NotFound
 from aforo.runtime.outbound import ClientPool, OutboundError
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
-from aforo.services import key_verify, playground, usage_quota
+from aforo.services import key_verify, playground
 from aforo.services.api_keys import IssuedToken
 from aforo.services.playground import Prepared, Result, TryInput
+from aforo.services.usage import quota as usage_quota
 from aforo.tenancy.context import Role, TenantContext
 
 log = logging.getLogger(__name__)

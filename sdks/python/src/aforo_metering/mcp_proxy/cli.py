@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to keep sending at exit (MCP clients kill servers after ~2s)",
     )
     p.add_argument(
+        "--send",
+        choices=("records", "transcripts"),
+        default=os.environ.get("AFORO_MCP_SEND", "records"),
+        help="records: one metering record per call (default); transcripts: the call's raw "
+        "JSON-RPC messages with direction and time, paired by the console",
+    )
+    p.add_argument(
         "--full-payloads",
         action="store_true",
         help="ship tool arguments and results too (default: tool name, outcome and sizes only)",
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(
         path="/v1/usage/mcp",
-        key="records",
+        key="transcripts" if args.send == "transcripts" else "records",
         batch_size=args.batch_size,
         flush_interval=args.flush_interval,
         max_buffer=args.max_buffer,
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             transport="stdio",
             agent_id=args.agent_id,
             full_payloads=args.full_payloads,
+            transcripts=args.send == "transcripts",
         )
         try:
             return main_stdio(command, shipper, observer, args.flush_timeout)
@@ -130,6 +138,7 @@ async def _serve_http(args: argparse.Namespace, shipper: AsyncShipper) -> int:
         transport="streamable_http",
         agent_id=args.agent_id,
         full_payloads=args.full_payloads,
+        transcripts=args.send == "transcripts",
     )
     proxy = HttpProxy(args.upstream, observer)
     host, _, port = args.listen.rpartition(":")

@@ -293,7 +293,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise DomainError("not a valid cursor", field="after", code="INVALID") from None
 
 
-async def events(
+async def list_events(
     session: AsyncSession,
     f: UsageFilter,
     *,
@@ -332,7 +332,7 @@ async def events(
     return rows[:first], len(rows) > first
 
 
-async def rejections(
+async def list_rejections(
     session: AsyncSession,
     *,
     first: int,

@@ -17,7 +17,7 @@ from typing import Any
 from aforo.db import tenant_session
 from aforo.runtime.state import Runtime
 from aforo.services.key_state import VerifyResult
-from aforo.services.usage import CurrentUsage, quota_for_subscriptions
+from aforo.services.usage.reading import CurrentUsage, quota_for_subscriptions
 
 QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 TTL_S = 2.0

@@ -1,13 +1,13 @@
 """The bulk write path: events in, counted exactly once, refused ones dead-lettered.
 
-One batch costs a handful of statements whatever its size. The batch travels as one array per
-column (asyncpg encodes them in binary, in C) and is read with ``unnest``: no staging table to
-create, fill and empty, no type lookup before a ``COPY``.
+One batch costs a handful of statements whatever its size. The batch is copied (binary COPY,
+encoded by asyncpg in C) into a temporary staging table of the connection, and merged from there
+by one set-based statement.
 
 1. The usual case, no id of the batch claimed before: one statement claims every id in
    ``usage_event_ids``, inserts every event into ``usage_events`` and upserts the hourly rollups,
-   all straight from the arrays. A plain insert of the claims, not ``ON CONFLICT``: half the cost
-   of speculative insertion, and no anti-join against the tenant's claims (whose plan, on a
+   all straight from the staging table. A plain insert of the claims, not ``ON CONFLICT``: half
+   the cost of speculative insertion, and no anti-join against the tenant's claims (whose plan, on a
    table growing by the batch, is easily a scan of every claim the tenant ever made);
 2. when an id is already claimed (a retry, a conflict, or a concurrent writer that just
    committed the same id), that statement fails on the claim's unique index and is rolled back
@@ -27,6 +27,7 @@ Claims and rollup buckets are written in a fixed order, so two writers never dea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -35,62 +36,50 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import insert, text
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.models.usage import UsageRejection
 from aforo.services import outbox
-from aforo.services.usage_events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
-from aforo.services.usage_mapping import map_consumers
+from aforo.services.usage.events import COLUMNS, VALUES, WIRE_FIELDS, Event, Rejection
+from aforo.services.usage.mapping import map_consumers
 
 # Domain events of usage (batch accepted). Not aforo.usage.events: that topic is the ingestion
 # queue itself (ingest/consumer.py), read by the writer group.
 TOPIC = "aforo.usage.batches"
 RECORD_KEEP = 4096  # characters of a refused record kept in the dead-letter table
+MAX_ERRORS = 50  # bad fields kept per refused record
 
 # Months whose partition is known to exist (the ensure function said so): skips a round trip.
 _known_months: set[date] = set()
 
-# Each event column's SQL type, for its array parameter. properties travels as JSON text.
+# Each event column's SQL type in the staging table. properties travels as JSON text.
 _TYPES = {
-    "event_id": "text",
+    "event_id": 'text collate "C"',
     "occurred_at": "timestamptz",
     "quantity": "numeric",
     "subscription_id": "uuid",
     "key_id": "uuid",
     "status": "int4",
+    "error_code": "int4",
     "latency_ms": "float8",
     "request_bytes": "int8",
     "response_bytes": "int8",
     "properties": "text",
     "upload_id": "uuid",
 }
-
-
-def _batch_sql() -> str:
-    """``s``: the batch as rows. $1 is the tenant, $2 the content hashes; then each column is an
-    array, except a column with one value for the whole batch (the source, the metric, the
-    upload, often the quantity), sent once as a scalar beside a NULL array (see ``_columns``).
-    The ids are always an array: they are what makes the rows."""
-    arrays, values, n = [], [], 3
-    for name in WIRE_FIELDS:
-        sql_type = _TYPES.get(name, "text")
-        arrays.append(f"${n}::{sql_type}[]")
-        if name == "event_id":
-            values.append('u.event_id collate "C" as event_id')
-            n += 1
-        else:
-            values.append(f"coalesce(u.{name}, ${n + 1}::{sql_type}) as {name}")
-            n += 2
-    return f"""
-s as materialized (
-    select (u.ord - 1)::int as ord, u.content_hash, {", ".join(values)}
-    from unnest($2::bytea[], {", ".join(arrays)})
-         with ordinality as u(content_hash, {", ".join(WIRE_FIELDS)}, ord)
-)"""
-
-
-_BATCH = _batch_sql()
+STAGE = "usage_stage"
+# The batch is copied (binary COPY) into a temporary table of the connection, then merged into
+# the claims, the events and the rollups by one statement. No RLS on a temporary table (nothing
+# of another tenant can be in it); the tenant is the statement's $1.
+_CREATE_STAGE = f"""
+create temp table if not exists {STAGE} (
+    ord int4, content_hash bytea,
+    {", ".join(f"{n} {_TYPES.get(n, 'text')}" for n in WIRE_FIELDS)}
+) on commit delete rows"""
+_STAGE_COLUMNS = ("ord", "content_hash", *WIRE_FIELDS)
+_PROPERTIES = 2 + WIRE_FIELDS.index("properties")
 _EVENT_COLS = ", ".join(COLUMNS)
 _EVENT_VALUES = ", ".join(
     "$1" if c == "tenant_id" else "s.properties::jsonb" if c == "properties" else f"s.{c}"
@@ -108,29 +97,29 @@ _ROLLUP = """
 """
 # Every data-modifying CTE runs to completion whether or not it is read.
 _WRITE_FRESH = f"""
-with {_BATCH}, claimed as (
+with claimed as (
     insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
-    select $1, event_id, content_hash, occurred_at from s order by event_id collate "C"
+    select $1, event_id, content_hash, occurred_at from {STAGE} order by event_id
 ), ins as (
-    insert into usage_events ({_EVENT_COLS}) select {_EVENT_VALUES} from s
-), roll as ({_ROLLUP.format(src="s")})
+    insert into usage_events ({_EVENT_COLS}) select {_EVENT_VALUES} from {STAGE} s
+), roll as ({_ROLLUP.format(src=STAGE)})
 select 1
 """
 _WRITE = f"""
-with {_BATCH}, claimed as (
+with claimed as (
     insert into usage_event_ids (tenant_id, event_id, content_hash, occurred_at)
-    select $1, event_id, content_hash, occurred_at from s order by event_id collate "C"
+    select $1, event_id, content_hash, occurred_at from {STAGE} order by event_id
     on conflict do nothing
     returning event_id
 ), ins as (
     insert into usage_events ({_EVENT_COLS})
-    select {_EVENT_VALUES} from s join claimed c on c.event_id = s.event_id collate "C"
+    select {_EVENT_VALUES} from {STAGE} s join claimed c on c.event_id = s.event_id
     returning occurred_at, metric, subscription_id, key_id, tool, agent, quantity
 ), roll as ({_ROLLUP.format(src="ins")}
     returning 1
 )
-select s.ord, s.event_id, s.content_hash from s
-where not exists (select 1 from claimed c where c.event_id = s.event_id collate "C")
+select s.ord, s.event_id, s.content_hash from {STAGE} s
+where not exists (select 1 from claimed c where c.event_id = s.event_id)
 """
 
 _CLAIMS = """
@@ -186,11 +175,31 @@ def _conflict(e: Event, i: int) -> Rejection:
         index=i,
         event_id=e.event_id,
         record=json.dumps(e.to_wire(), default=str)[:RECORD_KEEP],
+        basis=b"CONFLICT\x1f" + e.event_id.encode("utf-8", "surrogatepass") + e.content_hash(),
     )
 
 
-async def _write_batch(raw: Any, args: tuple[Any, ...]) -> list[Any]:
-    """Claim, insert and roll up one batch; returns the rows whose ids were taken already.
+async def _stage(raw: Any, session: AsyncSession, unique: list[tuple[int, Event]]) -> None:
+    """The batch into the connection's staging table, by binary COPY. The table is created if
+    the connection has none yet (never remembered outside the transaction: a rollback takes
+    a table created in it away)."""
+    if session.info.get(STAGE):
+        await raw.execute(f"truncate {STAGE}")  # a second batch in the same transaction
+    else:
+        await raw.execute(_CREATE_STAGE)
+        session.info[STAGE] = True
+    records = [(i, e.content_hash(), *VALUES(e)) for i, (_, e) in enumerate(unique)]
+    for i, (_, e) in enumerate(unique):
+        if e.properties is not None:
+            row = list(records[i])
+            row[_PROPERTIES] = json.dumps(e.properties, separators=(",", ":"))
+            records[i] = tuple(row)
+    await raw.copy_records_to_table(STAGE, records=records, columns=_STAGE_COLUMNS)
+
+
+async def _write_batch(raw: Any, tenant_id: uuid.UUID) -> list[Any]:
+    """Claim, insert and roll up the staged batch; returns the rows whose ids were taken
+    already.
 
     Savepoints of our own, on the connection the statement runs on (the session's
     begin_nested would only emit them with the session's next statement).
@@ -199,11 +208,11 @@ async def _write_batch(raw: Any, args: tuple[Any, ...]) -> list[Any]:
         await raw.execute("savepoint usage_fresh")
         try:
             try:
-                await raw.execute(_WRITE_FRESH, *args)
+                await raw.execute(_WRITE_FRESH, tenant_id)
                 taken: list[Any] = []
             except asyncpg.UniqueViolationError:  # an id is claimed already (or just now)
                 await raw.execute("rollback to savepoint usage_fresh")
-                taken = await raw.fetch(_WRITE, *args)
+                taken = await raw.fetch(_WRITE, tenant_id)
         except asyncpg.DeadlockDetectedError:
             # Rollup rows shared with a concurrent batch: PostgreSQL chose us as the victim
             # and the other batch goes on, so ours can simply run again.
@@ -244,7 +253,8 @@ async def write(
         assert raw is not None
         # One lock order for every writer: concurrent batches sharing ids wait, not deadlock.
         unique.sort(key=lambda pair: pair[1].event_id)
-        taken = await _write_batch(raw, (tenant_id, *_columns(unique)))
+        await _stage(raw, session, unique)
+        taken = await _write_batch(raw, tenant_id)
         result.accepted += len(unique) - len(taken)
         if taken:
             rows = await raw.fetch(_CLAIMS, [t["event_id"] for t in taken])
@@ -280,40 +290,6 @@ async def write(
     return result
 
 
-def _columns(unique: list[tuple[int, Event]]) -> list[Any]:
-    """The query's parameters after the tenant: the content hashes, then for each of
-    ``WIRE_FIELDS`` its values as an array and, but for the id, a scalar.
-
-    asyncpg inspects every element of an array it encodes, which costs more than the rest of
-    the write in Python. So a column with the same value throughout the batch (an HTTP call has
-    no tool, an MCP call no status; a batch has one source and usually one metric) is sent as
-    a NULL array and the value once: ``unnest`` of several arrays pads the shorter ones, a NULL
-    one included, with NULLs, which ``coalesce`` turns into that value. A column that varies is
-    sent whole, with a NULL scalar, so its own NULLs stay NULL.
-    """
-    n = len(unique)
-    params: list[Any] = [[e.content_hash() for _, e in unique]]
-    for name, col in zip(
-        WIRE_FIELDS, zip(*(VALUES(e) for _, e in unique), strict=True), strict=True
-    ):
-        if name == "properties" and col.count(None) != n:
-            col = tuple(None if p is None else json.dumps(p, separators=(",", ":")) for p in col)
-        if name == "event_id":
-            params.append(col)
-        elif col.count(col[0]) == n and _identical(name, col):
-            params += [None, col[0]]
-        else:
-            params += [col, None]
-    return params
-
-
-def _identical(name: str, col: Sequence[Any]) -> bool:
-    """Equal values that would be stored differently: 1 and 1.0 as numeric, 0.0 and -0.0."""
-    if name == "quantity":
-        return len({str(q) for q in col}) == 1
-    return name != "latency_ms"
-
-
 async def dead_letter(
     session: AsyncSession,
     rejected: Sequence[Rejection],
@@ -321,10 +297,19 @@ async def dead_letter(
     source: str,
     upload_id: uuid.UUID | None = None,
 ) -> None:
+    """Keep each refused record with its reasons, once. The key is the record itself (its
+    full content) and its occurrence among identical refused records of the same payload: a
+    retried batch finds its dead letters already there; two identical bad records in one batch
+    are two. An upload's rows are keyed within that upload (each job reports its own errors)."""
     tenant_id = session.info["tenant_id"]
-    await session.execute(
-        insert(UsageRejection),
-        [
+    scope = f"{source}\x1f{upload_id or ''}\x1f".encode()
+    seen: dict[bytes, int] = {}
+    rows = []
+    for r in rejected:
+        digest = hashlib.sha256(scope + (r.basis or _basis(r))).digest()
+        n = seen.get(digest, 0)
+        seen[digest] = n + 1
+        rows.append(
             {
                 "tenant_id": tenant_id,
                 "source": source,
@@ -332,14 +317,30 @@ async def dead_letter(
                 "event_id": _safe((r.event_id or "")[:200]) or None,
                 "upload_id": upload_id,
                 "row_number": r.row,
+                "record_index": r.index,
                 "code": r.code,
                 "field": _safe((r.field or "")[:200]) or None,
                 "message": _safe(r.message),
                 "record": _safe(r.record[:RECORD_KEEP]) if r.record else None,
+                "errors": [
+                    {"code": c, "field": _safe(f[:200]) if f else None, "message": _safe(m)}
+                    for c, f, m in r.all_errors()[:MAX_ERRORS]
+                ],
+                "dedupe_key": digest if n == 0 else hashlib.sha256(digest + b"%d" % n).digest(),
             }
-            for r in rejected
-        ],
+        )
+    await session.execute(
+        pg_insert(UsageRejection).on_conflict_do_nothing(
+            index_elements=["tenant_id", "dedupe_key"]
+        ),
+        rows,
     )
+
+
+def _basis(r: Rejection) -> bytes:
+    """What identifies a refused record when its parser gave nothing better."""
+    parts = (r.code, r.field or "", r.event_id or "", r.record or "", str(r.index))
+    return "\x1f".join(parts).encode("utf-8", "surrogatepass")
 
 
 def _safe(s: str) -> str:

@@ -1,6 +1,6 @@
 """The normalized usage event every source is turned into, and a refused record.
 
-Parsers (``aforo.ingest``) build these; the writer (``usage_writer``) stores them. Kept free of
+Parsers (``aforo.ingest``) build these; the writer (````usage.writer``) stores them. Kept free of
 I/O so the Kafka path can ship them as JSON and rebuild them unchanged on the other side.
 """
 
@@ -56,6 +56,9 @@ class Event:
     agent: str | None = None
     session: str | None = None
     outcome: str | None = None
+    agent_version: str | None = None
+    protocol_version: str | None = None
+    error_code: int | None = None
     properties: dict[str, Any] | None = None
     upload_id: uuid.UUID | None = None
     _hash: bytes | None = field(default=None, repr=False, compare=False)
@@ -69,8 +72,15 @@ class Event:
             # value is null, never confused with a string), deterministic (object keys sorted;
             # times are UTC, truncated to milliseconds). Quantities compare by value: 1 = 1.0.
             values = _HASHED(self)
+            later = _LATER(self)
+            if later != (None, None, None):
+                values = (*values, *later)
             q = self.quantity
             qtext = "1" if q == 1 else format(q.normalize(), "f")
+            if self.properties is not None and self.properties.get("time") == "received":
+                # The time is when we received it (the sender gave none): a resend is the same
+                # event, whenever it arrives.
+                values = (values[0], None, *values[2:])
             try:
                 blob = orjson.dumps((*values[:4], qtext, *values[5:]), option=_SORTED)
             except TypeError:  # integers beyond 64 bits in properties: the exact slow form
@@ -122,7 +132,11 @@ def _plain(v: Any) -> Any:
 
 
 # The sender's content, in a fixed order (occurred_at 2nd, quantity 5th, properties last).
-_HASHED = attrgetter(*(n for n in WIRE_FIELDS if n != "upload_id"))
+# Fields added later (_LATER) join the hash only when set, so an event stored before they
+# existed hashes as it did then: its retry stays a duplicate.
+_LATER_FIELDS = ("agent_version", "protocol_version", "error_code")
+_HASHED = attrgetter(*(n for n in WIRE_FIELDS if n not in ("upload_id", *_LATER_FIELDS)))
+_LATER = attrgetter(*_LATER_FIELDS)
 assert WIRE_FIELDS[1] == "occurred_at" and WIRE_FIELDS[4] == "quantity"
 assert WIRE_FIELDS[-2:] == ("properties", "upload_id")
 # Every column in COPY order, read in one C call.
@@ -133,7 +147,13 @@ COLUMNS = ("tenant_id", *WIRE_FIELDS)
 
 @dataclass(slots=True)
 class Rejection:
-    """A refused record: where it was in the request (index or file row), why, and what."""
+    """A refused record: where it was in the request (index or file row), why, and what.
+
+    ``errors`` lists every bad field as (code, field, message); ``code`` / ``field`` /
+    ``message`` are the first of them. ``basis`` is what identifies the refused record itself
+    (its full content, never truncated): the dead letter's key, so a retried batch does not
+    dead-letter its refused records twice.
+    """
 
     code: str
     message: str
@@ -142,6 +162,11 @@ class Rejection:
     event_id: str | None = None
     row: int | None = None
     record: str | None = None
+    errors: list[tuple[str, str | None, str]] | None = None
+    basis: bytes | None = None
+
+    def all_errors(self) -> list[tuple[str, str | None, str]]:
+        return self.errors or [(self.code, self.field, self.message)]
 
     def public(self) -> dict[str, Any]:
         return {
@@ -150,6 +175,7 @@ class Rejection:
             "code": self.code,
             "field": self.field,
             "message": self.message,
+            "errors": [{"code": c, "field": f, "message": m} for c, f, m in self.all_errors()],
         }
 
 
