@@ -213,7 +213,8 @@ func TestMiddlewareKeepsHijackingPossible(t *testing.T) {
 	f := newFake()
 	defer f.Close()
 	c, _ := New(f.URL, "gwt_t", quick(Options{}))
-	h := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	done := make(chan struct{})
+	metered := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			t.Error(err)
@@ -223,6 +224,11 @@ func TestMiddlewareKeepsHijackingPossible(t *testing.T) {
 		buf.Flush()
 		conn.Close()
 	}))
+	// The middleware records once the handler returns: the client may read the 101 before that.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		metered.ServeHTTP(w, r)
+	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL+"/ws", nil)
@@ -232,6 +238,7 @@ func TestMiddlewareKeepsHijackingPossible(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("%v %v", resp, err)
 	}
+	<-done
 	c.Close(ctxFor(5 * time.Second))
 	if len(f.batches) != 1 || f.batches[0][0]["status"] != 101.0 {
 		t.Fatalf("%v", f.batches)
