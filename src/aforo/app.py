@@ -238,8 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.router.routes[0:0] = STARLETTE_ROUTES  # also routable the ordinary way (OPTIONS, 405)
     graphql = GraphQLApp(schema(), holder)
-    app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
-    app.router.routes.append(WebSocketRoute("/graphql", graphql))
+    # Plain ASGI, matched first: the busiest route should not be tried after every REST one.
+    app.router.routes[0:0] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.hot_routes = STARLETTE_ROUTES
 

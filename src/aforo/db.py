@@ -9,14 +9,15 @@ cannot take bind parameters under asyncpg, hence ``set_config``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Select, bindparam, event, select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +40,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+M = TypeVar("M", bound=Base)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A ``timestamptz`` that always comes back timezone-aware in UTC."""
 
@@ -52,6 +56,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        # asyncpg decodes timestamptz to aware datetimes in UTC already: no call per value.
+        if dialect.driver == "asyncpg":
+            return self.impl_instance.result_processor(dialect, coltype)
+        return super().result_processor(dialect, coltype)
 
 
 def utcnow() -> datetime:
@@ -115,6 +125,20 @@ class LookupPool:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+
+@functools.cache
+def _by_ids(model: type[Base]) -> Select[Any]:
+    return select(model).where(model.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+
+
+async def rows_by_ids(
+    session: AsyncSession, model: type[M], ids: Sequence[uuid.UUID]
+) -> list[M | None]:
+    """The ``model`` rows with these ids, in key order (None where missing): a dataloader's
+    batch, in one statement built once per model."""
+    found = {r.id: r for r in await session.scalars(_by_ids(model), {"ids": list(ids)})}
+    return [found.get(i) for i in ids]
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -119,14 +119,12 @@ class Query:
             )
 
         rows, more = await read(info, go)
-        edges = [
-            ThreadEdge(cursor=forum.encode_cursor(t, order), node=Thread.of(t, moderator))
-            for t in rows
-        ]
+        edges = [ThreadEdge(node=Thread.of(t, moderator), _row=t, _order=order) for t in rows]
         return ThreadConnection(
             edges=edges,
             page_info=ForumPageInfo(
-                has_next_page=more, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=more,
+                end_cursor=forum.encode_cursor(rows[-1], order) if rows else None,
             ),
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from aforo.models import forum as m
 from aforo.schema.accounts import User
 from aforo.schema.base import AppInfo, UserError
+from aforo.schema.loaders import loaded
 from aforo.services import forum, reputation
 from aforo.tenancy.context import Role
 
@@ -76,25 +77,46 @@ class ForumLoaders:
         self.badges_by_user = DataLoader(badges)
 
 
-def loaders(info: AppInfo) -> ForumLoaders:
+def loaders_of(ctx: Context) -> ForumLoaders:
     """The forum's loaders ride on the request's ``Loaders``, so they live exactly as long."""
-    base = info.context.loaders
+    base = ctx.loaders
     found = getattr(base, "_forum", None)
     if found is None:
-        found = ForumLoaders(info.context)
+        found = ForumLoaders(ctx)
         base._forum = found  # type: ignore[attr-defined]
     assert isinstance(found, ForumLoaders)
     return found
 
 
-def is_moderator(info: AppInfo) -> bool:
-    t = info.context.tenant
+def loaders(info: AppInfo) -> ForumLoaders:
+    return loaders_of(info.context)
+
+
+def moderates(ctx: Context) -> bool:
+    t = ctx.tenant
     return t is not None and t.has(Role.MODERATOR)
+
+
+def is_moderator(info: AppInfo) -> bool:
+    return moderates(info.context)
 
 
 async def _user(info: AppInfo, user_id: uuid.UUID) -> User | None:
     u = await info.context.loaders.user_by_id.load(user_id)
     return User.of(u) if u is not None else None
+
+
+def _user_view(_: Context, u: Any) -> User | None:
+    return User.of(u) if u is not None else None
+
+
+def _author(field: str = "author_id", **kw: Any) -> Any:
+    """The member at ``parent._row.<field>``, through the request's user loader."""
+    return loaded(
+        lambda ctx, parent: ctx.loaders.user_by_id.load(getattr(parent._row, field)),
+        _user_view,
+        **kw,
+    )
 
 
 @strawberry.type(description="A forum category; categories nest through parentId.")
@@ -225,12 +247,8 @@ class Reply:
     body: str | None = strawberry.field(description="Markdown source; null when removed.")
     body_html: str | None = strawberry.field(description="Rendered; null when removed.")
     children: list[Reply] = strawberry.field(default_factory=list)
+    author: User | None = _author()
     _row: strawberry.Private[m.Reply | None] = None
-
-    @strawberry.field
-    async def author(self, info: AppInfo) -> User | None:
-        assert self._row is not None
-        return await _user(info, self._row.author_id)
 
     @strawberry.field(description="The signed-in member's vote: 1, -1 or 0.")
     async def my_vote(self, info: AppInfo) -> int:
@@ -289,22 +307,17 @@ class Thread:
     body: str | None
     body_html: str | None
     accepted_reply_id: strawberry.ID | None
-    _row: strawberry.Private[m.Thread | None] = None
+    author: User | None = _author()
+    category: ForumCategory | None = loaded(
+        lambda ctx, t: loaders_of(ctx).category_by_id.load(t._row.category_id),
+        lambda _, c: ForumCategory.of(c) if c else None,
+    )
+    _row: strawberry.Private[m.Thread | forum.ThreadRow | None] = None
     _moderator: strawberry.Private[bool] = False
 
     @property
     def _accepted(self) -> uuid.UUID | None:
         return self._row.accepted_reply_id if self._row is not None else None
-
-    @strawberry.field
-    async def author(self, info: AppInfo) -> User | None:
-        assert self._row is not None
-        return await _user(info, self._row.author_id)
-
-    @strawberry.field
-    async def category(self, info: AppInfo) -> ForumCategory | None:
-        c = await loaders(info).category_by_id.load(uuid.UUID(self.category_id))
-        return ForumCategory.of(c) if c else None
 
     @strawberry.field(description="The most recent reply that is not removed.")
     async def last_reply(self, info: AppInfo) -> Reply | None:
@@ -334,7 +347,7 @@ class Thread:
         return await _revisions(info, self._row.author_id, self._row.id, None)
 
     @classmethod
-    def of(cls, t: m.Thread, moderator: bool) -> Thread:
+    def of(cls, t: m.Thread | forum.ThreadRow, moderator: bool) -> Thread:
         hidden = t.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(t.id)),
@@ -362,8 +375,13 @@ class Thread:
 
 @strawberry.type
 class ThreadEdge:
-    cursor: str
+    # Encoded when asked for: most pages want the nodes, and pageInfo the last cursor only.
+    cursor: str = strawberry.field(
+        resolver=lambda self: forum.encode_cursor(self._row, self._order)
+    )
     node: Thread
+    _row: strawberry.Private[m.Thread | forum.ThreadRow]
+    _order: strawberry.Private[forum.ThreadOrder]
 
 
 @strawberry.type
@@ -388,10 +406,10 @@ class ForumSearchHit:
     _thread_id: strawberry.Private[uuid.UUID]
     _reply_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field
-    async def thread(self, info: AppInfo) -> Thread | None:
-        t = await loaders(info).thread_by_id.load(self._thread_id)
-        return Thread.of(t, is_moderator(info)) if t else None
+    thread: Thread | None = loaded(
+        lambda ctx, hit: loaders_of(ctx).thread_by_id.load(hit._thread_id),
+        lambda ctx, t: Thread.of(t, moderates(ctx)) if t else None,
+    )
 
     @strawberry.field
     async def reply(self, info: AppInfo) -> Reply | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import strawberry
 from strawberry.dataloader import DataLoader
 
+from aforo.graphql_exec import lookup_resolver
 from aforo.models.accounts import User
 from aforo.models.api_keys import ApiKeyEvent
 from aforo.models.billing import Plan, Subscription
@@ -49,3 +52,13 @@ class Loaders:
             key_subscriptions
         )
         self.key_events_by_key_id: DataLoader[uuid.UUID, list[ApiKeyEvent]] = DataLoader(key_events)
+
+
+def loaded(
+    load: Callable[[Context, Any], Any], view: Callable[[Context, Any], Any], **field: Any
+) -> Any:
+    """A field that is one dataloader lookup and a view of what it loaded:
+    ``load(context, parent)`` returns the loader's future, ``view(context, loaded)`` the
+    field's value (called once per loaded value and request). The plan executor runs the two
+    without a coroutine or a task per value (``aforo.graphql_exec.lookup_resolver``)."""
+    return strawberry.field(resolver=lookup_resolver(load, view), **field)

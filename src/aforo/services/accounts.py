@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import rows_by_ids, utcnow
 from aforo.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from aforo.models.accounts import RefreshToken, User
 from aforo.services import outbox
@@ -172,9 +172,7 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[User | None]:
     """Batch for the ``user_by_id`` dataloader: results in key order."""
-    rows = await session.scalars(select(User).where(User.id.in_(ids)))
-    found = {u.id: u for u in rows}
-    return [found.get(i) for i in ids]
+    return await rows_by_ids(session, User, ids)
 
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int = 0) -> list[User]:
