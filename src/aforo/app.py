@@ -40,8 +40,7 @@ from aforo.resolvers import (
 )
 from aforo.rest import keys
 from aforo.rest import specs as rest_specs
-from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
-from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
+from aforo.runtime import processes
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
@@ -137,9 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         maker = sessionmaker(engine)
-        redis = redis_client(settings.redis_url) if settings.redis_url else None
-        cache: Cache = RedisCache(redis) if redis else MemoryCache()
-        bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+        cache, bus, shared = await processes.shared_parts(settings, engine)
         ring = KeyRing.load(settings.keys_dir)
         runtime = Runtime(
             settings=settings,
@@ -147,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth=Authenticator(ring, maker, cache, settings.issuer),
             cache=cache,
             bus=bus,
+            shared=shared,
             extra={"metrics": metrics},
         )
         relay = None
@@ -160,11 +158,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with contextlib.AsyncExitStack() as domains:
                 for domain_lifespan in LIFESPANS:
                     await domains.enter_async_context(domain_lifespan(runtime, app.state))
+                processes.settle_heap()
                 yield
         finally:
             if relay is not None:
                 await relay.stop()
             await bus.close()
+            if shared is not cache:
+                await shared.close()
             await cache.close()
             await engine.dispose()
 

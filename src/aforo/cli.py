@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -49,6 +50,19 @@ def database(settings: Settings) -> Iterator[Settings]:
             cluster.stop()
 
 
+WORKER_HEALTHCHECK_S = 60
+
+
+def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """What a spawned worker needs to build the same app: the resolved database URLs."""
+    env = {"AFORO_WORKERS": str(workers), "AFORO_HOME": str(settings.home)}
+    if settings.database_url:
+        env["AFORO_DATABASE_URL"] = settings.database_url
+    if settings.owner_url:
+        env["AFORO_MIGRATION_DATABASE_URL"] = settings.owner_url
+    return env
+
+
 def _owner(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``fn`` in one transaction on the owner connection."""
     assert settings.owner_url
@@ -73,6 +87,14 @@ def _fail(message: str) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing one socket; without Redis they share invalidations, "
+            "events and counters through PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the service. Without AFORO_DATABASE_URL a private PostgreSQL is launched."""
     import uvicorn
@@ -101,12 +123,30 @@ def serve(
                 )
                 typer.echo(f"  storefront key  X-Storefront-Key: {demo.storefront_key}")
                 typer.echo(f"  admin login     {demo.admin_email} / {demo.admin_password}")
-            app_ = create_app(settings)
             h, p = host or settings.host, port or settings.port
+            level = settings.log_level.lower()
+            if workers > 1:
+                # uvicorn binds the socket here and spawns the workers, which build the app
+                # from the environment: the database this process resolved, the worker count.
+                os.environ.update(worker_environment(settings, workers))
+                typer.echo(f"Aforo Console on http://{h}:{p}/graphql ({workers} workers)")
+                uvicorn.run(
+                    "aforo.app:create_app",
+                    factory=True,
+                    workers=workers,
+                    host=h,
+                    port=p,
+                    log_level=level,
+                    # A worker importing the app on a busy machine can take longer than
+                    # uvicorn's 5 s health check, which would then restart it in a loop.
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+                )
+                return
+            app_ = create_app(settings)
             typer.echo(
                 f"Aforo Console on http://{h}:{p}/graphql (ready in {time.monotonic() - t0:.1f}s)"
             )
-            uvicorn.run(app_, host=h, port=p, log_level=settings.log_level.lower())
+            uvicorn.run(app_, host=h, port=p, log_level=level)
     except PostgresNotFound as e:
         _fail(str(e))
 

@@ -49,6 +49,12 @@ class Settings:
         default_factory=lambda: float(_env("AFORO_OUTBOX_POLL", "0.5") or "0.5")
     )
     log_level: str = field(default_factory=lambda: _env("AFORO_LOG_LEVEL", "info") or "info")
+    # Worker processes of ``aforo serve`` (set by ``--workers``): with several, and no Redis,
+    # the bus and the shared state go through PostgreSQL.
+    workers: int = field(default_factory=lambda: _int("AFORO_WORKERS", 1))
+    # Cross-process bus: auto (Redis when configured, else PostgreSQL with several workers,
+    # else in-process), memory, postgres (several instances on one database without Redis).
+    bus: str = field(default_factory=lambda: _env("AFORO_BUS", "auto") or "auto")
     # Seconds between re-fetches of specs imported from a URL; 0 turns live sync off.
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")
@@ -57,6 +63,17 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.jwt_keys_dir or self.home / "jwt"
+
+    @property
+    def bus_kind(self) -> str:
+        """``redis``, ``postgres`` or ``memory``: where cross-process effects travel."""
+        if self.bus == "auto":
+            if self.redis_url:
+                return "redis"
+            return "postgres" if self.workers > 1 else "memory"
+        if self.bus not in ("memory", "postgres", "redis"):
+            raise ValueError(f"AFORO_BUS: unknown bus {self.bus!r} (auto, memory, postgres)")
+        return self.bus
 
     @property
     def owner_url(self) -> str | None:

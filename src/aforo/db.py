@@ -78,6 +78,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def asyncpg_dsn(engine: AsyncEngine) -> str:
+    """The engine's database as a plain libpq URL, for bare asyncpg connections."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class LookupPool:
     """A bare asyncpg pool beside the engine's, for the verify hot path's one cross-tenant read
     (no tenant to bind, no transaction): one round trip, where the engine's checkout adds a
@@ -90,8 +95,8 @@ class LookupPool:
 
     RETRY = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError)
 
-    def __init__(self, engine: AsyncEngine, size: int) -> None:
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
         self.size = size
         # Told every statement before it runs (instrumentation: the engine's statements can be
         # watched through SQLAlchemy's events, these cannot).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 import uuid
@@ -24,7 +25,15 @@ from aforo.tenancy.hashing import sha256
 
 # argon2id; RFC 9106's second recommended option, lighter on memory for a shared web node.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown email's log-in verifies against (same cost as a real one). Made on
+    first use: at import it cost every worker process and CLI command most of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 REFRESH_PREFIX = "rt_"
@@ -60,9 +69,15 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def _verify_password(password_hash: str, password: str) -> bool:
+async def _verify_password(password_hash: str | None, password: str) -> bool:
+    """``password`` against ``password_hash``, or against a dummy hash when there is none (an
+    unknown account: same cost, no user enumeration), off the event loop."""
+
+    def check() -> bool:
+        return bool(_hasher.verify(password_hash or _dummy_hash(), password))
+
     try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+        return await asyncio.to_thread(check)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -123,10 +138,7 @@ async def log_in(
     session: AsyncSession, *, email: str, password: str, refresh_ttl_s: int
 ) -> IssuedSession:
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
-    # Verify against a dummy hash when the account is unknown: same cost, no user enumeration.
-    ok = await _verify_password(
-        user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
-    )
+    ok = await _verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
     if user is None or not ok:
         raise Unauthenticated("email or password is incorrect", code="INVALID_CREDENTIALS")
     family = uuid.uuid4()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -21,15 +22,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import jwt
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from aforo.db import LookupPool, utcnow
+from aforo.db import LookupPool, asyncpg_dsn, utcnow
 from aforo.errors import Unauthenticated
 from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
+from aforo.runtime.cache import MemoryCache
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
 from aforo.services import api_keys, usage_quota
@@ -135,9 +138,10 @@ class KeyVerifier:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._purging: asyncio.Task[None] | None = None
+        self._acks = Acks()
         self.subscribed = asyncio.Event()
         engine: AsyncEngine = runtime.maker.kw["bind"]
-        self.lookups = LookupPool(engine, runtime.settings.db_pool_size)
+        self.lookups = LookupPool(asyncpg_dsn(engine), runtime.settings.db_pool_size)
         runtime.auth.on_forget.append(self._forget_gateway)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -201,13 +205,24 @@ class KeyVerifier:
                 async with self.runtime.bus.subscribe(CHANNEL) as messages:
                     async for raw in messages:
                         msg = json.loads(raw)
-                        if isinstance(msg, dict):
-                            if msg.get("hb") == self._id:
+                        if not isinstance(msg, dict):
+                            self._drop_local(msg)  # names alone: an older instance's
+                        elif (peer := msg.get("hb")) is not None:
+                            if peer == self._id:
                                 self._beat()
-                            elif "purged" in msg:
-                                self._drop_all_local()
-                        else:
-                            self._drop_local(msg)
+                            else:
+                                self._acks.seen(peer)
+                        elif "inv" in msg:
+                            if msg.get("from") != self._id:
+                                self._drop_local(msg["inv"])
+                                ack = {"ack": msg.get("seq"), "to": msg.get("from")}
+                                ack["from"] = self._id
+                                await self.runtime.bus.publish(CHANNEL, json.dumps(ack).encode())
+                        elif "ack" in msg:
+                            if msg.get("to") == self._id:
+                                self._acks.acked(msg["ack"], msg.get("from"))
+                        elif "purged" in msg:
+                            self._drop_all_local()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # Redis gone: keep answering, the L1 lapses on its own
@@ -228,19 +243,31 @@ class KeyVerifier:
         for n in names:
             self._l1.pop(n, None)
             self._gw.pop(n, None)
+        cache = self.runtime.cache
+        if isinstance(cache, MemoryCache):  # this process's own: no writer can reach it
+            cache.discard(*names)
 
     def _drop_all_local(self) -> None:
         self._epoch += 1
         self._l1.clear()
         self._gw.clear()
+        cache = self.runtime.cache
+        if isinstance(cache, MemoryCache):
+            for prefix in PURGED_PREFIXES:
+                cache.discard_prefix(prefix)
 
     async def invalidate(self, names: list[str]) -> None:
-        """Drop cache entries here, in the shared cache and on every other instance."""
+        """Drop cache entries here, in the shared cache and on every other instance, and
+        return once every live instance says it has dropped them (or is not live any more):
+        the next request anywhere sees the change."""
         if not names:
             return
         self._drop_local(names)
         await self.runtime.cache.delete(*names)
-        await self.runtime.bus.publish(CHANNEL, json.dumps(names).encode())
+        seq, peers = self._acks.expect()
+        msg = {"inv": names, "seq": seq, "from": self._id}
+        await self.runtime.bus.publish(CHANNEL, json.dumps(msg).encode())
+        await self._acks.wait(seq, peers)
 
     async def invalidate_keys(self, keys: Iterable[ApiKey]) -> None:
         await self.invalidate(cache_keys(keys))
@@ -413,6 +440,51 @@ class KeyVerifier:
                         )
             except Exception:
                 log.exception("could not record key usage for tenant %s", tenant_id)
+
+
+class Acks:
+    """The other instances on the bus (by their heartbeats) and their acknowledgements of
+    invalidations: a revocation waits until every live instance has dropped the entries."""
+
+    def __init__(self) -> None:
+        self.peers: dict[str, float] = {}
+        self._seq = itertools.count(1)
+        self._waiting: dict[int, tuple[set[str], asyncio.Event]] = {}
+
+    def seen(self, peer: str) -> None:
+        self.peers[peer] = time.monotonic()
+
+    def live(self) -> set[str]:
+        now = time.monotonic()
+        for peer in [p for p, at in self.peers.items() if now - at >= HEARTBEAT_WINDOW_S]:
+            del self.peers[peer]  # silent for a window: gone, or its own L1 is off by now
+        return set(self.peers)
+
+    def expect(self) -> tuple[int, set[str]]:
+        seq = next(self._seq)
+        self._waiting[seq] = (set(), asyncio.Event())
+        return seq, self.live()
+
+    def acked(self, seq: Any, peer: Any) -> None:
+        found = self._waiting.get(seq) if isinstance(seq, int) else None
+        if found is not None and isinstance(peer, str):
+            found[0].add(peer)
+            found[1].set()
+
+    async def wait(self, seq: int, peers: set[str]) -> None:
+        """Until every peer acked ``seq``; a peer that falls silent meanwhile is not waited
+        for (its L1 lapses within the heartbeat window)."""
+        acked, event = self._waiting[seq]
+        deadline = time.monotonic() + HEARTBEAT_WINDOW_S
+        try:
+            while (missing := (peers & self.live()) - acked) and time.monotonic() < deadline:
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), HEARTBEAT_S)
+            if missing:
+                log.warning("invalidation %d not acknowledged by %d instance(s)", seq, len(missing))
+        finally:
+            del self._waiting[seq]
 
 
 def verifier(runtime: Runtime) -> KeyVerifier:
