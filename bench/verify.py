@@ -35,6 +35,7 @@ import httpx
 from common import pct, private_postgres, provision, server_env
 
 from aforo.runtime.postgres import EmbeddedPostgres, free_port
+from aforo.services import tenants
 from aforo.services.api_keys import new_key_secret
 
 BARE_APP = """
@@ -122,10 +123,11 @@ def gql(url: str, query: str, variables: dict[str, Any], **headers: str) -> dict
     return body["data"]  # type: ignore[no-any-return]
 
 
-def setup_world(pg: EmbeddedPostgres, url: str) -> tuple[str, str]:
-    """A tenant, a plan, a subscribed developer with a key, a gateway token."""
+def setup_world(pg: EmbeddedPostgres, url: str) -> tuple[str, str, tenants.ProvisionedTenant]:
+    """A tenant ("Bench"), a plan, a subscribed developer with a key, a gateway token: the
+    key, the gateway token and the tenant (its storefront key)."""
 
-    p = asyncio.run(provision(pg))
+    p = asyncio.run(provision(pg, slug="bench"))
     sf = {"X-Storefront-Key": p.storefront_key}
     login = gql(
         url,
@@ -175,7 +177,7 @@ def setup_world(pg: EmbeddedPostgres, url: str) -> tuple[str, str]:
         {},
         **admin,
     )
-    return key["secret"], gateway["createGatewayToken"]["secret"]
+    return key["secret"], gateway["createGatewayToken"]["secret"], p
 
 
 def _ms(value: str, unit: str) -> float:
@@ -251,7 +253,7 @@ def measure(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
         (work / "bare.py").write_text(BARE_APP)
         procs.append(serve(["--app-dir", str(work), "bare:app"], {}, bport))
         service, bare = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{bport}"
-        key, gateway = setup_world(pg, service)
+        key, gateway, _ = setup_world(pg, service)
 
         n_miss = 400_000
         keyfile = work / "keys.txt"

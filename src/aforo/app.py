@@ -103,9 +103,16 @@ class HotPathApp(FastAPI):
 
     hot_routes: tuple[BaseRoute, ...] = ()
     hot_app: ASGIApp | None = None
+    # Hot routes without path parameters, by (path, method): one dict lookup per request.
+    hot_exact: dict[tuple[str, str], Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.hot_app is not None:
+            exact = self.hot_exact.get((scope["path"], scope["method"]))
+            if exact is not None:
+                scope["app"], scope["route"] = self, exact
+                await self.hot_app(scope, receive, send)
+                return
             for route in self.hot_routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
@@ -246,6 +253,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.hot_routes = STARLETTE_ROUTES
+    app.hot_exact = {
+        (r.path, m): r
+        for r in STARLETTE_ROUTES
+        if isinstance(r, Route) and not r.param_convertors
+        for m in r.methods or ()
+    }
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:
         await scope["route"].handle(scope, receive, send)

@@ -55,6 +55,10 @@ class Settings:
     # Cross-process bus: auto (Redis when configured, else PostgreSQL with several workers,
     # else in-process), memory, postgres (several instances on one database without Redis).
     bus: str = field(default_factory=lambda: _env("AFORO_BUS", "auto") or "auto")
+    # Try-it runs a signed-in member may start per minute (a benchmark raises it).
+    playground_rate_per_minute: int = field(
+        default_factory=lambda: _int("AFORO_PLAYGROUND_RATE_PER_MINUTE", 30)
+    )
     # Seconds between re-fetches of specs imported from a URL; 0 turns live sync off.
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")

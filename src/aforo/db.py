@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,13 +70,31 @@ def utcnow() -> datetime:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "aforo"}},
     )
+    if engine.dialect.driver == "asyncpg":
+        engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+    return engine
+
+
+def _ping(dbapi_connection: Any) -> bool:
+    """The pool's check of a connection before lending it: ``select 1`` on the simple query
+    protocol, one round trip. SQLAlchemy's own asyncpg ping wraps a prepared ``;`` in a
+    transaction it rolls back: three round trips on every checkout, so on every request."""
+    try:
+        await_(dbapi_connection._connection.execute("select 1"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)  # as SQLAlchemy's: a disconnect is seen
+    return True
+
+
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    return None
 
 
 def asyncpg_dsn(engine: AsyncEngine) -> str:
@@ -112,6 +131,10 @@ class LookupPool:
                     min_size=0,
                     max_size=self.size,
                     server_settings={"application_name": "aforo"},
+                    # asyncpg's default release runs RESET ALL, UNLISTEN, CLOSE ALL and an
+                    # advisory unlock: a second round trip after every lookup. Single
+                    # statements outside transactions leave no session state to reset.
+                    reset=_nothing_to_reset,
                 )
             return self._pool
 

@@ -13,10 +13,11 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.services import api_keys, usage_quota
+from aforo.services.key_state import VerifyResult
 from aforo.services.key_verify import KeyVerifier, verifier
 
 log = logging.getLogger(__name__)
@@ -32,13 +34,23 @@ MAX_BODY = 8192
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+Headers = list[tuple[bytes, bytes]]
+_JSON = (b"content-type", b"application/json")
+
+
+def _raw(status: int, body: bytes, headers: dict[str, str]) -> tuple[int, Headers, bytes]:
+    raw = [_JSON, (b"content-length", b"%d" % len(body))]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    return status, raw, body
+
+
 def _error(
     status: int, code: str, message: str, field: str | None = None, **headers: str
-) -> tuple[int, bytes, dict[str, str]]:
+) -> tuple[int, Headers, bytes]:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
-    return status, json.dumps({"error": body}).encode(), headers
+    return _raw(status, json.dumps({"error": body}).encode(), headers)
 
 
 def _bearer(value: str | None) -> str | None:
@@ -48,25 +60,65 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+class _Rendered:
+    """Responses kept by the identity of what they render: a cached verdict (or a quota
+    snapshot) is the same object on every hit, so its status and headers are built once.
+    The memo holds the objects, so an identity is never reused while its entry lives."""
+
+    MAX = 10_000
+
+    def __init__(self, render: Callable[..., Any]) -> None:
+        self.render = render
+        self.memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, obj: Any, *more: Any) -> Any:
+        """``render(obj, *more)``, once per ``obj`` (what ``more`` holds comes with it)."""
+        found = self.memo.get(id(obj))
+        if found is None or found[0] is not obj:
+            if len(self.memo) >= self.MAX:
+                self.memo.clear()
+            found = self.memo[id(obj)] = (obj, self.render(obj, *more))
+        return found[1]
+
+
+def _verdict_head(result: VerifyResult, body: bytes) -> tuple[int, Headers]:
+    out = {"x-aforo-code": result.code}  # lower case: ASGI header names
+    if result.valid:
+        out["x-aforo-key-id"] = str(result.key_id)
+        out["x-aforo-subscription-id"] = str(result.subscription_id)
+        if result.plan is not None:
+            out["x-aforo-plan"] = result.plan.slug
+    status, headers, _ = _raw(200 if result.valid else 403, body, out)
+    return status, headers
+
+
+def _quota_head(quota: Any) -> Headers:
+    return [(k.lower().encode(), v.encode()) for k, v in usage_quota.headers(quota).items()]
+
+
 class VerifyEndpoint:
     """A raw ASGI endpoint (no Request/Response objects, no exception wrapper: the hot path).
+    A cache hit sends a response built once per cached verdict.
 
     Body ``{"key": "..."}``; or, with no body, the key in ``X-Api-Key`` or (when the gateway
     token is in ``X-Gateway-Token``) in ``Authorization: Bearer`` as the client sent it."""
 
+    def __init__(self) -> None:
+        self._heads = _Rendered(_verdict_head)
+        self._quotas = _Rendered(_quota_head)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, body, headers = await self._answer(scope, receive)
+            status, headers, body = await self._answer(scope, receive)
         except Exception:  # the database down on a miss: say so, never hang or crash
             log.exception("key verification failed")
-            status, body, headers = _error(503, "UNAVAILABLE", "verification is unavailable")
-            headers["retry-after"] = "1"
-        raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
+            status, headers, body = _error(
+                503, "UNAVAILABLE", "verification is unavailable", **{"retry-after": "1"}
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str]]:
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Headers, bytes]:
         v: KeyVerifier = scope["app"].state.key_verifier
         gateway_token = authorization = api_key = None
         for name, value in scope["headers"]:
@@ -91,8 +143,8 @@ class VerifyEndpoint:
         key: Any
         if body.strip():
             try:
-                payload = json.loads(body)
-            except ValueError:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
                 return _error(400, "INVALID", 'the body must be JSON: {"key": "..."}')
             key = payload.get("key") if isinstance(payload, dict) else None
             if not isinstance(key, str):
@@ -103,16 +155,12 @@ class VerifyEndpoint:
             gateway = await v.gateway(gateway_token)
         except DomainError as e:
             return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
-        result, payload_json = await v.verdict(gateway.tenant_id, key)
-        out = {"x-aforo-code": result.code}  # lower case: ASGI header names
-        if result.valid:
-            out["x-aforo-key-id"] = str(result.key_id)
-            out["x-aforo-subscription-id"] = str(result.subscription_id)
-            if result.plan is not None:
-                out["x-aforo-plan"] = result.plan.slug
-        if result.quota is not None:
-            out.update((k.lower(), v) for k, v in usage_quota.headers(result.quota).items())
-        return 200 if result.valid else 403, payload_json, out
+        verdict = await v.verdict(gateway.tenant_id, key)
+        # The body is memoised with the result: keyed by the result alone.
+        status, headers = self._heads(verdict.result, verdict.body)
+        if verdict.quota is not None:
+            headers = headers + self._quotas(verdict.quota)
+        return status, headers, verdict.body
 
 
 # -- OAuth 2.0 client credentials (RFC 6749 §4.4) -------------------------------------------

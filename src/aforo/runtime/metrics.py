@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, kept: ``labels()`` takes a lock and builds a key each time
+        # (a tenth of a cached verification). Routes are templates, so this stays small.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,6 +75,13 @@ class MetricsMiddleware:
             path = getattr(route, "path", None) or (
                 "/graphql" if scope["path"].startswith("/graphql") else "unmatched"
             )
-            method = scope["method"]
-            self.metrics.http_requests.labels(method, path, str(status)).inc()
-            self.metrics.http_latency.labels(method, path).observe(time.perf_counter() - start)
+            key = (scope["method"], path, status)
+            children = self._children.get(key)
+            if children is None:
+                m = self.metrics
+                children = self._children[key] = (
+                    m.http_requests.labels(key[0], path, str(status)),
+                    m.http_latency.labels(key[0], path),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)

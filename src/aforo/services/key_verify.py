@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -21,8 +22,8 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import jwt
 from sqlalchemy import update
@@ -46,6 +47,7 @@ from aforo.services.key_state import (
     VerifyResult,
     evaluate,
 )
+from aforo.services.usage import CurrentUsage
 from aforo.tenancy import ops
 from aforo.tenancy.auth import credential_cache_key
 from aforo.tenancy.context import TenantContext
@@ -85,6 +87,16 @@ def cache_keys(keys: Iterable[ApiKey]) -> list[str]:
 
 # Verdicts (and their JSON) of one L1 entry, per (gateway tenant, bound subscription).
 Memo = dict[tuple[uuid.UUID, uuid.UUID | None], tuple[VerifyResult, bytes]]
+
+
+class Verdict(NamedTuple):
+    """What a gateway is told. ``result`` and ``body`` are the same objects on every cache
+    hit (so the response built from them can be kept); ``quota`` is this moment's usage of
+    the subscription's quota, or None when its plan has none."""
+
+    result: VerifyResult
+    body: bytes
+    quota: CurrentUsage | None = None
 
 
 def _dumps(result: VerifyResult) -> bytes:
@@ -131,8 +143,9 @@ class KeyVerifier:
         self._id = uuid.uuid4().hex
         self._last_beat = -HEARTBEAT_WINDOW_S  # no L1 until the first heartbeat returns
         self._epoch = 0  # bumped by every invalidation: a load that raced one is not cached
-        self._used: dict[uuid.UUID, dict[uuid.UUID, datetime]] = defaultdict(dict)
-        self._gw_used: dict[uuid.UUID, dict[uuid.UUID, datetime]] = defaultdict(dict)
+        # Last uses as epoch seconds (a float costs a tenth of a datetime on the hot path).
+        self._used: dict[uuid.UUID, dict[uuid.UUID, float]] = defaultdict(dict)
+        self._gw_used: dict[uuid.UUID, dict[uuid.UUID, float]] = defaultdict(dict)
         self._after_revoke: dict[uuid.UUID, dict[uuid.UUID, tuple[int, datetime, datetime]]] = (
             defaultdict(dict)
         )
@@ -336,25 +349,26 @@ class KeyVerifier:
 
     def _note_gateway(self, ctx: TenantContext) -> None:
         if ctx.credential_id is not None:
-            self._gw_used[ctx.tenant_id][ctx.credential_id] = utcnow()
+            self._gw_used[ctx.tenant_id][ctx.credential_id] = time.time()
 
     # -- verification ----------------------------------------------------------------------
     async def check(self, tenant_id: uuid.UUID, credential: str) -> VerifyResult:
         """Verify an API key, or a JWT standing in for one, for a gateway of ``tenant_id``."""
-        return (await self.verdict(tenant_id, credential))[0]
+        v = await self.verdict(tenant_id, credential)
+        return v.result if v.quota is None else dataclasses.replace(v.result, quota=v.quota)
 
-    async def verdict(self, tenant_id: uuid.UUID, credential: str) -> tuple[VerifyResult, bytes]:
-        """``check``, with the verdict's JSON (memoised in the L1 entry: the hot path)."""
+    async def verdict(self, tenant_id: uuid.UUID, credential: str) -> Verdict:
+        """``check``, as its memoised parts: the hot path."""
         credential = credential.strip()
         if not credential or len(credential) > MAX_CREDENTIAL:
-            return _MALFORMED
+            return Verdict(*_MALFORMED)
         if credential.count(".") == 2:
             return await self._check_token(tenant_id, credential)
         key_hash = sha256(credential)
         name = hash_cache_key(key_hash)
         # Only well-formed keys ever enter the L1: an L1 entry spares the checksum.
         if name not in self._l1 and not api_keys.well_formed(credential):
-            return _MALFORMED  # a typo: no database read
+            return Verdict(*_MALFORMED)  # a typo: no database read
 
         async def load(_: AsyncSession | None) -> KeyState | None:
             # No tenant to bind and one read: a bare pooled connection, a single round trip.
@@ -363,7 +377,7 @@ class KeyVerifier:
         state, memo = await self._state(name, load, None)
         return await self._finish(_verdict(state, memo, tenant_id))
 
-    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> tuple[VerifyResult, bytes]:
+    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> Verdict:
         auth = self.runtime.auth
         try:
             claims = auth.ring.decode(token, audience=GATEWAY_AUDIENCE, issuer=auth.issuer)
@@ -371,11 +385,11 @@ class KeyVerifier:
             key_id = uuid.UUID(claims["sub"])
             sub_id = uuid.UUID(claims["sid"])
         except jwt.ExpiredSignatureError:
-            return _constant(TOKEN_EXPIRED)
+            return Verdict(*_constant(TOKEN_EXPIRED))
         except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
-            return _constant(INVALID_TOKEN)
+            return Verdict(*_constant(INVALID_TOKEN))
         if token_tenant != tenant_id:
-            return _constant(NOT_FOUND)
+            return Verdict(*_constant(NOT_FOUND))
         return await self._finish(await self._by_id(tenant_id, key_id, sub_id))
 
     async def _by_id(
@@ -397,25 +411,23 @@ class KeyVerifier:
         self._note(result)
         return result
 
-    async def _finish(self, out: tuple[VerifyResult, bytes]) -> tuple[VerifyResult, bytes]:
-        """Attach the subscription's quota (it changes by the minute, so it is never memoised;
+    async def _finish(self, out: tuple[VerifyResult, bytes]) -> Verdict:
+        """Add the subscription's quota (it changes by the minute, so it is never memoised;
         the body changes only when the quota refuses) and note the use."""
-        result = await usage_quota.apply(self.runtime, out[0])
-        if result.code != out[0].code or result.extra:
-            out = (result, _dumps(result))
-        elif result is not out[0]:
-            out = (result, out[1])  # quota in headers only: same body
+        result, quota = await usage_quota.apply(self.runtime, out[0])
         self._note(result)
-        return out
+        if result is not out[0]:  # refused by the quota
+            return Verdict(result, _dumps(result), quota)
+        return Verdict(out[0], out[1], quota)
 
     # -- batched bookkeeping ---------------------------------------------------------------
     def _note(self, r: VerifyResult) -> None:
         if r.key_id is None or r.tenant_id is None:
             return
-        now = utcnow()
         if r.valid:
-            self._used[r.tenant_id][r.key_id] = now
+            self._used[r.tenant_id][r.key_id] = time.time()
         elif r.code == REVOKED:
+            now = utcnow()
             seen = self._after_revoke[r.tenant_id].get(r.key_id)
             self._after_revoke[r.tenant_id][r.key_id] = (
                 (seen[0] + 1, seen[1], now) if seen else (1, now, now)
@@ -429,17 +441,20 @@ class KeyVerifier:
         for tenant_id in set(used) | set(gw_used) | set(revoked):
             try:
                 async with self.runtime.transaction(tenant_id) as s:
-                    await api_keys.record_use(
-                        s, used.get(tenant_id, {}), revoked.get(tenant_id, {})
-                    )
+                    keys = {k: _at(t) for k, t in used.get(tenant_id, {}).items()}
+                    await api_keys.record_use(s, keys, revoked.get(tenant_id, {}))
                     for token_id, at in gw_used.get(tenant_id, {}).items():
                         await s.execute(
                             update(GatewayToken)
                             .where(GatewayToken.id == token_id)
-                            .values(last_used_at=at)
+                            .values(last_used_at=_at(at))
                         )
             except Exception:
                 log.exception("could not record key usage for tenant %s", tenant_id)
+
+
+def _at(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 class Acks:

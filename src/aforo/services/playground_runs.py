@@ -159,7 +159,8 @@ async def flush(runtime: Runtime) -> None:
 def executor(runtime: Runtime) -> Executor:
     found = runtime.extra.get(EXTRA_KEY)
     if found is None:
-        found = runtime.extra[EXTRA_KEY] = Executor()
+        limits = Limits(per_minute=runtime.settings.playground_rate_per_minute)
+        found = runtime.extra[EXTRA_KEY] = Executor(limits=limits)
     assert isinstance(found, Executor)
     return found
 

@@ -77,8 +77,10 @@ def forget(runtime: Runtime, tenant_id: uuid.UUID, subscriptions: set[uuid.UUID]
             cache.pop((tenant_id, sub), None)
 
 
-async def apply(runtime: Runtime, result: VerifyResult) -> VerifyResult:
-    """``result`` with the subscription's quota attached; refused when a hard quota is spent."""
+async def apply(runtime: Runtime, result: VerifyResult) -> tuple[VerifyResult, CurrentUsage | None]:
+    """The subscription's quota for ``result`` (None without one), and ``result`` itself -
+    or a refusal when a hard quota is spent. The result is not copied to carry the quota:
+    on the hot path it is the cached verdict whose response is ready."""
     plan = result.plan
     if (
         not result.valid
@@ -87,12 +89,13 @@ async def apply(runtime: Runtime, result: VerifyResult) -> VerifyResult:
         or result.tenant_id is None
         or result.subscription_id is None
     ):
-        return result
+        return result, None
     cur = await _current(runtime, result.tenant_id, result.subscription_id)
     if cur is None:
-        return result
+        return result, None
     if cur.hard and cur.exceeded:
-        return dataclasses.replace(
+        refused = dataclasses.replace(
             result, valid=False, code=QUOTA_EXCEEDED, extra={"quota": to_dict(cur)}, quota=cur
         )
-    return dataclasses.replace(result, quota=cur)
+        return refused, cur
+    return result, cur
