@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from functools import lru_cache
 from inspect import isawaitable as inspect_isawaitable
 from types import GeneratorType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from graphql import (
     FieldNode,
@@ -193,7 +193,7 @@ class FieldPlan:
             self.has_args = bool(field_def.args or self.nodes[0].arguments)
             self.args_dynamic = self.has_args and _refers_to_variables(self.nodes[0])
         self.non_null = self.shape.non_null
-        self.lookup: tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]] | None = None
+        self.lookup: Lookup | None = None
         if field_def is not None:
             self._classify(field_def)
 
@@ -444,11 +444,10 @@ class _Run:
         "errors",
         "ex",
         "fatal",
-        "keep",
+        "lookups",
         "outstanding",
         "perm",
         "tasks",
-        "views",
         "waiter",
     )
 
@@ -462,8 +461,7 @@ class _Run:
         self.waiter: asyncio.Future[None] | None = None
         self.fatal: BaseException | None = None
         self.data: dict[str, Any] | None = {}
-        self.views: dict[tuple[Any, int], Any] = {}
-        self.keep: list[Any] = []
+        self.lookups: dict[FieldPlan, _Keyed] = {}
 
     # -- entry -----------------------------------------------------------------------------
     def execute(self, plan: Plan, serially: bool) -> Any:
@@ -603,44 +601,29 @@ class _Run:
         slot: Slot,
         out: dict[str, Any],
     ) -> None:
-        """A field declared as one dataloader lookup and a view of its result: the loader's
-        future gets a callback; no coroutine, task or resolve info per value."""
+        """A field declared as a dataloader lookup and a view of what it loads: one load, one
+        view and (when it completes cleanly) one completion per distinct key and request,
+        shared by every place the key appears; no coroutine, task or resolve info per value."""
         key = f.key
         fpath = Path(path, key, parent_type.name)
         here: Slot = (slot, out, key, f.non_null, fpath)
-        assert f.lookup is not None
-        load, view = f.lookup
-        ctx = self.ex.context_value
         try:
-            loaded = load(ctx, source)
-            if isinstance(loaded, asyncio.Future):
-                if not loaded.done():
-                    out[key] = None
-                    self.outstanding += 1
-                    loaded.add_done_callback(_Looked(self, f, view, fpath, here))
-                    return
-                loaded = loaded.result()
-            elif _awaitable(loaded):
-                out[key] = None
-                self._later(_viewed(loaded, view, ctx), f, f.shape, fpath, here)
-                return
-            out[key] = self._complete(f, f.shape, self._view(view, loaded), fpath, here)
+            keyed = self.lookups.get(f)
+            if keyed is None:
+                assert f.lookup is not None
+                keyed = self.lookups[f] = _Keyed(self, f, f.lookup.loader(self.ex.context_value))
+            k = f.lookup.key(source)  # type: ignore[union-attr]
+            entry = keyed.get(k)
+            if entry is None:
+                entry = keyed[k] = _Lookup(keyed, k)
+                entry.start()
+            entry.place(fpath, here)
         except _Null as e:
+            self._failed(e.error, f, path, out)
+        except _Failed as e:
             self._failed(e.error, f, path, out)
         except Exception as raw:
             self._failed(located_error(raw, f.nodes, fpath.as_list()), f, path, out)
-
-    def _view(self, view: Callable[[Any, Any], Any], loaded: Any) -> Any:
-        """``view`` of a loaded value, once per value and request (a view reads the request's
-        context and the value only, so one serves every place the value appears)."""
-        if loaded is None:
-            return view(self.ex.context_value, None)
-        key = (view, id(loaded))
-        found = self.views.get(key, Undefined)
-        if found is Undefined:
-            found = self.views[key] = view(self.ex.context_value, loaded)
-            self.keep.append(loaded)  # its id stays unique while the memo lives
-        return found
 
     def _settle(self) -> None:
         self.outstanding -= 1
@@ -854,61 +837,143 @@ class _Run:
         self.data = None
 
 
-class _Looked:
-    """Completes a lookup field once its loader's future is done."""
+class Lookup(NamedTuple):
+    """A field that is one dataloader lookup and a view of what it loads:
+    ``loader(context)`` is the request's dataloader, ``key(parent)`` what to load (None: no
+    load, the view gets None), ``view(context, loaded)`` the field's value, synchronously."""
 
-    __slots__ = ("f", "path", "run", "slot", "view")
+    loader: Callable[[Any], Any]
+    key: Callable[[Any], Any]
+    view: Callable[[Any, Any], Any]
 
-    def __init__(
-        self, run: _Run, f: FieldPlan, view: Callable[[Any, Any], Any], path: Path, slot: Slot
-    ) -> None:
-        self.run, self.f, self.view, self.path, self.slot = run, f, view, path, slot
 
-    def __call__(self, fut: asyncio.Future[Any]) -> None:
-        run, f, slot = self.run, self.f, self.slot
-        assert slot is not None
+class _Keyed(dict[Any, "_Lookup"]):
+    """One lookup field's loads in one request, by key."""
+
+    def __init__(self, run: _Run, f: FieldPlan, loader: Any) -> None:
+        super().__init__()
+        assert f.lookup is not None
+        self.run, self.f, self.lookup, self.loader = run, f, f.lookup, loader
+
+
+_NOT_SHARED = object()
+
+
+class _Lookup:
+    """One key of a lookup field: loaded once, viewed once, completed once when that is
+    clean (no error, no async work under it) and then shared by every place it appears;
+    otherwise completed per place, as graphql-core would."""
+
+    __slots__ = ("key", "keyed", "loaded", "places", "shared", "state")
+
+    PENDING, LOADED, FAILED = range(3)
+
+    def __init__(self, keyed: _Keyed, key: Any) -> None:
+        self.keyed, self.key = keyed, key
+        self.state = self.PENDING
+        self.places: list[tuple[Path, Slot]] = []
+        self.loaded: Any = None  # the view, or what loading or viewing raised
+        self.shared: Any = _NOT_SHARED
+
+    def start(self) -> None:
+        if self.key is None:
+            self._loaded(None)
+            return
+        fut = self.keyed.loader.load(self.key)
+        if not isinstance(fut, asyncio.Future):
+            raise TypeError(f"{self.keyed.f.name}: the lookup's loader returned no future")
+        if fut.done():
+            self._resolved(fut)
+        else:
+            self.keyed.run.outstanding += 1
+            fut.add_done_callback(self._settled)
+
+    def _settled(self, fut: asyncio.Future[Any]) -> None:
+        run = self.keyed.run
         try:
             if fut.cancelled():
                 run.fatal = run.fatal or asyncio.CancelledError()
                 return
-            exc = fut.exception()
-            try:
-                if exc is not None:
-                    raise exc
-                value = run._view(self.view, fut.result())
-                slot[1][slot[2]] = run._complete(f, f.shape, value, self.path, slot)
-            except _Null as e:
-                run._propagate(e.error, slot)
-            except Exception as raw:
-                run._propagate(located_error(raw, f.nodes, self.path.as_list()), slot)
+            self._resolved(fut)
+            places, self.places = self.places, []
+            for path, slot in places:
+                self._complete(path, slot, deferred=True)
         finally:
             run._settle()
 
+    def _resolved(self, fut: asyncio.Future[Any]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            self.state, self.loaded = self.FAILED, exc
+            return
+        self._loaded(fut.result())
 
-async def _viewed(awaitable: Awaitable[Any], view: Callable[[Any, Any], Any], ctx: Any) -> Any:
-    return view(ctx, await awaitable)
+    def _loaded(self, value: Any) -> None:
+        try:
+            self.loaded = self.keyed.lookup.view(self.keyed.run.ex.context_value, value)
+            self.state = self.LOADED
+        except Exception as e:
+            self.state, self.loaded = self.FAILED, e
+
+    def place(self, path: Path, slot: Slot) -> None:
+        """A place the value goes: filled now when loaded, else when the load settles."""
+        assert slot is not None
+        if self.state == self.PENDING:
+            slot[1][slot[2]] = None
+            self.places.append((path, slot))
+        else:
+            self._complete(path, slot, deferred=False)
+
+    def _complete(self, path: Path, slot: Slot, *, deferred: bool) -> None:
+        run, f = self.keyed.run, self.keyed.f
+        assert slot is not None
+        if self.shared is not _NOT_SHARED:
+            slot[1][slot[2]] = self.shared
+            return
+        errors, busy = len(run.errors.errors), run.outstanding
+        try:
+            if self.state == self.FAILED:
+                raise self.loaded
+            value = run._complete(f, f.shape, self.loaded, path, slot)
+        except _Null as e:
+            if not deferred:
+                raise
+            run._propagate(e.error, slot)
+            return
+        except Exception as raw:
+            error = located_error(raw, f.nodes, path.as_list())
+            if not deferred:
+                raise _Null(error) if f.non_null else _Failed(error) from None
+            run._propagate(error, slot)
+            return
+        slot[1][slot[2]] = value
+        if len(run.errors.errors) == errors and run.outstanding == busy:
+            self.shared = value  # clean and whole: the same for every other place
 
 
-LOOKUP = "__aforo_lookup__"
+class _Failed(Exception):
+    """A nullable field failed while its object was being built (synchronously)."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
-def lookup_resolver(
-    load: Callable[[Any, Any], Any], view: Callable[[Any, Any], Any]
-) -> Callable[..., Awaitable[Any]]:
-    """A resolver that is one dataloader lookup and a view of its result:
-    ``load(context, parent)`` returns the loader's future (or a value), ``view(context,
-    loaded)`` turns what it loaded into the field's value, synchronously. The plan executor
-    runs the two directly; this function is what strawberry (and graphql-core) call."""
+def lookup_resolver(lookup: Lookup) -> Callable[..., Awaitable[Any]]:
+    """The resolver of a ``Lookup`` field: what strawberry (and graphql-core) call; the plan
+    executor runs the lookup itself (``_Lookup``)."""
 
     async def resolve(self: Any, info: Info) -> Any:
         ctx = info.context
-        loaded = load(ctx, self)
-        if isinstance(loaded, Awaitable):
-            loaded = await loaded
-        return view(ctx, loaded)
+        key = lookup.key(self)
+        loaded = None if key is None else await lookup.loader(ctx).load(key)
+        return lookup.view(ctx, loaded)
 
-    setattr(resolve, LOOKUP, (load, view))
+    setattr(resolve, LOOKUP, lookup)
     return resolve
+
+
+LOOKUP = "__aforo_lookup__"
 
 
 def _check_permissions(f: FieldPlan, source: Any, info: Any) -> Any:

@@ -110,13 +110,9 @@ def _user_view(_: Context, u: Any) -> User | None:
     return User.of(u) if u is not None else None
 
 
-def _author(field: str = "author_id", **kw: Any) -> Any:
-    """The member at ``parent._row.<field>``, through the request's user loader."""
-    return loaded(
-        lambda ctx, parent: ctx.loaders.user_by_id.load(getattr(parent._row, field)),
-        _user_view,
-        **kw,
-    )
+def _author(**kw: Any) -> Any:
+    """The member who wrote ``parent._row``, through the request's user loader."""
+    return loaded(lambda ctx: ctx.loaders.user_by_id, lambda p: p._row.author_id, _user_view, **kw)
 
 
 @strawberry.type(description="A forum category; categories nest through parentId.")
@@ -309,7 +305,8 @@ class Thread:
     accepted_reply_id: strawberry.ID | None
     author: User | None = _author()
     category: ForumCategory | None = loaded(
-        lambda ctx, t: loaders_of(ctx).category_by_id.load(t._row.category_id),
+        lambda ctx: loaders_of(ctx).category_by_id,
+        lambda t: t._row.category_id,
         lambda _, c: ForumCategory.of(c) if c else None,
     )
     _row: strawberry.Private[m.Thread | forum.ThreadRow | None] = None
@@ -407,7 +404,8 @@ class ForumSearchHit:
     _reply_id: strawberry.Private[uuid.UUID | None]
 
     thread: Thread | None = loaded(
-        lambda ctx, hit: loaders_of(ctx).thread_by_id.load(hit._thread_id),
+        lambda ctx: loaders_of(ctx).thread_by_id,
+        lambda hit: hit._thread_id,
         lambda ctx, t: Thread.of(t, moderates(ctx)) if t else None,
     )
 

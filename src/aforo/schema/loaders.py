@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from aforo.graphql_exec import lookup_resolver
+from aforo.graphql_exec import Lookup, lookup_resolver
 from aforo.models.accounts import User
 from aforo.models.api_keys import ApiKeyEvent
 from aforo.models.billing import Plan, Subscription
@@ -55,10 +55,13 @@ class Loaders:
 
 
 def loaded(
-    load: Callable[[Context, Any], Any], view: Callable[[Context, Any], Any], **field: Any
+    loader: Callable[[Context], DataLoader[Any, Any]],
+    key: Callable[[Any], Any],
+    view: Callable[[Context, Any], Any],
+    **field: Any,
 ) -> Any:
-    """A field that is one dataloader lookup and a view of what it loaded:
-    ``load(context, parent)`` returns the loader's future, ``view(context, loaded)`` the
-    field's value (called once per loaded value and request). The plan executor runs the two
-    without a coroutine or a task per value (``aforo.graphql_exec.lookup_resolver``)."""
-    return strawberry.field(resolver=lookup_resolver(load, view), **field)
+    """A field that is one dataloader lookup and a view of what it loads: ``loader(context)``
+    the request's dataloader, ``key(parent)`` what to load, ``view(context, loaded)`` the
+    field's value. The plan executor loads, views and completes once per distinct key and
+    request, without a coroutine or a task per value (``aforo.graphql_exec.Lookup``)."""
+    return strawberry.field(resolver=lookup_resolver(Lookup(loader, key, view)), **field)
