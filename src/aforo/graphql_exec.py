@@ -358,6 +358,7 @@ class _PlanCache:
         )
         self.directive_vars: dict[int, tuple[OperationDefinitionNode, tuple[str, ...]]] = {}
         self.compiled = 0
+        self.runs = 0  # executions by a plan (not handed to graphql-core)
 
     def _key(self, ex: PlanExecutor) -> tuple[Any, ...]:
         op = ex.operation
@@ -415,8 +416,8 @@ _PLANS = _PlanCache(_MAX_PLANS)
 
 
 def plan_cache_info() -> dict[str, int]:
-    """How many plans are cached and how many were ever compiled (tests, metrics)."""
-    return {"cached": len(_PLANS.plans), "compiled": _PLANS.compiled}
+    """How many plans are cached, were ever compiled and ran (tests, metrics)."""
+    return {"cached": len(_PLANS.plans), "compiled": _PLANS.compiled, "runs": _PLANS.runs}
 
 
 # -- running a plan ---------------------------------------------------------------------------
@@ -1093,6 +1094,7 @@ class PlanExecutor(StrawberryGraphQLCoreExecutionContext):
         plan = _PLANS.get(self)
         if plan is None:
             return super().execute_operation(serially)
+        _PLANS.runs += 1
         if serially is None:
             serially = self.operation.operation is OperationType.MUTATION
         return _Run(self).execute(plan, serially)
