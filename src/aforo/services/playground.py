@@ -22,16 +22,18 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import LookupPool, utcnow
 from aforo.errors import Conflict, DomainError, NotFound, ValidationFailed
 from aforo.models.playground import PlaygroundRun
-from aforo.models.specs import ApiSpec, OutboundAllow, SpecOperation, SpecVersion
+from aforo.models.specs import SpecOperation
 from aforo.runtime.outbound import Allowlist, Exchange, Guard
 from aforo.services import api_keys, usage_writer
 from aforo.services.key_state import evaluate
@@ -99,9 +101,10 @@ class TryInput:
 
 @dataclass(frozen=True)
 class Target:
-    """An operation and what a run needs of its spec version and spec."""
+    """An operation (its ``spec_operations`` columns, by attribute) and what a run needs of
+    its spec version and spec."""
 
-    op: SpecOperation
+    op: Any
     format: str
     server_url: str | None
     source_url: str | None
@@ -324,48 +327,49 @@ def _content_type(op: SpecOperation, body: str) -> str:
     return "application/json"
 
 
+# One statement binds the tenant and reads the operation, what a run needs of its version and
+# spec (never the spec's source text) and the tenant's allow-list (see the migration).
+_TARGET = "select * from playground_target($1, $2)"
+# A bare connection hands jsonb over as text (a composite row cannot take a custom codec).
+_JSON_COLUMNS = frozenset(
+    c.key for c in SpecOperation.__table__.columns if isinstance(c.type, JSONB)
+)
+
+
+async def load_target(lookups: LookupPool, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Target:
+    """A run's target in one round trip on a bare pooled connection."""
+    rows = await lookups.fetch(_TARGET, tenant_id, operation_id)
+    if not rows:
+        raise NotFound("no operation with that id", field="operationId")
+    r = rows[0]
+    op = {
+        k: json.loads(v) if k in _JSON_COLUMNS and v is not None else v for k, v in r["op"].items()
+    }
+    return Target(
+        SimpleNamespace(**op),
+        r["format"],
+        r["server_url"],
+        r["source_url"],
+        json.loads(r["servers"]),
+        json.loads(r["security_schemes"]),
+        list(r["allow"]),
+    )
+
+
 async def prepare(
-    session: AsyncSession,
+    session: AsyncSession | None,
     ring: KeyRing,
     issuer: str,
     *,
+    tenant_id: uuid.UUID,
     user_id: uuid.UUID,
     inp: TryInput,
+    target: Target,
     minted: api_keys.IssuedToken | None = None,
 ) -> Prepared:
     """Validate the input, check the key and mint its token (unless ``minted``: a token of
-    this caller's key, checked by the caller); in the caller's tenant."""
-    # One statement for the operation, what it needs of its version and spec (never the
-    # spec's source text), and the tenant's allow-list.
-    allow = func.array(select(OutboundAllow.entry).scalar_subquery())
-    row = (
-        await session.execute(
-            select(
-                SpecOperation,
-                ApiSpec.format,
-                ApiSpec.server_url,
-                ApiSpec.source_url,
-                SpecVersion.servers,
-                SpecVersion.security_schemes,
-                allow,
-            )
-            .join(
-                SpecVersion,
-                and_(
-                    SpecVersion.tenant_id == SpecOperation.tenant_id,
-                    SpecVersion.id == SpecOperation.version_id,
-                ),
-            )
-            .join(
-                ApiSpec,
-                and_(ApiSpec.tenant_id == SpecVersion.tenant_id, ApiSpec.id == SpecVersion.spec_id),
-            )
-            .where(SpecOperation.id == inp.operation_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("no operation with that id", field="operationId")
-    t = Target(*row)
+    this caller's key, checked by the caller: then no session is needed)."""
+    t = target
     op = t.op
     graphql = t.format != "OPENAPI_3"
     method = "POST" if graphql else op.method.upper()
@@ -400,14 +404,17 @@ async def prepare(
             headers["Content-Type"] = _content_type(op, inp.body)
 
     try:
-        minted = minted or await api_keys.mint_key_token(
-            session, ring, issuer, key_id=inp.key_id, user_id=user_id
-        )
+        if minted is None:
+            assert session is not None, "minting needs the tenant's transaction"
+            minted = await api_keys.mint_key_token(
+                session, ring, issuer, key_id=inp.key_id, user_id=user_id
+            )
     except NotFound as e:
         raise NotFound("no API key of yours with that id", field="keyId") from e
     except Conflict as e:
+        assert session is not None
         state = await api_keys.key_state_by_id(session, inp.key_id)
-        verdict = evaluate(state, session.info["tenant_id"])
+        verdict = evaluate(state, tenant_id)
         raise DomainError(
             f"this key cannot be used ({verdict.code.lower()})",
             field="keyId",
@@ -432,7 +439,7 @@ async def prepare(
     hosts = {(urlsplit(s).hostname or "").lower() for s in candidates}
     return Prepared(
         run_id=uuid.uuid4(),
-        tenant_id=session.info["tenant_id"],
+        tenant_id=tenant_id,
         user_id=user_id,
         key_id=minted.key_id,
         subscription_id=minted.subscription_id,

@@ -25,6 +25,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aforo.db import LookupPool, asyncpg_dsn
 from aforo.errors import DomainError, NotFound
 from aforo.runtime.outbound import ClientPool, OutboundError
 from aforo.runtime.state import Runtime
@@ -136,17 +139,27 @@ class Executor:
         default_factory=dict
     )
     _recorder: Recorder | None = None
+    _lookups: LookupPool | None = None
 
     def recorder(self, runtime: Runtime) -> Recorder:
         if self._recorder is None:
             self._recorder = Recorder(runtime)
         return self._recorder
 
+    def lookups(self, runtime: Runtime) -> LookupPool:
+        """Bare connections for a run's one-statement target read."""
+        if self._lookups is None:
+            engine = runtime.maker.kw["bind"]
+            self._lookups = LookupPool(asyncpg_dsn(engine), 4)
+        return self._lookups
+
     async def aclose(self) -> None:
         await stop_tasks(list(self.tasks))
         if self._recorder is not None:
             await self._recorder.aclose()
         await self.pool.aclose()
+        if self._lookups is not None:
+            await self._lookups.close()
 
 
 async def flush(runtime: Runtime) -> None:
@@ -221,20 +234,33 @@ async def _reusable(
 
 
 async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Prepared:
+    """The run, ready to send: one round trip for its target; a transaction only to mint a
+    token (a reused one is checked through the key verifier's cache)."""
     user_id = _caller(caller)
     await check_rate(runtime, caller.tenant_id, user_id)
     ex = executor(runtime)
     slot = (caller.tenant_id, user_id, inp.key_id)
     reused = await _reusable(runtime, ex, slot)
-    async with runtime.transaction(caller.tenant_id) as session:
-        p = await playground.prepare(
+    tenant_id = caller.tenant_id
+    target = await playground.load_target(ex.lookups(runtime), tenant_id, inp.operation_id)
+
+    async def build(session: AsyncSession | None) -> Prepared:
+        return await playground.prepare(
             session,
             runtime.auth.ring,
             runtime.auth.issuer,
+            tenant_id=tenant_id,
             user_id=user_id,
             inp=inp,
+            target=target,
             minted=reused,
         )
+
+    if reused is not None:
+        p = await build(None)
+    else:
+        async with runtime.transaction(tenant_id) as session:
+            p = await build(session)
     if reused is None:
         if len(ex.tokens) >= TOKEN_CACHE_MAX:
             ex.tokens.clear()  # crude but bounded: a miss only costs a mint
