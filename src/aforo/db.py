@@ -9,6 +9,8 @@ cannot take bind parameters under asyncpg, hence ``set_config``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -93,23 +95,23 @@ def _ping(dbapi_connection: Any) -> bool:
     return True
 
 
-async def _nothing_to_reset(_: asyncpg.Connection) -> None:
-    return None
-
-
 def asyncpg_dsn(engine: AsyncEngine) -> str:
     """The engine's database as a plain libpq URL, for bare asyncpg connections."""
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class LookupPool:
-    """A bare asyncpg pool beside the engine's, for the verify hot path's one cross-tenant read
-    (no tenant to bind, no transaction): one round trip, where the engine's checkout adds a
-    pre-ping and SQLAlchemy's own work (about 0.8 ms against 0.3 ms per lookup).
+    """Bare asyncpg connections beside the engine's pool, for hot one-statement reads (a
+    verify cache miss, a try-it target): one round trip, where the engine's checkout adds a
+    ping and SQLAlchemy's own work, and asyncpg's pool a reset query after each use.
 
-    Without a pre-ping, connections that died with a database restart are found by the call
-    that uses one: the pool then replaces all of them and the call runs once more. Connections
-    are opened on demand, so a database that is down at start-up does not stop the service.
+    The idle connections are a stack: a lookup takes the one used last (its prepared
+    statements and its backend's caches are warm), so a quiet service keeps reusing one
+    connection; each prepares a statement once (asyncpg's per-connection statement cache).
+    Without a ping, connections that died with a database restart are found by the call
+    that uses one: all idle ones are then dropped and the call runs once more on a new one.
+    Connections open on demand, so a database that is down at start-up does not stop the
+    service.
     """
 
     RETRY = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError)
@@ -120,39 +122,72 @@ class LookupPool:
         # Told every statement before it runs (instrumentation: the engine's statements can be
         # watched through SQLAlchemy's events, these cannot).
         self.observers: list[Callable[[str], None]] = []
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
+        self._idle: list[asyncpg.Connection] = []
+        self._open = 0  # connections open or opening
+        self._waiting: collections.deque[asyncio.Future[asyncpg.Connection]] = collections.deque()
+        self._closed = False
 
-    async def _opened(self) -> asyncpg.Pool:
-        async with self._lock:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.dsn,
-                    min_size=0,
-                    max_size=self.size,
-                    server_settings={"application_name": "aforo"},
-                    # asyncpg's default release runs RESET ALL, UNLISTEN, CLOSE ALL and an
-                    # advisory unlock: a second round trip after every lookup. Single
-                    # statements outside transactions leave no session state to reset.
-                    reset=_nothing_to_reset,
+    async def _take(self) -> asyncpg.Connection:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < self.size:
+            self._open += 1
+            try:
+                return await asyncpg.connect(
+                    self.dsn, server_settings={"application_name": "aforo"}
                 )
-            return self._pool
+            except BaseException:
+                self._open -= 1
+                raise
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
+                self._give(waiter.result())
+            raise
+
+    def _give(self, conn: asyncpg.Connection) -> None:
+        if conn.is_closed() or self._closed:
+            self._open -= 1
+            if not conn.is_closed():
+                conn.terminate()
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         for observe in self.observers:
             observe(sql)
-        pool = self._pool or await self._opened()
-        try:
-            rows: list[Any] = await pool.fetch(sql, *args)
-        except self.RETRY:
-            await pool.expire_connections()
-            rows = await pool.fetch(sql, *args)
-        return rows
+        for attempt in range(2):
+            conn = await self._take()
+            try:
+                rows: list[Any] = await conn.fetch(sql, *args)
+                return rows
+            except self.RETRY:
+                conn.terminate()
+                for idle in self._idle:  # they died with the same server
+                    idle.terminate()
+                self._open -= len(self._idle)
+                self._idle.clear()
+                if attempt:
+                    raise
+            finally:
+                self._give(conn)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._open -= 1
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
 
 
 @functools.cache

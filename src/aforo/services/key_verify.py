@@ -109,6 +109,8 @@ def _verdict(
     tenant_id: uuid.UUID,
     subscription_id: uuid.UUID | None = None,
 ) -> tuple[VerifyResult, bytes]:
+    if state is None:
+        return _NOT_FOUND
     if memo is not None and (hit := memo.get((tenant_id, subscription_id))) is not None:
         return hit
     result = evaluate(state, tenant_id, subscription_id=subscription_id)
@@ -124,6 +126,7 @@ def _constant(code: str) -> tuple[VerifyResult, bytes]:
 
 
 _MALFORMED = _constant(MALFORMED)
+_NOT_FOUND = _constant(NOT_FOUND)  # an unknown key: one verdict, its response built once
 
 
 def _ttl(state: KeyState | None) -> float:
