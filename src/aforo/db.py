@@ -13,7 +13,7 @@ import collections
 import contextlib
 import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ class Base(DeclarativeBase):
 
 
 M = TypeVar("M", bound=Base)
+R = TypeVar("R")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -201,6 +202,24 @@ async def rows_by_ids(
     """The ``model`` rows with these ids, in key order (None where missing): a dataloader's
     batch, in one statement built once per model."""
     found = {r.id: r for r in await session.scalars(_by_ids(model), {"ids": list(ids)})}
+    return [found.get(i) for i in ids]
+
+
+@functools.cache
+def _columns_by_ids(table: Any) -> Select[Any]:
+    return select(*table.columns).where(table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def records_by_ids(
+    session: AsyncSession,
+    table: Any,
+    record: Callable[[Iterable[Any]], R],
+    ids: Sequence[uuid.UUID],
+) -> list[R | None]:
+    """As ``rows_by_ids``, as plain records of the table's columns (``record``: a named
+    tuple's ``_make``) for reads that only show them: a fraction of ORM instances' cost."""
+    result = await session.execute(_columns_by_ids(table), {"ids": list(ids)})
+    found = {r.id: r for r in map(record, result)}  # type: ignore[attr-defined]
     return [found.get(i) for i in ids]
 
 

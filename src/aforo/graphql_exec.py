@@ -106,7 +106,7 @@ class Shape:
     """One level of an output type, unwrapped once: whether it is non-null, what it is, its
     coercion (leaves) or item shape (lists)."""
 
-    __slots__ = ("coerce", "kind", "leaf", "non_null", "of", "type")
+    __slots__ = ("coerce", "kind", "leaf", "non_null", "of", "str_list", "type")
 
     def __init__(self, t: GraphQLOutputType) -> None:
         self.non_null = isinstance(t, GraphQLNonNull)
@@ -115,9 +115,11 @@ class Shape:
         self.of: Shape | None = None
         self.leaf = _leaf_kind(named)
         self.coerce: Callable[[Any], Any] = _identity
+        self.str_list = False  # a list of String / ID (nullable items or not)
         if isinstance(named, GraphQLList):
             self.kind = _LIST
             self.of = Shape(named.of_type)
+            self.str_list = self.of.leaf == _STR
         elif self.leaf is not None:
             self.kind = _LEAF
             self.coerce = _coercer(named)
@@ -541,7 +543,12 @@ class _Run:
                     ):
                         out[key] = v
                     elif leaf == _OTHER and not isinstance(v, Exception):
-                        out[key] = _checked(shape.coerce(v), shape.type, v)
+                        c = shape.coerce(v)
+                        out[key] = (
+                            c if c is not None and c is not Undefined else _checked(c, shape, v)
+                        )
+                    elif shape.str_list and type(v) is list and all(type(i) is str for i in v):
+                        out[key] = v[:]  # a list of strings: what completing it would build
                     else:
                         fpath = Path(path, key, type_name)
                         out[key] = self._complete(
@@ -718,7 +725,8 @@ class _Run:
                 or (leaf == _BOOL and type(value) is bool)
             ):
                 return value
-            return _checked(shape.coerce(value), shape.type, value)
+            c = shape.coerce(value)
+            return c if c is not None and c is not Undefined else _checked(c, shape, value)
         if kind == _LIST:
             return self._complete_list(f, shape, value, path, slot)
         rtype = shape.type if kind == _OBJECT else self._runtime_type(f, shape.type, value, path)
@@ -739,7 +747,7 @@ class _Run:
     def _complete_list(
         self, f: FieldPlan, shape: Shape, value: Any, path: Path, slot: Slot
     ) -> list[Any]:
-        if not is_iterable(value):
+        if type(value) is not list and not is_iterable(value):
             raise GraphQLError(
                 "Expected Iterable, but did not find one for field"
                 f" '{f.parent_type.name}.{f.name}'."
@@ -1015,10 +1023,11 @@ def _awaitable(value: Any) -> bool:
     return found
 
 
-def _checked(coerced: Any, rtype: Any, value: Any) -> Any:
+def _checked(coerced: Any, shape: Shape, value: Any) -> Any:
+    """A leaf coerced to null is an error (graphql-core's complete_leaf_value)."""
     if coerced is Undefined or coerced is None:
         raise TypeError(
-            f"Expected `{inspect(rtype)}.coerce_output_value({inspect(value)})`"
+            f"Expected `{inspect(shape.type)}.coerce_output_value({inspect(value)})`"
             f" to return non-nullable value, returned: {inspect(coerced)}"
         )
     return coerced

@@ -7,6 +7,7 @@ import strawberry
 
 from aforo.models import accounts as m
 from aforo.schema.base import AppInfo, UserError
+from aforo.services.accounts import UserRow
 from aforo.tenancy.context import Role as RoleValue
 
 Role = strawberry.enum(RoleValue, name="Role", description="A tenant staff or developer role.")
@@ -31,7 +32,7 @@ class User:
         return None
 
     @classmethod
-    def of(cls, u: m.User, *, is_self: bool = False) -> User:
+    def of(cls, u: m.User | UserRow, *, is_self: bool = False) -> User:
         return cls(
             id=strawberry.ID(str(u.id)),
             name=u.name,

@@ -38,7 +38,7 @@ class ForumLoaders:
         self.ctx = ctx
         viewer = ctx.tenant.user_id if ctx.tenant is not None else None
 
-        async def categories(ids: list[uuid.UUID]) -> list[m.Category | None]:
+        async def categories(ids: list[uuid.UUID]) -> list[forum.CategoryRow | None]:
             async with ctx.db() as s:
                 return await forum.categories_by_ids(s, ids)
 
@@ -126,7 +126,7 @@ class ForumCategory:
     created_at: datetime
 
     @classmethod
-    def of(cls, c: m.Category) -> ForumCategory:
+    def of(cls, c: m.Category | forum.CategoryRow) -> ForumCategory:
         return cls(
             id=strawberry.ID(str(c.id)),
             name=c.name,

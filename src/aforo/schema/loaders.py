@@ -10,7 +10,6 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from aforo.graphql_exec import Lookup, lookup_resolver
-from aforo.models.accounts import User
 from aforo.models.api_keys import ApiKeyEvent
 from aforo.models.billing import Plan, Subscription
 from aforo.services import accounts, api_keys, billing
@@ -23,11 +22,11 @@ class Loaders:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-        async def users(ids: list[uuid.UUID]) -> list[User | None]:
+        async def users(ids: list[uuid.UUID]) -> list[accounts.UserRow | None]:
             async with ctx.db() as s:
                 return await accounts.users_by_ids(s, ids)
 
-        self.user_by_id: DataLoader[uuid.UUID, User | None] = DataLoader(users)
+        self.user_by_id: DataLoader[uuid.UUID, accounts.UserRow | None] = DataLoader(users)
 
         # billing / api_keys
         async def plans_of_products(ids: list[uuid.UUID]) -> list[list[Plan]]:

@@ -8,7 +8,8 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import rows_by_ids, utcnow
+from aforo.db import records_by_ids, utcnow
 from aforo.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from aforo.models.accounts import RefreshToken, User
 from aforo.services import outbox
@@ -182,9 +183,24 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[User | None]:
+class UserRow(NamedTuple):
+    """An account as shown (the table's columns, by attribute like the ORM object)."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    email: str
+    name: str
+    password_hash: str
+    roles: list[str]
+    created_at: datetime
+
+
+assert UserRow._fields == tuple(c.key for c in User.__table__.columns), "UserRow != the table"
+
+
+async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[UserRow | None]:
     """Batch for the ``user_by_id`` dataloader: results in key order."""
-    return await rows_by_ids(session, User, ids)
+    return await records_by_ids(session, User.__table__, UserRow._make, ids)
 
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int = 0) -> list[User]:

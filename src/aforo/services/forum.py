@@ -23,7 +23,7 @@ from sqlalchemy import Integer, Select, bindparam, func, select, text, tuple_, u
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import rows_by_ids, utcnow
+from aforo.db import records_by_ids, rows_by_ids, utcnow
 from aforo.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.forum import Category, Reply, Revision, Thread
 from aforo.services import outbox, reputation
@@ -101,10 +101,26 @@ async def list_categories(session: AsyncSession) -> list[Category]:
     return list(rows)
 
 
+class CategoryRow(NamedTuple):
+    """A category as shown (the table's columns, by attribute like the ORM object)."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    parent_id: uuid.UUID | None
+    name: str
+    slug: str
+    description: str
+    position: int
+    created_at: datetime
+
+
+assert CategoryRow._fields == tuple(c.key for c in Category.__table__.columns)
+
+
 async def categories_by_ids(
     session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> list[Category | None]:
-    return await rows_by_ids(session, Category, ids)
+) -> list[CategoryRow | None]:
+    return await records_by_ids(session, Category.__table__, CategoryRow._make, ids)
 
 
 async def _category(session: AsyncSession, category_id: uuid.UUID, field: str) -> Category:
