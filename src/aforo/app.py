@@ -261,7 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:
-        await scope["route"].handle(scope, receive, send)
+        await scope["route"].app(scope, receive, send)  # method and path matched already
 
     app.hot_app = MetricsMiddleware(hot, metrics)
     return app

@@ -151,11 +151,13 @@ class VerifyEndpoint:
                 return _error(400, "INVALID", "key must be a string", field="key")
         else:
             key = api_key or _bearer(authorization) or ""
-        try:
-            gateway = await v.gateway(gateway_token)
-        except DomainError as e:
-            return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
-        verdict = await v.verdict(gateway.tenant_id, key)
+        verdict = v.hit(gateway_token, key)  # all cached: no await at all
+        if verdict is None:
+            try:
+                gateway = await v.gateway(gateway_token)
+            except DomainError as e:
+                return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
+            verdict = await v.verdict(gateway.tenant_id, key)
         # The body is memoised with the result: keyed by the result alone.
         status, headers = self._heads(verdict.result, verdict.body)
         if verdict.quota is not None:

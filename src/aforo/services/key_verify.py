@@ -355,6 +355,28 @@ class KeyVerifier:
             self._gw_used[ctx.tenant_id][ctx.credential_id] = time.time()
 
     # -- verification ----------------------------------------------------------------------
+    def hit(self, gateway_token: str | None, credential: str) -> Verdict | None:
+        """The verdict when everything it needs is cached here (the gateway token, the key's
+        state and verdict, the quota): synchronous, the hot path. None: ``gateway`` then
+        ``verdict`` answer (the same verdict, reading what is missing)."""
+        if not gateway_token or not self.l1_on:
+            return None
+        now = time.monotonic()
+        gw = self._gw.get(credential_cache_key("gateway", sha256(gateway_token.strip())))
+        credential = credential.strip()
+        if gw is None or gw[0] <= now or len(credential) > MAX_CREDENTIAL:
+            return None
+        entry = self._l1.get(hash_cache_key(sha256(credential)))
+        if entry is None or entry[0] <= now or credential.count(".") == 2:
+            return None
+        ctx = gw[1]
+        out = _verdict(entry[1], entry[2], ctx.tenant_id)
+        judged = usage_quota.cached(self.runtime, out[0])
+        if judged is None:
+            return None
+        self._note_gateway(ctx)
+        return self._done(out, *judged)
+
     async def check(self, tenant_id: uuid.UUID, credential: str) -> VerifyResult:
         """Verify an API key, or a JWT standing in for one, for a gateway of ``tenant_id``."""
         v = await self.verdict(tenant_id, credential)
@@ -417,7 +439,11 @@ class KeyVerifier:
     async def _finish(self, out: tuple[VerifyResult, bytes]) -> Verdict:
         """Add the subscription's quota (it changes by the minute, so it is never memoised;
         the body changes only when the quota refuses) and note the use."""
-        result, quota = await usage_quota.apply(self.runtime, out[0])
+        return self._done(out, *await usage_quota.apply(self.runtime, out[0]))
+
+    def _done(
+        self, out: tuple[VerifyResult, bytes], result: VerifyResult, quota: CurrentUsage | None
+    ) -> Verdict:
         self._note(result)
         if result is not out[0]:  # refused by the quota
             return Verdict(result, _dumps(result), quota)
