@@ -364,3 +364,23 @@ async def test_the_app_answers_its_busiest_list_as_graphql_core(api: Api, app: F
     assert answers[0] == answers[1]
     assert counts[0] == counts[1] == 4  # tenant binding, threads, their authors, categories
     assert uuid.UUID(answers[0]["threads"]["edges"][0]["node"]["author"]["id"])
+
+
+async def test_search_hits_show_their_thread_and_reply_without_another_statement(
+    api: Api, app: FastAPI
+) -> None:
+    f = await make_forum(api, app)
+    members = await f.members(2)
+    cat = await f.category("Help")
+    for i in range(4):
+        t = await f.thread(members[0], cat, f"Rotating webhook secrets {i}")
+        await f.reply(members[1], t["id"], f"Webhook rotation answer {i}")
+    query = """query($q: String!) { searchForum(query: $q, first: 20) {
+                 titleHtml thread { id title author { name } } reply { id body } } }"""
+    with statements(app) as seen:
+        hits = (await f.data(query, {"q": "webhook"}))["searchForum"]
+    assert len(hits) == 4 and all(h["thread"]["title"].startswith("Rotating") for h in hits)
+    assert all(h["thread"]["author"]["name"] for h in hits)
+    # The tenant binding, the search settings, the search (threads and replies in it), the
+    # authors: never one per hit.
+    assert len(seen) == 4, seen

@@ -17,7 +17,7 @@ from aforo.models import forum as m
 from aforo.schema.accounts import User
 from aforo.schema.base import AppInfo, UserError
 from aforo.schema.loaders import loaded
-from aforo.services import forum, reputation
+from aforo.services import forum, forum_search, reputation
 from aforo.tenancy.context import Role
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ class Reply:
     body_html: str | None = strawberry.field(description="Rendered; null when removed.")
     children: list[Reply] = strawberry.field(default_factory=list)
     author: User | None = _author()
-    _row: strawberry.Private[m.Reply | None] = None
+    _row: strawberry.Private[m.Reply | forum.ReplyRow | None] = None
 
     @strawberry.field(description="The signed-in member's vote: 1, -1 or 0.")
     async def my_vote(self, info: AppInfo) -> int:
@@ -257,7 +257,7 @@ class Reply:
         return await _revisions(info, row.author_id, row.thread_id, row.id)
 
     @classmethod
-    def of(cls, r: m.Reply, moderator: bool, accepted: uuid.UUID | None) -> Reply:
+    def of(cls, r: m.Reply | forum.ReplyRow, moderator: bool, accepted: uuid.UUID | None) -> Reply:
         hidden = r.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(r.id)),
@@ -400,23 +400,22 @@ class ForumSearchHit:
     exact_title: bool
     title_html: str = strawberry.field(description="Escaped title, matches in <mark>.")
     snippet: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
-    _thread_id: strawberry.Private[uuid.UUID]
-    _reply_id: strawberry.Private[uuid.UUID | None]
+    # Read by the search statement itself: no second statement for a page of hits.
+    thread: Thread | None = None
+    reply: Reply | None = None
 
-    thread: Thread | None = loaded(
-        lambda ctx: loaders_of(ctx).thread_by_id,
-        lambda hit: hit._thread_id,
-        lambda ctx, t: Thread.of(t, moderates(ctx)) if t else None,
-    )
-
-    @strawberry.field
-    async def reply(self, info: AppInfo) -> Reply | None:
-        if self._reply_id is None:
-            return None
-        r = await loaders(info).reply_by_id.load(self._reply_id)
-        t = await loaders(info).thread_by_id.load(self._thread_id)
-        accepted = t.accepted_reply_id if t else None
-        return Reply.of(r, is_moderator(info), accepted) if r else None
+    @classmethod
+    def of(cls, h: forum_search.SearchHit, moderator: bool) -> ForumSearchHit:
+        accepted = h.thread.accepted_reply_id
+        return cls(
+            rank=h.rank,
+            title_match=h.title_match,
+            exact_title=h.exact_title,
+            title_html=h.title_html,
+            snippet=h.snippet_html,
+            thread=Thread.of(h.thread, moderator),
+            reply=Reply.of(h.reply, moderator, accepted) if h.reply is not None else None,
+        )
 
 
 @strawberry.type

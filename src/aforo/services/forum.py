@@ -337,8 +337,33 @@ class ThreadRow(NamedTuple):
     deleted_by: uuid.UUID | None
 
 
+class ReplyRow(NamedTuple):
+    """A reply as shown (the table's columns, by attribute like the ORM object)."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    thread_id: uuid.UUID
+    parent_reply_id: uuid.UUID | None
+    depth: int
+    author_id: uuid.UUID
+    body: str
+    body_html: str
+    score: int
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    deleted_by: uuid.UUID | None
+
+
 _THREAD_COLUMNS = tuple(Thread.__table__.columns)
 assert ThreadRow._fields == tuple(c.key for c in _THREAD_COLUMNS), "ThreadRow != the table"
+assert ReplyRow._fields == tuple(c.key for c in Reply.__table__.columns), "ReplyRow != the table"
+
+
+def columns_sql(alias: str, row: type[ThreadRow] | type[ReplyRow]) -> str:
+    """``row``'s columns of table ``alias`` for a SELECT list, in ``row``'s order (a query
+    that returns them after its own columns builds the row from a slice of each result)."""
+    return ", ".join(f"{alias}.{name}" for name in row._fields)
 
 
 def encode_cursor(thread: Thread | ThreadRow, order: ThreadOrder) -> str:
