@@ -25,13 +25,12 @@ import contextlib
 import itertools
 import logging
 import os
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
+from aforo.runtime.bus import MemoryBus
 from aforo.runtime.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
@@ -105,8 +104,7 @@ class Reassembly:
 class PgBus:
     def __init__(self, dsn: str, queue_size: int = 1000) -> None:
         self.dsn = dsn
-        self._queue_size = queue_size
-        self._subs: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self._local = MemoryBus(queue_size)  # this process's subscribers
         self._reassembly = Reassembly()
         self._prefix = f"{os.getpid():x}{os.urandom(3).hex()}"
         self._ids = itertools.count()
@@ -163,34 +161,18 @@ class PgBus:
         if publisher is not None:
             with contextlib.suppress(Exception):
                 await publisher.close(timeout=2)
-        self._subs.clear()
+        await self._local.close()
 
     # -- receiving -------------------------------------------------------------------------
     def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         message = self._reassembly.add(payload)
-        if message is None:
-            return
-        channel, data = message
-        for q in list(self._subs.get(channel, ())):
-            if q.full():  # a slow subscriber loses its oldest message, never stalls others
-                q.get_nowait()
-            q.put_nowait(data)
+        if message is not None:
+            self._local.deliver(*message)
 
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        q: asyncio.Queue[bytes] = asyncio.Queue(self._queue_size)
-        self._subs[channel].add(q)
-
-        async def messages() -> AsyncIterator[bytes]:
-            while True:
-                yield await q.get()
-
-        try:
-            yield messages()
-        finally:
-            self._subs[channel].discard(q)
-            if not self._subs[channel]:
-                del self._subs[channel]
+    def subscribe(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self._local.subscribe(channel)
 
     # -- publishing ------------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
