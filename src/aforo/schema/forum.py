@@ -18,6 +18,7 @@ from aforo.schema.accounts import User
 from aforo.schema.base import AppInfo, UserError
 from aforo.schema.loaders import loaded
 from aforo.services import forum, forum_search, reputation
+from aforo.services.forum_records import CategoryRow, ReplyRow, ThreadRow
 from aforo.tenancy.context import Role
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class ForumLoaders:
         self.ctx = ctx
         viewer = ctx.tenant.user_id if ctx.tenant is not None else None
 
-        async def categories(ids: list[uuid.UUID]) -> list[forum.CategoryRow | None]:
+        async def categories(ids: list[uuid.UUID]) -> list[CategoryRow | None]:
             async with ctx.db() as s:
                 return await forum.categories_by_ids(s, ids)
 
@@ -126,7 +127,7 @@ class ForumCategory:
     created_at: datetime
 
     @classmethod
-    def of(cls, c: m.Category | forum.CategoryRow) -> ForumCategory:
+    def of(cls, c: m.Category | CategoryRow) -> ForumCategory:
         return cls(
             id=strawberry.ID(str(c.id)),
             name=c.name,
@@ -244,7 +245,7 @@ class Reply:
     body_html: str | None = strawberry.field(description="Rendered; null when removed.")
     children: list[Reply] = strawberry.field(default_factory=list)
     author: User | None = _author()
-    _row: strawberry.Private[m.Reply | forum.ReplyRow | None] = None
+    _row: strawberry.Private[m.Reply | ReplyRow | None] = None
 
     @strawberry.field(description="The signed-in member's vote: 1, -1 or 0.")
     async def my_vote(self, info: AppInfo) -> int:
@@ -257,7 +258,7 @@ class Reply:
         return await _revisions(info, row.author_id, row.thread_id, row.id)
 
     @classmethod
-    def of(cls, r: m.Reply | forum.ReplyRow, moderator: bool, accepted: uuid.UUID | None) -> Reply:
+    def of(cls, r: m.Reply | ReplyRow, moderator: bool, accepted: uuid.UUID | None) -> Reply:
         hidden = r.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(r.id)),
@@ -309,7 +310,7 @@ class Thread:
         lambda t: t._row.category_id,
         lambda _, c: ForumCategory.of(c) if c else None,
     )
-    _row: strawberry.Private[m.Thread | forum.ThreadRow | None] = None
+    _row: strawberry.Private[m.Thread | ThreadRow | None] = None
     _moderator: strawberry.Private[bool] = False
 
     @property
@@ -344,7 +345,7 @@ class Thread:
         return await _revisions(info, self._row.author_id, self._row.id, None)
 
     @classmethod
-    def of(cls, t: m.Thread | forum.ThreadRow, moderator: bool) -> Thread:
+    def of(cls, t: m.Thread | ThreadRow, moderator: bool) -> Thread:
         hidden = t.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(t.id)),
@@ -377,7 +378,7 @@ class ThreadEdge:
         resolver=lambda self: forum.encode_cursor(self._row, self._order)
     )
     node: Thread
-    _row: strawberry.Private[m.Thread | forum.ThreadRow]
+    _row: strawberry.Private[m.Thread | ThreadRow]
     _order: strawberry.Private[forum.ThreadOrder]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import Integer, Select, bindparam, func, select, text, tuple_, update
@@ -27,6 +27,7 @@ from aforo.db import records_by_ids, rows_by_ids, utcnow
 from aforo.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.forum import Category, Reply, Revision, Thread
 from aforo.services import outbox, reputation
+from aforo.services.forum_records import THREAD_COLUMNS, CategoryRow, ThreadRow
 from aforo.services.markdown import render, slug
 
 TOPIC = "aforo.community.events"
@@ -99,22 +100,6 @@ async def _emit(session: AsyncSession, type_: str, payload: dict[str, Any]) -> N
 async def list_categories(session: AsyncSession) -> list[Category]:
     rows = await session.scalars(select(Category).order_by(Category.position, Category.name))
     return list(rows)
-
-
-class CategoryRow(NamedTuple):
-    """A category as shown (the table's columns, by attribute like the ORM object)."""
-
-    tenant_id: uuid.UUID
-    id: uuid.UUID
-    parent_id: uuid.UUID | None
-    name: str
-    slug: str
-    description: str
-    position: int
-    created_at: datetime
-
-
-assert CategoryRow._fields == tuple(c.key for c in Category.__table__.columns)
 
 
 async def categories_by_ids(
@@ -311,61 +296,6 @@ async def record_view(session: AsyncSession, thread_id: uuid.UUID) -> int:
 
 
 # -- listing ------------------------------------------------------------------------------------
-class ThreadRow(NamedTuple):
-    """A listed thread: the table's columns, read by attribute like the ORM object it stands
-    for. A page of 100 costs a fraction of ORM instances (identity map, instrumentation) and
-    of result rows (whose attribute access goes through a failed lookup first)."""
-
-    tenant_id: uuid.UUID
-    id: uuid.UUID
-    category_id: uuid.UUID
-    author_id: uuid.UUID
-    title: str
-    body: str
-    body_html: str
-    tags: list[str]
-    status: str
-    accepted_reply_id: uuid.UUID | None
-    pinned: bool
-    view_count: int
-    reply_count: int
-    score: int
-    last_activity_at: datetime
-    created_at: datetime
-    edited_at: datetime | None
-    deleted_at: datetime | None
-    deleted_by: uuid.UUID | None
-
-
-class ReplyRow(NamedTuple):
-    """A reply as shown (the table's columns, by attribute like the ORM object)."""
-
-    tenant_id: uuid.UUID
-    id: uuid.UUID
-    thread_id: uuid.UUID
-    parent_reply_id: uuid.UUID | None
-    depth: int
-    author_id: uuid.UUID
-    body: str
-    body_html: str
-    score: int
-    created_at: datetime
-    edited_at: datetime | None
-    deleted_at: datetime | None
-    deleted_by: uuid.UUID | None
-
-
-_THREAD_COLUMNS = tuple(Thread.__table__.columns)
-assert ThreadRow._fields == tuple(c.key for c in _THREAD_COLUMNS), "ThreadRow != the table"
-assert ReplyRow._fields == tuple(c.key for c in Reply.__table__.columns), "ReplyRow != the table"
-
-
-def columns_sql(alias: str, row: type[ThreadRow] | type[ReplyRow]) -> str:
-    """``row``'s columns of table ``alias`` for a SELECT list, in ``row``'s order (a query
-    that returns them after its own columns builds the row from a slice of each result)."""
-    return ", ".join(f"{alias}.{name}" for name in row._fields)
-
-
 def encode_cursor(thread: Thread | ThreadRow, order: ThreadOrder) -> str:
     key: Any
     if order is ThreadOrder.TOP:
@@ -400,7 +330,7 @@ def _listing(
         ThreadOrder.NEWEST: Thread.created_at,
         ThreadOrder.TOP: Thread.score,
     }[order]
-    q: Select[Any] = select(*_THREAD_COLUMNS)
+    q: Select[Any] = select(*THREAD_COLUMNS)
     if by_category:
         tree = (
             select(Category.id.label("id"))

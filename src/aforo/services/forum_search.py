@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.errors import ValidationFailed
-from aforo.services.forum import ReplyRow, ThreadRow, columns_sql
+from aforo.services.forum_records import ReplyRow, ThreadRow, columns_sql
 
 CANDIDATES = 200
 GIN_SAMPLE = 10_000  # posting lists longer than this are sampled (gin_fuzzy_search_limit)
