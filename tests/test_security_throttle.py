@@ -205,3 +205,18 @@ async def test_limits_are_shared_by_instances_through_redis(
             storefront=t.storefront_key,
         )
         throttled(r)
+
+
+async def test_limits_are_shared_by_workers_through_postgres(settings: Settings) -> None:
+    """Several workers without Redis (``aforo serve --workers N``) count in PostgreSQL, as one."""
+    workers = with_settings(settings, bus="postgres", rate_limits=(("signup.ip", "2/11 minutes"),))
+    async with serving(workers) as one, serving(workers) as two:
+        t = await make_tenant(settings)
+        await one.sign_up(t, "a@example.com")
+        await two.sign_up(t, "b@example.com")
+        r = await one.raw(
+            """mutation($i: SignUpInput!) { signUp(input: $i) { __typename } }""",
+            {"i": {"email": "c@example.com", "password": "correct horse battery", "name": "C"}},
+            storefront=t.storefront_key,
+        )
+        throttled(r)

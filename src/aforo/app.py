@@ -55,6 +55,7 @@ from aforo.rest import specs as rest_specs
 from aforo.runtime import processes
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.outbound import POLICY_KEY, Policy
+from aforo.runtime.pgcache import PgCache
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import EXTRA_KEY as THROTTLE
@@ -207,7 +208,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             shared=shared,
             extra={
                 "metrics": metrics,
-                THROTTLE: Throttle(settings.redis_url, settings.rate_limits),
+                THROTTLE: Throttle(
+                    settings.redis_url,
+                    settings.rate_limits,
+                    # Several workers without Redis count in PostgreSQL, as one.
+                    postgres=shared if isinstance(shared, PgCache) else None,
+                ),
             },
         )
         relay = None

@@ -31,14 +31,19 @@ _SET = """
     on conflict (key) do update
        set value = excluded.value, counter = 0, expires_at = excluded.expires_at"""
 _DELETE = "delete from shared_cache where key = any($1::text[])"
-# A window that has expired starts again at 1, with a new expiry.
+# A window that has expired starts again at the amount added, with a new expiry.
 _INCR = """
     insert into shared_cache as c (key, value, counter, expires_at)
-    values ($1, null, 1, now() + make_interval(secs => $2))
+    values ($1, null, $3, now() + make_interval(secs => $2))
     on conflict (key) do update
-       set counter = case when c.expires_at <= now() then 1 else c.counter + 1 end,
+       set counter = case when c.expires_at <= now() then $3 else c.counter + $3 end,
            expires_at = case when c.expires_at <= now() then excluded.expires_at
                              else c.expires_at end
+    returning counter"""
+_COUNTER = "select counter from shared_cache where key = $1 and expires_at > now()"
+_DECR = """
+    update shared_cache set counter = greatest(counter - $2, 0)
+     where key = $1 and expires_at > now()
     returning counter"""
 _PURGE = "delete from shared_cache where starts_with(key, $1)"
 _SWEEP = "delete from shared_cache where expires_at <= now()"
@@ -83,15 +88,36 @@ class PgCache:
         except Exception as e:
             log.warning("shared cache delete failed: %s", type(e).__name__)
 
-    async def incr(self, key: str, ttl_s: float) -> int:
-        """Add one to a counter that lives ``ttl_s`` from its first increment (a rate window),
-        atomically across processes."""
+    async def incr(self, key: str, ttl_s: float, amount: int = 1) -> int:
+        """Add ``amount`` to a counter that lives ``ttl_s`` from its first increment (a rate
+        window), atomically across processes."""
         try:
-            rows = await self.pool.fetch(_INCR, key, float(ttl_s))
+            rows = await self.pool.fetch(_INCR, key, float(ttl_s), amount)
             return int(rows[0]["counter"])
         except Exception as e:
             log.warning("shared cache incr failed, counting in-process: %s", type(e).__name__)
-            return await self._fallback.incr(key, ttl_s)
+            count = 0
+            for _ in range(max(1, amount)):
+                count = await self._fallback.incr(key, ttl_s)
+            return count
+
+    async def counter(self, key: str) -> int:
+        """A counter's value (0 when absent or expired)."""
+        try:
+            rows = await self.pool.fetch(_COUNTER, key)
+        except Exception as e:
+            log.warning("shared cache read failed, treating as zero: %s", type(e).__name__)
+            return 0
+        return int(rows[0]["counter"]) if rows else 0
+
+    async def decr(self, key: str, amount: int = 1) -> int:
+        """Take ``amount`` back from a live counter (never below 0)."""
+        try:
+            rows = await self.pool.fetch(_DECR, key, amount)
+        except Exception as e:
+            log.warning("shared cache decr failed: %s", type(e).__name__)
+            return 0
+        return int(rows[0]["counter"]) if rows else 0
 
     async def purge(self, prefix: str) -> bool:
         try:
