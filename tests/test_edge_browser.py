@@ -184,7 +184,7 @@ async def test_a_frontend_on_another_origin_works_and_an_unlisted_one_is_refused
 
     await p.goto(allowed)
     done = await p.evaluate(FRONTEND, args)
-    assert (done["signUp"], done["me"]) == ("AuthPayload", "web@example.com")
+    assert (done["signUp"], done["me"]) == ("SignUpAccepted", "web@example.com")
     assert await p.evaluate(SUBSCRIBE, args) == "subscribed"
     events = await _events_after_replies(p, live, thread)
     assert events and events[0]["data"]["threadActivity"]["type"] == "reply.created"

@@ -268,7 +268,7 @@ async def test_team_keys_verify_count_usage_and_quota_and_leaving_ends_access(
     tw = await team_world(api)
     member = tw.tokens["MEMBER"]
     status, body = await verify(api, tw.w.gateway, tw.key)
-    assert status == 200 and body["valid"] and body["subscriptionId"] == tw.sub
+    assert status == 200 and body["valid"] and body["subscription_id"] == tw.sub
     # A member tries the team key out (the server injects it; the member never sees it).
     with upstream() as (_, server):
         world = await make_world(api, [server.url], keys=tw.w)

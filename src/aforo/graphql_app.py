@@ -563,7 +563,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 "pages, fewer fields)",
                 code="RESPONSE_TOO_LARGE",
             )
-            return _dumps(_error_body(err))
+            # Unlike a request error, the operation ran: its data is withheld, hence null.
+            return _dumps({**_error_body(err), "data": None})
         return body
 
     # -- persisted queries (Apollo APQ) and trusted documents ------------------------------

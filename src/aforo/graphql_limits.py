@@ -82,9 +82,7 @@ LIST_SIZES: dict[str, int] = {
     "DocPage.toc": 10,
     "DocPage.breadcrumbs": 5,
     "Query.apiSpecs": 3,
-    "SpecVersion.operations": 50,
     "SpecVersion.tags": 5,
-    "SpecTag.operations": 10,
     "ApiOperation.tags": 2,
     "ApiOperation.parameters": 5,
     "ApiOperation.responses": 3,
@@ -118,6 +116,40 @@ LIST_SIZES: dict[str, int] = {
     "IntegrationGuide.placeholders": 10,
     "IntegrationGuide.sections": 10,
     "IntegrationSection.snippets": 6,
+    # the browser edge: a tenant's allowed origins, documents registered in one call
+    "Query.allowedOrigins": 100,
+    "TrustedDocumentsRegistered.documents": 100,
+    # a spec's reference: small lists read from the imported document (see above)
+    "SpecVersion.files": 10,
+    "SpecVersion.conversions": 20,
+    "SpecVersion.tagGroups": 5,
+    "SpecVersion.serverList": 3,
+    "SpecVersion.securitySchemeList": 3,
+    "SpecTagGroup.tags": 5,
+    "ApiServer.variables": 3,
+    "ApiServerVariable.enum": 5,
+    "ApiSecurityScheme.flows": 2,
+    "ApiOAuthFlow.scopes": 10,
+    "ApiParameter.examples": 2,
+    "ApiMedia.examples": 2,
+    "ApiResponse.headers": 3,
+    "ApiResponse.links": 2,
+    "ApiHeader.examples": 2,
+    "GraphqlTypeDoc.fields": 20,
+    "GraphqlTypeDoc.inputFields": 10,
+    "GraphqlTypeDoc.enumValues": 10,
+    "GraphqlTypeDoc.interfaces": 2,
+    "GraphqlTypeDoc.possibleTypes": 5,
+    "GraphqlField.args": 3,
+    "SpecChange.checks": 3,
+    # usage: a series by metric, and the saved mappings for uploads (a handful per tenant)
+    "UsageSeries.byMetric": 5,
+    "MetricUsage.buckets": 100,
+    "UsageRejection.errors": 5,
+    "Query.usageMappings": 20,
+    "UsageMapping.fields": 10,
+    "UsageMapping.constants": 5,
+    "UsageMapping.units": 5,
 }
 _PAGED_CHILDREN = frozenset({"edges", "nodes"})  # a connection's list, sized by its `first`
 _CACHE_SIZE = 1000
@@ -146,13 +178,17 @@ class _Field:
             n = given if isinstance(given, int) and not isinstance(given, bool) else n
         if n is None:
             n = page if page is not None else DEFAULT_PAGE
-        return max(0, min(n, MAX_PAGE)) * inner
+        if not 0 < n <= MAX_PAGE:
+            return 0  # the field refuses such a page itself (INVALID first) and returns nothing
+        return n * inner
 
 
 def _page_value(page: int | str | None, variables: Mapping[str, Any]) -> int | None:
     if isinstance(page, str):
         given = variables.get(page)
-        return given if isinstance(given, int) and not isinstance(given, bool) else DEFAULT_PAGE
+        page = given if isinstance(given, int) and not isinstance(given, bool) else DEFAULT_PAGE
+    if page is not None and not 0 < page <= MAX_PAGE:
+        return 0  # refused by the field itself, as above
     return page
 
 

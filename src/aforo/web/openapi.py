@@ -170,6 +170,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": STRING,
             "status": {"enum": ["COMPLETED", "FAILED"]},
+            "outcome": {"enum": ["ACCEPTED", "PARTIAL", "REJECTED"]},
             "rows": {"type": "integer"},
             "accepted": {"type": "integer"},
             "duplicates": {"type": "integer"},
@@ -187,6 +188,25 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+        },
+    },
+    "UploadPreview": {
+        "type": "object",
+        "description": "the first rows of a usage file as they would be read; nothing is stored",
+        "properties": {
+            "format": {"enum": ["csv", "json", "ndjson"]},
+            "columns": {"type": ["array", "null"], "items": STRING},
+            "fields": {
+                "type": "object",
+                "description": "event field → the column that feeds it",
+                "additionalProperties": STRING,
+            },
+            "properties": {"type": "array", "items": STRING},
+            "derived_ids": {"type": "boolean"},
+            "rows": {"type": "integer"},
+            "events": {"type": "array", "items": {"type": "object"}},
+            "errors": {"type": "array", "items": {"type": "object"}},
+            "error": {"type": ["object", "null"], "description": "why reading stopped (422)"},
         },
     },
     "FirehoseResponse": {
@@ -264,6 +284,7 @@ INGEST_RESPONSES = {
     **AUTH_ERRORS,
     "413": _json("IngestResult", "the body is too large: nothing ingested"),
     "415": _json("IngestResult", "unsupported content type: nothing ingested"),
+    "422": _json("IngestResult", "every record was refused: nothing ingested (REJECTED)"),
     "503": _json("IngestResult", "the usage queue is unavailable: retry (event ids dedupe)"),
 }
 EVENTS = {
@@ -325,6 +346,7 @@ CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "200": _json("UploadResult", "the file was read to its end"),
             **AUTH_ERRORS,
+            "404": _error("no saved mapping of that name"),
             "413": _error("over the size limit"),
             "415": _error("unknown format, content type or content encoding"),
             "422": {
@@ -332,6 +354,29 @@ CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
                 "query parameter is invalid (Error)",
                 "content": {
                     "application/json": {"schema": {"anyOf": [_ref("UploadResult"), _ref("Error")]}}
+                },
+            },
+        },
+    },
+    ("/v1/usage/upload/preview", "post"): {
+        "security": GATEWAY,
+        "requestBody": _body(
+            ("text/csv", STRING),
+            ("application/json", {"type": "array", "items": {"type": "object"}}),
+            ("application/x-ndjson", STRING),
+        ),
+        "responses": {
+            "200": _json("UploadPreview", "the first rows, parsed"),
+            **AUTH_ERRORS,
+            "404": _error("no saved mapping of that name"),
+            "415": _error("unknown format, content type or content encoding"),
+            "422": {
+                "description": "the file cannot be read past a point (UploadPreview with its "
+                "error); or a query parameter is invalid (Error)",
+                "content": {
+                    "application/json": {
+                        "schema": {"anyOf": [_ref("UploadPreview"), _ref("Error")]}
+                    }
                 },
             },
         },
@@ -361,6 +406,18 @@ CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
             "403": _error("requires the ADMIN role"),
             "404": _error("no such product"),
             "422": _error("the spec or a field is invalid (problems lists each)"),
+        },
+    },
+    ("/v1/billing/invoices/{invoice_id}.pdf", "get"): {
+        "security": [{"consoleJwt": []}, {}],  # or a signed link (?token=)
+        "responses": {
+            "200": {
+                "description": "the invoice under the tenant's brand",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "401": _error("no session and no signed link, or a link that is not valid"),
+            "404": _error("no such invoice visible to the caller"),
+            "422": _error("a parameter is invalid"),
         },
     },
     ("/oauth/token", "post"): {
