@@ -381,6 +381,8 @@ async def test_search_hits_show_their_thread_and_reply_without_another_statement
         hits = (await f.data(query, {"q": "webhook"}))["searchForum"]
     assert len(hits) == 4 and all(h["thread"]["title"].startswith("Rotating") for h in hits)
     assert all(h["thread"]["author"]["name"] for h in hits)
-    # The tenant binding, the search settings, the search (threads and replies in it), the
-    # authors: never one per hit.
-    assert len(seen) == 4, seen
+    # What reads the forum and its members: the search (threads and replies in it) and the
+    # authors, never one per hit. (The caller's own credential may be read too, when a busy
+    # machine delayed the invalidation channel's heartbeat and the caches were purged.)
+    reads = [s for s in seen if "community_" in s or "FROM users" in s]
+    assert len(reads) == 2, seen
