@@ -192,25 +192,17 @@ async def test_client_credentials_and_verify_misses_are_throttled(small_api: Api
 async def test_limits_are_shared_by_instances_through_redis(
     settings: Settings, redis_server: RedisServer
 ) -> None:
-    shared = with_settings(
-        settings, redis_url=redis_server.url, rate_limits=(("signup.ip", "2/11 minutes"),)
-    )
-    async with serving(shared) as one, serving(shared) as two:
-        t = await make_tenant(settings)
-        await one.sign_up(t, "a@example.com")
-        await two.sign_up(t, "b@example.com")
-        r = await one.raw(
-            """mutation($i: SignUpInput!) { signUp(input: $i) { __typename } }""",
-            {"i": {"email": "c@example.com", "password": "correct horse battery", "name": "C"}},
-            storefront=t.storefront_key,
-        )
-        throttled(r)
+    await _two_instances_count_as_one(settings, redis_url=redis_server.url)
 
 
 async def test_limits_are_shared_by_workers_through_postgres(settings: Settings) -> None:
     """Several workers without Redis (``aforo serve --workers N``) count in PostgreSQL, as one."""
-    workers = with_settings(settings, bus="postgres", rate_limits=(("signup.ip", "2/11 minutes"),))
-    async with serving(workers) as one, serving(workers) as two:
+    await _two_instances_count_as_one(settings, bus="postgres")
+
+
+async def _two_instances_count_as_one(settings: Settings, **shared_by: object) -> None:
+    shared = with_settings(settings, rate_limits=(("signup.ip", "2/11 minutes"),), **shared_by)
+    async with serving(shared) as one, serving(shared) as two:
         t = await make_tenant(settings)
         await one.sign_up(t, "a@example.com")
         await two.sign_up(t, "b@example.com")
