@@ -170,7 +170,7 @@ async def test_outcomes_list_every_field_and_retries_do_not_duplicate_dead_lette
     bad = {"event_id": "b-1", "metric": "", "occurred_at": "soon", "quantity": -1, "colour": 1}
     r = await _post(api.client, token, "events", {"events": [bad]})
     body = r.json()
-    assert (r.status_code, body["outcome"], body["accepted"]) == (422, "rejected", 0)
+    assert (r.status_code, body["outcome"], body["accepted"]) == (422, "REJECTED", 0)
     assert [(e["code"], e["field"]) for e in body["rejected"][0]["errors"]] == [
         ("MISSING_FIELD", "metric"),
         ("INVALID_TIMESTAMP", "occurred_at"),

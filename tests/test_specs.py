@@ -105,7 +105,7 @@ async def test_openapi_import_reference_and_idempotent_reimport(api: Api, app: F
     for i in range(3):  # more versions, so the statement count covers lists of lists
         await _import(api, token, productId=pid, format="OPENAPI_3", content=PETS + f"\n# {i}\n")
     q = """query($p: ID!) { apiSpecs(productId: $p) { name versions(first: 4) { number
-      tags { name description operations { operationId method path summary
+      tags { name description operations(first: 10) { operationId method path summary
         parameters { name location required schema example }
         requestBody { required content { mediaType example schema } }
         responses { status content { mediaType schema } } } } } } }"""
