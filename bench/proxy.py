@@ -10,7 +10,8 @@ drift hits every variant alike):
 2. ``exchange``: the proxy's HTTP path alone - ``Guard.exchange`` over the playground's pooled
    clients (URL vetting, address pinning, phase timing, size cap), no database;
 3. ``service``: a whole try-it run in-process - prepare (rate check, the reused token checked
-   through the key verifier's cache, the target in one round trip), the exchange; the run's
+   through the key verifier's cache, the target and the key's team rights read in one short
+   transaction), the exchange; the run's
    record and usage event are written in the background;
 4. ``graphql``: the ``tryOperation`` mutation over TCP to the served instance, with a pooled
    client (HTTP, GraphQL parsing, auth, the run, redaction, serialisation).
