@@ -90,10 +90,14 @@ def _home_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _serve(home: Path, port: int) -> subprocess.Popen[str]:
+def _serve(home: Path, port: int, *args: str) -> subprocess.Popen[str]:
     env = {**_home_env(home), "AFORO_PORT": str(port)}
     return subprocess.Popen(
-        [*AFORO, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*AFORO, "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -170,10 +174,16 @@ def test_serve_embedded_first_and_later_start(workdir: Path) -> None:
     pid_file = home / "postgres" / "pgdata" / "postmaster.pid"
     assert not pid_file.exists(), "Ctrl-C must stop the private PostgreSQL too"
 
-    proc = _serve(home, port)
-    _wait_ready(port, proc)
+    # A later start with several workers: "ready" once one of them serves, and Ctrl-C stops
+    # the workers and the cluster as it does one process.
+    proc = _serve(home, port, "--workers", "2")
+    assert proc.stdout is not None
+    while "ready on" not in (line := proc.stdout.readline()):
+        assert line, "aforo serve --workers 2 stopped before it was ready"
+    assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
     later = _stop(proc)
     assert "pk_" not in later and "admin login" not in later
+    assert not pid_file.exists()
     assert (home / "postgres" / "credentials.json").stat().st_mode & 0o077 == 0
 
 

@@ -192,9 +192,16 @@ async def test_client_credentials_and_verify_misses_are_throttled(small_api: Api
 async def test_limits_are_shared_by_instances_through_redis(
     settings: Settings, redis_server: RedisServer
 ) -> None:
-    shared = with_settings(
-        settings, redis_url=redis_server.url, rate_limits=(("signup.ip", "2/11 minutes"),)
-    )
+    await _two_instances_count_as_one(settings, redis_url=redis_server.url)
+
+
+async def test_limits_are_shared_by_workers_through_postgres(settings: Settings) -> None:
+    """Several workers without Redis (``aforo serve --workers N``) count in PostgreSQL, as one."""
+    await _two_instances_count_as_one(settings, bus="postgres")
+
+
+async def _two_instances_count_as_one(settings: Settings, **shared_by: object) -> None:
+    shared = with_settings(settings, rate_limits=(("signup.ip", "2/11 minutes"),), **shared_by)
     async with serving(shared) as one, serving(shared) as two:
         t = await make_tenant(settings)
         await one.sign_up(t, "a@example.com")

@@ -52,10 +52,10 @@ from aforo.resolvers import (
 from aforo.rest import billing as rest_billing
 from aforo.rest import keys
 from aforo.rest import specs as rest_specs
-from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
-from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
+from aforo.runtime import processes
 from aforo.runtime.metrics import Metrics, MetricsMiddleware
 from aforo.runtime.outbound import POLICY_KEY, Policy
+from aforo.runtime.pgcache import PgCache
 from aforo.runtime.relay import OutboxRelay
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import EXTRA_KEY as THROTTLE
@@ -148,6 +148,8 @@ class HotPathApp(FastAPI):
     hot_app: ASGIApp | None = None
     outbound_policy: Policy | None = None
     _servers: frozenset[Any] = frozenset()
+    # Hot routes without path parameters, by (path, method): one dict lookup per request.
+    hot_exact: dict[tuple[str, str], Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server")
@@ -157,6 +159,11 @@ class HotPathApp(FastAPI):
             if self.outbound_policy is not None and isinstance(server[1], int):
                 self.outbound_policy.note_listener(str(server[0]), server[1])
         if scope["type"] == "http" and self.hot_app is not None:
+            exact = self.hot_exact.get((scope["path"], scope["method"]))
+            if exact is not None:
+                scope["app"], scope["route"] = self, exact
+                await self.hot_app(scope, receive, send)
+                return
             for route in self.hot_routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
@@ -190,9 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert settings.database_url
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         maker = sessionmaker(engine, info={POLICY_KEY: policy})
-        redis = redis_client(settings.redis_url) if settings.redis_url else None
-        cache: Cache = RedisCache(redis) if redis else MemoryCache()
-        bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+        cache, bus, shared = await processes.shared_parts(settings, engine)
         ring = KeyRing.load(settings.keys_dir)
         runtime = Runtime(
             settings=settings,
@@ -200,9 +205,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth=Authenticator(ring, maker, cache, settings.issuer),
             cache=cache,
             bus=bus,
+            shared=shared,
             extra={
                 "metrics": metrics,
-                THROTTLE: Throttle(settings.redis_url, settings.rate_limits),
+                THROTTLE: Throttle(
+                    settings.redis_url,
+                    settings.rate_limits,
+                    # Several workers without Redis count in PostgreSQL, as one.
+                    postgres=shared if isinstance(shared, PgCache) else None,
+                ),
             },
         )
         relay = None
@@ -216,12 +227,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with contextlib.AsyncExitStack() as domains:
                 for domain_lifespan in LIFESPANS:
                     await domains.enter_async_context(domain_lifespan(runtime, app.state))
+                processes.settle_heap()
                 yield
         finally:
             if relay is not None:
                 await relay.stop()
             await runtime.extra[THROTTLE].close()
             await bus.close()
+            if shared is not cache:
+                await shared.close()
             await cache.close()
             await engine.dispose()
 
@@ -326,8 +340,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     graphql = GraphQLApp(
         schema(), holder, ide=lambda request: pages.graphiql(request, settings.ui_assets_dir)
     )
-    app.router.routes.append(Route("/graphql", graphql, methods=["GET", "POST"]))  # plain ASGI
-    app.router.routes.append(WebSocketRoute("/graphql", graphql))
+    # Plain ASGI, matched first: the busiest route should not be tried after every REST one.
+    app.router.routes[0:0] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
     app.router.routes.extend(pages.ROUTES)
     openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -335,9 +352,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HygieneMiddleware)  # outermost: headers and compression on everything
     app.hot_routes = STARLETTE_ROUTES
     app.outbound_policy = policy
+    app.hot_exact = {
+        (r.path, m): r
+        for r in STARLETTE_ROUTES
+        if isinstance(r, Route) and not r.param_convertors
+        for m in r.methods or ()
+    }
 
     async def hot(scope: Scope, receive: Receive, send: Send) -> None:
-        await scope["route"].handle(scope, receive, send)
+        await scope["route"].app(scope, receive, send)  # method and path matched already
 
     app.hot_app = MetricsMiddleware(hot, metrics)
     return app

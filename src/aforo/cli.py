@@ -62,6 +62,16 @@ def database(settings: Settings) -> Iterator[Settings]:
             cluster.stop()
 
 
+def worker_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """What a spawned worker needs to build the same app: the resolved database URLs."""
+    env = {"AFORO_WORKERS": str(workers), "AFORO_HOME": str(settings.home)}
+    if settings.database_url:
+        env["AFORO_DATABASE_URL"] = settings.database_url
+    if settings.owner_url:
+        env["AFORO_MIGRATION_DATABASE_URL"] = settings.owner_url
+    return env
+
+
 def _owner(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``fn`` in one transaction on the owner connection."""
     assert settings.owner_url
@@ -144,6 +154,14 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create the demo tenant (with content) if missing.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing one socket; without Redis they share invalidations, "
+            "events and counters through PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the service. Without AFORO_DATABASE_URL a private PostgreSQL is launched.
 
@@ -159,6 +177,9 @@ def serve(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     h, p = host or settings.host, port or settings.port
+    if workers > 1 and settings.metrics_listen:
+        # Each worker counts only its own requests, and one listener cannot be shared.
+        _fail("AFORO_METRICS_LISTEN cannot be combined with --workers; unset it for workers")
     t0 = time.monotonic()
     lock = ServeLock(settings.home)
     try:
@@ -188,12 +209,26 @@ def serve(
                         f"  admin login     {created.admin_email} / {created.admin_password}"
                     )
 
+            level = settings.log_level.lower()
+            if workers > 1:
+                # The workers build the app from the environment: the database this process
+                # resolved, the worker count (which picks the cross-process bus).
+                os.environ.update(worker_environment(settings, workers))
+                server.serve_workers(
+                    workers,
+                    host=h,
+                    port=p,
+                    log_level=level,
+                    sockets=[sock],
+                    on_ready=ready,
+                )
+                return
             server.serve(
                 create_app(settings),
                 settings,
                 host=h,
                 port=p,
-                log_level=settings.log_level.lower(),
+                log_level=level,
                 sockets=[sock],
                 on_ready=ready,
             )
@@ -340,9 +375,9 @@ def token(
 
 async def _close_periods(settings: Settings, tenant_id: uuid.UUID | None) -> list[uuid.UUID]:
     """The billing job once, with a runtime like the service's (so revoked keys are dropped
-    from the shared cache and every instance's, through Redis when it is configured)."""
-    from aforo.runtime.bus import Bus, MemoryBus, RedisBus, bus_client
-    from aforo.runtime.cache import Cache, MemoryCache, RedisCache, redis_client
+    from the shared cache and every instance's: through Redis when it is configured, else
+    through PostgreSQL, which the workers of ``aforo serve --workers N`` listen on)."""
+    from aforo.runtime import processes
     from aforo.runtime.state import Runtime
     from aforo.services.billing import close_due_periods
     from aforo.tenancy.auth import Authenticator
@@ -350,16 +385,18 @@ async def _close_periods(settings: Settings, tenant_id: uuid.UUID | None) -> lis
 
     engine = create_engine(settings.database_url or "", pool_size=2)
     maker = sessionmaker(engine)
-    cache: Cache = (
-        RedisCache(redis_client(settings.redis_url)) if settings.redis_url else MemoryCache()
-    )
-    bus: Bus = RedisBus(bus_client(settings.redis_url)) if settings.redis_url else MemoryBus()
+    parts = settings if settings.redis_url else dataclasses.replace(settings, bus="postgres")
+    cache, bus, shared = await processes.shared_parts(parts, engine)
     auth = Authenticator(KeyRing.load(settings.keys_dir), maker, cache, settings.issuer)
     try:
-        runtime = Runtime(settings=settings, maker=maker, auth=auth, cache=cache, bus=bus)
+        runtime = Runtime(
+            settings=settings, maker=maker, auth=auth, cache=cache, bus=bus, shared=shared
+        )
         return await close_due_periods(runtime, tenant_id=tenant_id)
     finally:
         await bus.close()
+        if shared is not cache:
+            await shared.close()
         await cache.close()
         await engine.dispose()
 

@@ -73,6 +73,16 @@ class Settings:
     # The console's public base URL (what gateways and SDKs reach); the Integration Guide writes
     # it into snippets. Unset: the URL each request came in on.
     public_url: str | None = field(default_factory=lambda: _env("AFORO_PUBLIC_URL"))
+    # Worker processes of ``aforo serve`` (set by ``--workers``): with several, and no Redis,
+    # the bus and the shared state go through PostgreSQL.
+    workers: int = field(default_factory=lambda: _int("AFORO_WORKERS", 1))
+    # Cross-process bus: auto (Redis when configured, else PostgreSQL with several workers,
+    # else in-process), memory, postgres (several instances on one database without Redis).
+    bus: str = field(default_factory=lambda: _env("AFORO_BUS", "auto") or "auto")
+    # Try-it runs a signed-in member may start per minute (a benchmark raises it).
+    playground_rate_per_minute: int = field(
+        default_factory=lambda: _int("AFORO_PLAYGROUND_RATE_PER_MINUTE", 30)
+    )
     # Seconds between re-fetches of specs imported from a URL; 0 turns live sync off.
     spec_sync_interval_s: float = field(
         default_factory=lambda: float(_env("AFORO_SPEC_SYNC_INTERVAL", "300") or "300")
@@ -159,6 +169,17 @@ class Settings:
     @property
     def data_keys_dir(self) -> Path:
         return self.data_keys_path or self.home / "data-keys"
+
+    @property
+    def bus_kind(self) -> str:
+        """``redis``, ``postgres`` or ``memory``: where cross-process effects travel."""
+        if self.bus == "auto":
+            if self.redis_url:
+                return "redis"
+            return "postgres" if self.workers > 1 else "memory"
+        if self.bus not in ("memory", "postgres", "redis"):
+            raise ValueError(f"AFORO_BUS: unknown bus {self.bus!r} (auto, memory, postgres)")
+        return self.bus
 
     @property
     def owner_url(self) -> str | None:

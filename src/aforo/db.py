@@ -9,14 +9,17 @@ cannot take bind parameters under asyncpg, hence ``set_config``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import functools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Select, bindparam, event, select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,6 +41,10 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+M = TypeVar("M", bound=Base)
+R = TypeVar("R")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,13 +61,19 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.astimezone(UTC) if value is not None else None
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        # asyncpg decodes timestamptz to aware datetimes in UTC already: no call per value.
+        if dialect.driver == "asyncpg":
+            return self.impl_instance.result_processor(dialect, coltype)
+        return super().result_processor(dialect, coltype)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -69,55 +83,147 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         hide_parameters=True,
         connect_args={"server_settings": {"application_name": "aforo"}},
     )
+    if engine.dialect.driver == "asyncpg":
+        engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+    return engine
+
+
+def _ping(dbapi_connection: Any) -> bool:
+    """The pool's check of a connection before lending it: ``select 1`` on the simple query
+    protocol, one round trip. SQLAlchemy's own asyncpg ping wraps a prepared ``;`` in a
+    transaction it rolls back: three round trips on every checkout, so on every request."""
+    try:
+        await_(dbapi_connection._connection.execute("select 1"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)  # as SQLAlchemy's: a disconnect is seen
+    return True
+
+
+def asyncpg_dsn(engine: AsyncEngine) -> str:
+    """The engine's database as a plain libpq URL, for bare asyncpg connections."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class LookupPool:
-    """A bare asyncpg pool beside the engine's, for the verify hot path's one cross-tenant read
-    (no tenant to bind, no transaction): one round trip, where the engine's checkout adds a
-    pre-ping and SQLAlchemy's own work (about 0.8 ms against 0.3 ms per lookup).
+    """Bare asyncpg connections beside the engine's pool, for hot one-statement reads (a
+    verify cache miss, a try-it target): one round trip, where the engine's checkout adds a
+    ping and SQLAlchemy's own work, and asyncpg's pool a reset query after each use.
 
-    Without a pre-ping, connections that died with a database restart are found by the call
-    that uses one: the pool then replaces all of them and the call runs once more. Connections
-    are opened on demand, so a database that is down at start-up does not stop the service.
+    The idle connections are a stack: a lookup takes the one used last (its prepared
+    statements and its backend's caches are warm), so a quiet service keeps reusing one
+    connection; each prepares a statement once (asyncpg's per-connection statement cache).
+    Without a ping, connections that died with a database restart are found by the call
+    that uses one: all idle ones are then dropped and the call runs once more on a new one.
+    Connections open on demand, so a database that is down at start-up does not stop the
+    service.
     """
 
     RETRY = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError)
 
-    def __init__(self, engine: AsyncEngine, size: int) -> None:
-        self.dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
         self.size = size
         # Told every statement before it runs (instrumentation: the engine's statements can be
         # watched through SQLAlchemy's events, these cannot).
         self.observers: list[Callable[[str], None]] = []
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
+        self._idle: list[asyncpg.Connection] = []
+        self._open = 0  # connections open or opening
+        self._waiting: collections.deque[asyncio.Future[asyncpg.Connection]] = collections.deque()
+        self._closed = False
 
-    async def _opened(self) -> asyncpg.Pool:
-        async with self._lock:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.dsn,
-                    min_size=0,
-                    max_size=self.size,
-                    server_settings={"application_name": "aforo"},
+    async def _take(self) -> asyncpg.Connection:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < self.size:
+            self._open += 1
+            try:
+                return await asyncpg.connect(
+                    self.dsn, server_settings={"application_name": "aforo"}
                 )
-            return self._pool
+            except BaseException:
+                self._open -= 1
+                raise
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
+                self._give(waiter.result())
+            raise
+
+    def _give(self, conn: asyncpg.Connection) -> None:
+        if conn.is_closed() or self._closed:
+            self._open -= 1
+            if not conn.is_closed():
+                conn.terminate()
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         for observe in self.observers:
             observe(sql)
-        pool = self._pool or await self._opened()
-        try:
-            rows: list[Any] = await pool.fetch(sql, *args)
-        except self.RETRY:
-            await pool.expire_connections()
-            rows = await pool.fetch(sql, *args)
-        return rows
+        for attempt in range(2):
+            conn = await self._take()
+            try:
+                rows: list[Any] = await conn.fetch(sql, *args)
+                return rows
+            except self.RETRY:
+                conn.terminate()
+                for idle in self._idle:  # they died with the same server
+                    idle.terminate()
+                self._open -= len(self._idle)
+                self._idle.clear()
+                if attempt:
+                    raise
+            finally:
+                self._give(conn)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._open -= 1
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+
+@functools.cache
+def _by_ids(model: type[Base]) -> Select[Any]:
+    return select(model).where(model.id.in_(bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
+
+
+async def rows_by_ids(
+    session: AsyncSession, model: type[M], ids: Sequence[uuid.UUID]
+) -> list[M | None]:
+    """The ``model`` rows with these ids, in key order (None where missing): a dataloader's
+    batch, in one statement built once per model."""
+    found = {r.id: r for r in await session.scalars(_by_ids(model), {"ids": list(ids)})}
+    return [found.get(i) for i in ids]
+
+
+@functools.cache
+def _columns_by_ids(table: Any) -> Select[Any]:
+    return select(*table.columns).where(table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def records_by_ids(
+    session: AsyncSession,
+    table: Any,
+    record: Callable[[Iterable[Any]], R],
+    ids: Sequence[uuid.UUID],
+) -> list[R | None]:
+    """As ``rows_by_ids``, as plain records of the table's columns (``record``: a named
+    tuple's ``_make``) for reads that only show them: a fraction of ORM instances' cost."""
+    result = await session.execute(_columns_by_ids(table), {"ids": list(ids)})
+    found = {r.id: r for r in map(record, result)}  # type: ignore[attr-defined]
+    return [found.get(i) for i in ids]
 
 
 def sessionmaker(

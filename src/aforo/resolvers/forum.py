@@ -120,14 +120,12 @@ class Query:
             )
 
         rows, more = await read(info, go)
-        edges = [
-            ThreadEdge(cursor=forum.encode_cursor(t, order), node=Thread.of(t, moderator))
-            for t in rows
-        ]
+        edges = [ThreadEdge(node=Thread.of(t, moderator), _row=t, _order=order) for t in rows]
         return ThreadConnection(
             edges=edges,
             page_info=ForumPageInfo(
-                has_next_page=more, end_cursor=edges[-1].cursor if edges else None
+                has_next_page=more,
+                end_cursor=forum.encode_cursor(rows[-1], order) if rows else None,
             ),
         )
 
@@ -153,19 +151,8 @@ class Query:
     ) -> list[ForumSearchHit]:
         limit = min(page_size(first), forum_search.MAX_RESULTS)
         hits = await read(info, lambda s: forum_search.search(s, query, limit=limit))
-        return [
-            ForumSearchHit(
-                rank=h.rank,
-                title_match=h.title_match,
-                exact_title=h.exact_title,
-                title_html=h.title_html,
-                snippet=h.snippet,
-                snippet_html=h.snippet_html,
-                _thread_id=h.thread_id,
-                _reply_id=h.reply_id,
-            )
-            for h in hits
-        ]
+        moderator = is_moderator(info)
+        return [ForumSearchHit.of(h, moderator) for h in hits]
 
     @strawberry.field(
         permission_classes=[HasTenant],
@@ -173,9 +160,8 @@ class Query:
     )
     async def similar_threads(self, info: AppInfo, title: str, body: str = "") -> list[Thread]:
         found = await read(info, lambda s: forum_search.similar_threads(s, title, body))
-        rows = await loaders(info).thread_by_id.load_many([f.thread_id for f in found])
         moderator = is_moderator(info)
-        return [Thread.of(t, moderator) for t in rows if t is not None]
+        return [Thread.of(f.thread, moderator) for f in found]
 
     @strawberry.field(
         permission_classes=[HasTenant],

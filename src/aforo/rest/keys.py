@@ -13,10 +13,11 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,9 +28,10 @@ from aforo.errors import DomainError
 from aforo.runtime.state import Runtime
 from aforo.runtime.throttle import RateLimited, throttle
 from aforo.services import api_keys
-from aforo.services.key_state import MALFORMED, NOT_FOUND
+from aforo.services.key_state import MALFORMED, NOT_FOUND, VerifyResult
 from aforo.services.key_verify import KeyVerifier, verifier
 from aforo.services.usage import quota as usage_quota
+from aforo.tenancy.context import TenantContext
 from aforo.tenancy.hashing import sha256
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,23 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _MISSES = frozenset({NOT_FOUND, MALFORMED})
 
 
+Headers = list[tuple[bytes, bytes]]
+_JSON = (b"content-type", b"application/json")
+
+
+def _raw(status: int, body: bytes, headers: dict[str, str]) -> tuple[int, Headers, bytes]:
+    raw = [_JSON, (b"content-length", b"%d" % len(body))]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    return status, raw, body
+
+
 def _error(
     status: int, code: str, message: str, field: str | None = None, **headers: str
-) -> tuple[int, bytes, dict[str, str]]:
+) -> tuple[int, Headers, bytes]:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
-    return status, json.dumps({"error": body}).encode(), headers
+    return _raw(status, json.dumps({"error": body}).encode(), headers)
 
 
 def _bearer(value: str | None) -> str | None:
@@ -54,28 +66,68 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+class _Rendered:
+    """Responses kept by the identity of what they render: a cached verdict (or a quota
+    snapshot) is the same object on every hit, so its status and headers are built once.
+    The memo holds the objects, so an identity is never reused while its entry lives."""
+
+    MAX = 10_000
+
+    def __init__(self, render: Callable[..., Any]) -> None:
+        self.render = render
+        self.memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, obj: Any, *more: Any) -> Any:
+        """``render(obj, *more)``, once per ``obj`` (what ``more`` holds comes with it)."""
+        found = self.memo.get(id(obj))
+        if found is None or found[0] is not obj:
+            if len(self.memo) >= self.MAX:
+                self.memo.clear()
+            found = self.memo[id(obj)] = (obj, self.render(obj, *more))
+        return found[1]
+
+
+def _verdict_head(result: VerifyResult, body: bytes) -> tuple[int, Headers]:
+    out = {"x-aforo-code": result.code}  # lower case: ASGI header names
+    if result.valid:
+        out["x-aforo-key-id"] = str(result.key_id)
+        out["x-aforo-subscription-id"] = str(result.subscription_id)
+        if result.plan is not None:
+            out["x-aforo-plan"] = result.plan.slug
+    status, headers, _ = _raw(200 if result.valid else 403, body, out)
+    return status, headers
+
+
+def _quota_head(quota: Any) -> Headers:
+    return [(k.lower().encode(), v.encode()) for k, v in usage_quota.headers(quota).items()]
+
+
 class VerifyEndpoint:
     """A raw ASGI endpoint (no Request/Response objects, no exception wrapper: the hot path).
+    A cache hit sends a response built once per cached verdict.
 
     Body ``{"key": "..."}``; or, with no body, the key in ``X-Api-Key`` or (when the gateway
     token is in ``X-Gateway-Token``) in ``Authorization: Bearer`` as the client sent it."""
 
+    def __init__(self) -> None:
+        self._heads = _Rendered(_verdict_head)
+        self._quotas = _Rendered(_quota_head)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, body, headers = await self._answer(scope, receive)
+            status, headers, body = await self._answer(scope, receive)
         except Exception as e:  # the database down on a miss: say so, never hang or crash
             if is_unavailable(e):  # an outage, not our bug: one line, no traceback
                 log.warning("key verification unavailable: %s", type(e).__name__)
             else:
                 log.exception("key verification failed")
-            status, body, headers = _error(503, "UNAVAILABLE", "verification is unavailable")
-            headers["retry-after"] = "1"
-        raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
+            status, headers, body = _error(
+                503, "UNAVAILABLE", "verification is unavailable", **{"retry-after": "1"}
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, dict[str, str]]:
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Headers, bytes]:
         v: KeyVerifier = scope["app"].state.key_verifier
         gateway_token = authorization = api_key = None
         for name, value in scope["headers"]:
@@ -100,35 +152,36 @@ class VerifyEndpoint:
         key: Any
         if body.strip():
             try:
-                payload = json.loads(body)
-            except ValueError:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
                 return _error(400, "INVALID", 'the body must be JSON: {"key": "..."}')
             key = payload.get("key") if isinstance(payload, dict) else None
             if not isinstance(key, str):
                 return _error(400, "INVALID", "key must be a string", field="key")
         else:
             key = api_key or _bearer(authorization) or ""
-        try:
-            gateway = await v.gateway(gateway_token)
-        except DomainError as e:
-            return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
-        result, payload_json = await v.verdict(gateway.tenant_id, key)
-        if result.code in _MISSES:
+        gateway: TenantContext | None = None
+        verdict = v.hit(gateway_token, key)  # all cached: no await at all
+        if verdict is None:
+            try:
+                gateway = await v.gateway(gateway_token)
+            except DomainError as e:
+                return _error(e.status, e.code, e.message, **{"www-authenticate": "Bearer"})
+            verdict = await v.verdict(gateway.tenant_id, key)
+        if verdict.result.code in _MISSES:
             # Guessing keys through a gateway: counted per gateway token. Only misses pay for
             # this; a valid key's answer (the cache hit) does no extra work.
+            if gateway is None:
+                gateway = await v.gateway(gateway_token)  # cached: the hit just read it
             try:
                 await throttle(v.runtime).hit("verify.miss", str(gateway.credential_id))
             except RateLimited as e:
                 return _error(429, e.code, e.message, **{"retry-after": str(e.retry_after)})
-        out = {"x-aforo-code": result.code}  # lower case: ASGI header names
-        if result.valid:
-            out["x-aforo-key-id"] = str(result.key_id)
-            out["x-aforo-subscription-id"] = str(result.subscription_id)
-            if result.plan is not None:
-                out["x-aforo-plan"] = result.plan.slug
-        if result.quota is not None:
-            out.update((k.lower(), v) for k, v in usage_quota.headers(result.quota).items())
-        return 200 if result.valid else 403, payload_json, out
+        # The body is memoised with the result: keyed by the result alone.
+        status, headers = self._heads(verdict.result, verdict.body)
+        if verdict.quota is not None:
+            headers = headers + self._quotas(verdict.quota)
+        return status, headers, verdict.body
 
 
 # -- OAuth 2.0 client credentials (RFC 6749 §4.4) -------------------------------------------

@@ -34,6 +34,10 @@ class MemoryBus:
         self._queue_size = queue_size
 
     async def publish(self, channel: str, message: bytes) -> None:
+        self.deliver(channel, message)
+
+    def deliver(self, channel: str, message: bytes) -> None:
+        """To this process's subscribers of ``channel`` (the other buses' local delivery)."""
         for q in list(self._subs.get(channel, ())):
             if q.full():  # a slow subscriber loses its oldest message, never stalls others
                 q.get_nowait()

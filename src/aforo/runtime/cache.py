@@ -48,6 +48,10 @@ class MemoryCache:
         self._data[key] = (time.monotonic() + ttl_s, value)
 
     async def delete(self, *keys: str) -> None:
+        self.discard(*keys)
+
+    def discard(self, *keys: str) -> None:
+        """``delete``, synchronously (an invalidation must land before the next request)."""
         for k in keys:
             self._data.pop(k, None)
 
@@ -65,9 +69,12 @@ class MemoryCache:
         return count
 
     async def purge(self, prefix: str) -> bool:
+        self.discard_prefix(prefix)
+        return True
+
+    def discard_prefix(self, prefix: str) -> None:
         for k in [k for k in self._data if k.startswith(prefix)]:
             del self._data[k]
-        return True
 
     async def close(self) -> None:
         self._data.clear()

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import http.client
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from aforo.config import Settings
 
@@ -94,6 +99,24 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_response_complete()
         # Idle now: uvicorn's keep-alive timeout applies until the next request begins.
         self._disarm()
+
+
+@functools.cache
+def _own_settings() -> Settings:
+    return Settings()
+
+
+class WorkerHttpTools(GuardedHttpTools):
+    """The guarded protocol in a worker of ``--workers N``. uvicorn hands its configuration to
+    the workers by pickling, which a class built by ``protocol`` does not survive: workers name
+    this one by import string, and it reads the timeouts from the worker's own settings (the
+    environment the parent passed on)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = _own_settings()
+        self.header_timeout = settings.header_timeout_s
+        self.body_timeout = settings.body_timeout_s
 
 
 def protocol(settings: Settings) -> type[GuardedHttpTools]:
@@ -170,3 +193,69 @@ def serve(
     # uvicorn re-raises the signal it stopped on once it has shut down; Ctrl-C is a clean exit.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_all())
+
+
+# A worker importing the app on a busy machine can take longer than uvicorn's 5 s health check,
+# which would then restart it in a loop.
+WORKER_HEALTHCHECK_S = 60
+
+
+def serve_workers(
+    workers: int,
+    *,
+    host: str,
+    port: int,
+    log_level: str,
+    sockets: list[socket.socket],
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run ``workers`` processes on ``sockets`` (bound already, shared by all) under uvicorn's
+    supervisor, each building the app from the environment; ``on_ready`` is called once one
+    of them answers ``/healthz``. (No separate metrics listener: several processes cannot
+    share one; ``aforo serve`` refuses the combination.)"""
+    cfg = uvicorn.Config(
+        "aforo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        lifespan="on",
+        http=f"{__name__}:WorkerHttpTools",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+    )
+    supervisor = Multiprocess(cfg, sockets=sockets)
+    if on_ready is not None:
+        address = sockets[0].getsockname()
+        threading.Thread(
+            target=_when_serving,
+            args=(address, supervisor.should_exit, on_ready),
+            name="serve-ready",
+            daemon=True,
+        ).start()
+    with contextlib.suppress(KeyboardInterrupt):
+        supervisor.run()
+
+
+def _when_serving(
+    address: tuple[Any, ...], stopped: threading.Event, on_ready: Callable[[], None]
+) -> None:
+    """Poll ``/healthz`` on the shared socket until a worker answers, then call ``on_ready``."""
+    host = str(address[0])
+    if host in ("0.0.0.0", ""):  # noqa: S104 (a wildcard bound: ask it on loopback)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    deadline = time.monotonic() + WORKER_HEALTHCHECK_S
+    while not stopped.is_set() and time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(host, int(address[1]), timeout=5)
+        try:
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                on_ready()
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        stopped.wait(0.2)

@@ -39,6 +39,9 @@ class Runtime:
     auth: Authenticator
     cache: Cache
     bus: Bus
+    # What every worker process must see alike (counters, run logs): Redis when configured,
+    # PostgreSQL when several workers share no Redis, else the in-process cache itself.
+    shared: Cache
     # Optional parts by name (metrics, relay, per-domain singletons such as HTTP clients).
     extra: dict[str, Any] = field(default_factory=dict)
     # Drops cache entries on every instance (the key verifier's invalidation channel, set when

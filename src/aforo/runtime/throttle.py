@@ -2,8 +2,10 @@
 
 Each limit has a name and one or more tiers (``limits`` notation, ``5/minute;20/hour``), counted
 in sliding windows per identifier (an IP address, an account, a credential), shared through
-Redis when ``AFORO_REDIS_URL`` is set and in-process otherwise. While Redis is unreachable the
-counting falls back to the instance's memory: limits degrade to per-instance, never vanish.
+Redis when ``AFORO_REDIS_URL`` is set, through PostgreSQL's ``shared_cache`` when several
+worker processes run without Redis (``aforo serve --workers N``), and in-process otherwise.
+While the shared store is unreachable the counting falls back to the instance's memory: limits
+degrade to per-instance, never vanish.
 
 ``AFORO_RATE_LIMITS`` overrides tiers by name (``login.ip=100/minute,signup.ip=50/hour``; the
 name ``*`` replaces every limit, as tests and benchmarks do). A refusal is ``RateLimited``: HTTP
@@ -36,6 +38,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 
 from aforo.errors import RateLimited
+from aforo.runtime.pgcache import PgCache
 
 __all__ = ["RateLimited", "Throttle", "throttle"]
 
@@ -81,15 +84,45 @@ def tiers(overrides: Iterable[tuple[str, str]] = ()) -> dict[str, list[RateLimit
     return {name: parse_many(value) for name, value in chosen.items()}
 
 
+class SharedCounters(MemoryStorage):
+    """The sliding-window counters in PostgreSQL's ``shared_cache``: the limiter's window
+    arithmetic is ``limits``' own (inherited), its counters live where every worker process
+    counts alike. A failing database reads as zero and counts in the process (``PgCache``)."""
+
+    PREFIX = "aforo:rl:"
+
+    def __init__(self, cache: PgCache) -> None:
+        super().__init__()
+        self.cache = cache
+
+    async def get(self, key: str) -> int:
+        return await self.cache.counter(self.PREFIX + key)
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        return await self.cache.incr(self.PREFIX + key, expiry, amount)
+
+    async def decr(self, key: str, amount: int = 1) -> int:
+        return await self.cache.decr(self.PREFIX + key, amount)
+
+    async def clear(self, key: str) -> None:
+        await self.cache.delete(self.PREFIX + key)
+
+
 class Throttle:
     def __init__(
-        self, redis_url: str | None = None, overrides: Iterable[tuple[str, str]] = ()
+        self,
+        redis_url: str | None = None,
+        overrides: Iterable[tuple[str, str]] = (),
+        *,
+        postgres: PgCache | None = None,
     ) -> None:
         self.tiers = tiers(overrides)
         self._memory_storage = MemoryStorage()
         self._memory = SlidingWindowCounterRateLimiter(self._memory_storage)
         self._shared: SlidingWindowCounterRateLimiter | None = None
         self._redis: RedisStorage | None = None
+        if postgres is not None and not redis_url:
+            self._shared = SlidingWindowCounterRateLimiter(SharedCounters(postgres))
         if redis_url:
             self._redis = RedisStorage(
                 "async+" + redis_url,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.models import accounts as m
 from aforo.schema.base import AppInfo, UserError
 from aforo.services import accounts, sessions
+from aforo.services.accounts import UserRow
 from aforo.tenancy.context import PrincipalKind
 from aforo.tenancy.context import Role as RoleValue
 
@@ -44,7 +45,7 @@ class User:
         return None
 
     @classmethod
-    def of(cls, u: m.User, *, is_self: bool = False) -> User:
+    def of(cls, u: m.User | UserRow, *, is_self: bool = False) -> User:
         return cls(
             id=strawberry.ID(str(u.id)),
             name=u.name,

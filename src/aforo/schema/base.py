@@ -87,6 +87,9 @@ def page_size(first: int | None) -> int:
 # -- permissions (declared on fields) --------------------------------------------------------
 class _Permission(BasePermission):
     code = "FORBIDDEN"
+    # The verdict depends on the request's context alone (never the source or arguments):
+    # the plan executor checks it once per field and request (aforo.graphql_exec).
+    per_request = True
 
     def __init__(self) -> None:
         self.error_extensions = {"code": self.code}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -16,7 +16,9 @@ from strawberry.dataloader import DataLoader
 from aforo.models import forum as m
 from aforo.schema.accounts import User
 from aforo.schema.base import AppInfo, UserError, page_size
-from aforo.services import forum, reputation
+from aforo.schema.loaders import loaded
+from aforo.services import forum, forum_search, reputation
+from aforo.services.forum_records import CategoryRow, ReplyRow, ThreadRow
 from aforo.tenancy.context import Role
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class ForumLoaders:
         self.ctx = ctx
         viewer = ctx.tenant.user_id if ctx.tenant is not None else None
 
-        async def categories(ids: list[uuid.UUID]) -> list[m.Category | None]:
+        async def categories(ids: list[uuid.UUID]) -> list[CategoryRow | None]:
             async with ctx.db() as s:
                 return await forum.categories_by_ids(s, ids)
 
@@ -76,25 +78,42 @@ class ForumLoaders:
         self.badges_by_user = DataLoader(badges)
 
 
-def loaders(info: AppInfo) -> ForumLoaders:
+def loaders_of(ctx: Context) -> ForumLoaders:
     """The forum's loaders ride on the request's ``Loaders``, so they live exactly as long."""
-    base = info.context.loaders
+    base = ctx.loaders
     found = getattr(base, "_forum", None)
     if found is None:
-        found = ForumLoaders(info.context)
+        found = ForumLoaders(ctx)
         base._forum = found  # type: ignore[attr-defined]
     assert isinstance(found, ForumLoaders)
     return found
 
 
-def is_moderator(info: AppInfo) -> bool:
-    t = info.context.tenant
+def loaders(info: AppInfo) -> ForumLoaders:
+    return loaders_of(info.context)
+
+
+def moderates(ctx: Context) -> bool:
+    t = ctx.tenant
     return t is not None and t.has(Role.MODERATOR)
+
+
+def is_moderator(info: AppInfo) -> bool:
+    return moderates(info.context)
 
 
 async def _user(info: AppInfo, user_id: uuid.UUID) -> User | None:
     u = await info.context.loaders.user_by_id.load(user_id)
     return User.of(u) if u is not None else None
+
+
+def _user_view(_: Context, u: Any) -> User | None:
+    return User.of(u) if u is not None else None
+
+
+def _author(**kw: Any) -> Any:
+    """The member who wrote ``parent._row``, through the request's user loader."""
+    return loaded(lambda ctx: ctx.loaders.user_by_id, lambda p: p._row.author_id, _user_view, **kw)
 
 
 @strawberry.type(description="A forum category; categories nest through parentId.")
@@ -108,7 +127,7 @@ class ForumCategory:
     created_at: datetime
 
     @classmethod
-    def of(cls, c: m.Category) -> ForumCategory:
+    def of(cls, c: m.Category | CategoryRow) -> ForumCategory:
         return cls(
             id=strawberry.ID(str(c.id)),
             name=c.name,
@@ -221,6 +240,12 @@ async def _revisions(
 CHILD_PAGE = 10
 
 
+def _child_page(self: Reply, first: int = CHILD_PAGE, offset: int = 0) -> list[Reply]:
+    n = page_size(first)
+    start = max(0, offset)
+    return (self._children or [])[start : start + n]
+
+
 @strawberry.type(description="A reply; nested under its parent up to a depth limit.")
 class Reply:
     id: strawberry.ID
@@ -234,19 +259,13 @@ class Reply:
     is_accepted: bool
     body: str | None = strawberry.field(description="Markdown source; null when removed.")
     body_html: str | None = strawberry.field(description="Rendered; null when removed.")
-    _row: strawberry.Private[m.Reply | None] = None
+    children: list[Reply] = strawberry.field(
+        resolver=_child_page,
+        description="Direct replies to this one, oldest first, a page at a time.",
+    )
+    author: User | None = _author()
+    _row: strawberry.Private[m.Reply | ReplyRow | None] = None
     _children: strawberry.Private[list[Reply] | None] = None
-
-    @strawberry.field(description="Direct replies to this one, oldest first, a page at a time.")
-    def children(self, first: int = CHILD_PAGE, offset: int = 0) -> list[Reply]:
-        n = page_size(first)
-        start = max(0, offset)
-        return (self._children or [])[start : start + n]
-
-    @strawberry.field
-    async def author(self, info: AppInfo) -> User | None:
-        assert self._row is not None
-        return await _user(info, self._row.author_id)
 
     @strawberry.field(description="The signed-in member's vote: 1, -1 or 0.")
     async def my_vote(self, info: AppInfo) -> int:
@@ -261,7 +280,7 @@ class Reply:
         return await _revisions(info, row.author_id, row.thread_id, row.id, first, offset)
 
     @classmethod
-    def of(cls, r: m.Reply, moderator: bool, accepted: uuid.UUID | None) -> Reply:
+    def of(cls, r: m.Reply | ReplyRow, moderator: bool, accepted: uuid.UUID | None) -> Reply:
         hidden = r.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(r.id)),
@@ -312,22 +331,18 @@ class Thread:
     body: str | None
     body_html: str | None
     accepted_reply_id: strawberry.ID | None
-    _row: strawberry.Private[m.Thread | None] = None
+    author: User | None = _author()
+    category: ForumCategory | None = loaded(
+        lambda ctx: loaders_of(ctx).category_by_id,
+        lambda t: t._row.category_id,
+        lambda _, c: ForumCategory.of(c) if c else None,
+    )
+    _row: strawberry.Private[m.Thread | ThreadRow | None] = None
     _moderator: strawberry.Private[bool] = False
 
     @property
     def _accepted(self) -> uuid.UUID | None:
         return self._row.accepted_reply_id if self._row is not None else None
-
-    @strawberry.field
-    async def author(self, info: AppInfo) -> User | None:
-        assert self._row is not None
-        return await _user(info, self._row.author_id)
-
-    @strawberry.field
-    async def category(self, info: AppInfo) -> ForumCategory | None:
-        c = await loaders(info).category_by_id.load(uuid.UUID(self.category_id))
-        return ForumCategory.of(c) if c else None
 
     @strawberry.field(description="The most recent reply that is not removed.")
     async def last_reply(self, info: AppInfo) -> Reply | None:
@@ -365,7 +380,7 @@ class Thread:
         return await _revisions(info, self._row.author_id, self._row.id, None, first, offset)
 
     @classmethod
-    def of(cls, t: m.Thread, moderator: bool) -> Thread:
+    def of(cls, t: m.Thread | ThreadRow, moderator: bool) -> Thread:
         hidden = t.deleted_at is not None and not moderator
         return cls(
             id=strawberry.ID(str(t.id)),
@@ -393,8 +408,13 @@ class Thread:
 
 @strawberry.type
 class ThreadEdge:
-    cursor: str
+    # Encoded when asked for: most pages want the nodes, and pageInfo the last cursor only.
+    cursor: str = strawberry.field(
+        resolver=lambda self: forum.encode_cursor(self._row, self._order)
+    )
     node: Thread
+    _row: strawberry.Private[m.Thread | ThreadRow]
+    _order: strawberry.Private[forum.ThreadOrder]
 
 
 @strawberry.type
@@ -419,22 +439,23 @@ class ForumSearchHit:
         description="The excerpt as plain text (escape it to show it as HTML)."
     )
     snippet_html: str = strawberry.field(description="Escaped excerpt, matches in <mark>.")
-    _thread_id: strawberry.Private[uuid.UUID]
-    _reply_id: strawberry.Private[uuid.UUID | None]
+    # Read by the search statement itself: no second statement for a page of hits.
+    thread: Thread | None = None
+    reply: Reply | None = None
 
-    @strawberry.field
-    async def thread(self, info: AppInfo) -> Thread | None:
-        t = await loaders(info).thread_by_id.load(self._thread_id)
-        return Thread.of(t, is_moderator(info)) if t else None
-
-    @strawberry.field
-    async def reply(self, info: AppInfo) -> Reply | None:
-        if self._reply_id is None:
-            return None
-        r = await loaders(info).reply_by_id.load(self._reply_id)
-        t = await loaders(info).thread_by_id.load(self._thread_id)
-        accepted = t.accepted_reply_id if t else None
-        return Reply.of(r, is_moderator(info), accepted) if r else None
+    @classmethod
+    def of(cls, h: forum_search.SearchHit, moderator: bool) -> ForumSearchHit:
+        accepted = h.thread.accepted_reply_id
+        return cls(
+            rank=h.rank,
+            title_match=h.title_match,
+            exact_title=h.exact_title,
+            title_html=h.title_html,
+            snippet=h.snippet,
+            snippet_html=h.snippet_html,
+            thread=Thread.of(h.thread, moderator),
+            reply=Reply.of(h.reply, moderator, accepted) if h.reply is not None else None,
+        )
 
 
 @strawberry.type

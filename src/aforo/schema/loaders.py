@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import strawberry
 from strawberry.dataloader import DataLoader
 
-from aforo.models.accounts import User
+from aforo.graphql_exec import Lookup, lookup_resolver
 from aforo.models.api_keys import ApiKey, ApiKeyEvent
 from aforo.models.billing import BillingPeriod, InvoiceEvent, InvoiceLine, Plan, Subscription
 from aforo.models.teams import TeamInvitation
@@ -21,11 +23,11 @@ class Loaders:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-        async def users(ids: list[uuid.UUID]) -> list[User | None]:
+        async def users(ids: list[uuid.UUID]) -> list[accounts.UserRow | None]:
             async with ctx.db() as s:
                 return await accounts.users_by_ids(s, ids)
 
-        self.user_by_id: DataLoader[uuid.UUID, User | None] = DataLoader(users)
+        self.user_by_id: DataLoader[uuid.UUID, accounts.UserRow | None] = DataLoader(users)
 
         # billing / api_keys
         async def plans_of_products(ids: list[uuid.UUID]) -> list[list[Plan]]:
@@ -108,3 +110,16 @@ class Loaders:
             team_subscriptions
         )
         self.keys_by_team_id: DataLoader[uuid.UUID, list[ApiKey]] = DataLoader(team_keys)
+
+
+def loaded(
+    loader: Callable[[Context], DataLoader[Any, Any]],
+    key: Callable[[Any], Any],
+    view: Callable[[Context, Any], Any],
+    **field: Any,
+) -> Any:
+    """A field that is one dataloader lookup and a view of what it loads: ``loader(context)``
+    the request's dataloader, ``key(parent)`` what to load, ``view(context, loaded)`` the
+    field's value. The plan executor loads, views and completes once per distinct key and
+    request, without a coroutine or a task per value (``aforo.graphql_exec.Lookup``)."""
+    return strawberry.field(resolver=lookup_resolver(Lookup(loader, key, view)), **field)

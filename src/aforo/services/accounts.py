@@ -9,11 +9,13 @@ request and its live subscriptions are closed (``services/authz.py``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,7 +23,7 @@ from sqlalchemy import any_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import records_by_ids, utcnow
 from aforo.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from aforo.models.accounts import RefreshToken, User
 from aforo.services import authz, outbox
@@ -32,7 +34,15 @@ from aforo.text import normalize_identifier
 
 # argon2id; RFC 9106's second recommended option, lighter on memory for a shared web node.
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown email's log-in verifies against (same cost as a real one). Made on
+    first use: at import it cost every worker process and CLI command most of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 REFRESH_PREFIX = "rt_"
 TOPIC = "aforo.accounts.events"
@@ -79,9 +89,15 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def _verify_password(password_hash: str, password: str) -> bool:
+async def _verify_password(password_hash: str | None, password: str) -> bool:
+    """``password`` against ``password_hash``, or against a dummy hash when there is none (an
+    unknown account: same cost, no user enumeration), off the event loop."""
+
+    def check() -> bool:
+        return bool(_hasher.verify(password_hash or _dummy_hash(), password))
+
     try:
-        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+        return await asyncio.to_thread(check)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -151,10 +167,7 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> U
     user = await session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is not None and user.removed_at is not None:
         user = None  # a removed account is no account
-    # Verify against a dummy hash when the account is unknown: same cost, no user enumeration.
-    ok = await _verify_password(
-        user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
-    )
+    ok = await _verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
     if user is None or not ok:
         raise Unauthenticated("email or password is incorrect", code=INVALID_CREDENTIALS)
     # Only the password's holder learns of a ban.
@@ -214,11 +227,26 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[User | None]:
+class UserRow(NamedTuple):
+    """An account as shown (the table's columns, by attribute like the ORM object)."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    email: str
+    name: str
+    password_hash: str
+    roles: list[str]
+    created_at: datetime
+    email_verified_at: datetime | None
+    removed_at: datetime | None
+
+
+assert UserRow._fields == tuple(c.key for c in User.__table__.columns), "UserRow != the table"
+
+
+async def users_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[UserRow | None]:
     """Batch for the ``user_by_id`` dataloader: results in key order."""
-    rows = await session.scalars(select(User).where(User.id.in_(ids)))
-    found = {u.id: u for u in rows}
-    return [found.get(i) for i in ids]
+    return await records_by_ids(session, User.__table__, UserRow._make, ids)
 
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int = 0) -> list[User]:

@@ -64,13 +64,13 @@ class EdgePolicies:
             return hit[1]
         epoch = self._epoch
         name = policy_cache_key(tenant_id)
-        raw = await self.runtime.cache.get(name)
+        raw = await self.runtime.shared.get(name)
         if raw is not None:
             policy = EdgePolicy.from_json(json.loads(raw))
         else:
             async with tenant_session(self.runtime.maker, tenant_id) as s:
                 policy = await edge.load_policy(s)
-            await self.runtime.cache.set(name, json.dumps(policy.to_json()).encode(), SHARED_TTL_S)
+            await self.runtime.shared.set(name, json.dumps(policy.to_json()).encode(), SHARED_TTL_S)
         if epoch == self._epoch:  # no invalidation raced the load
             self._remember(self._policies, tenant_id, (now + L1_TTL_S, policy))
         return policy
@@ -115,7 +115,7 @@ class EdgePolicies:
     async def invalidate(self, tenant_id: uuid.UUID) -> None:
         """After a committed change: here, in the shared cache, and on every instance."""
         self._drop(tenant_id)
-        await self.runtime.cache.delete(policy_cache_key(tenant_id))
+        await self.runtime.shared.delete(policy_cache_key(tenant_id))
         await self.runtime.bus.publish(CHANNEL, str(tenant_id).encode())
 
     async def _listen(self) -> None:

@@ -8,6 +8,7 @@ on ``aforo.community.events``; the payload carries ids only, never the text, and
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import uuid
@@ -17,14 +18,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, text, tuple_, update
+import orjson
+from sqlalchemy import Integer, Select, bindparam, func, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import records_by_ids, rows_by_ids, utcnow
 from aforo.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.forum import Category, Reply, Revision, Thread
 from aforo.services import outbox, reputation
+from aforo.services.forum_records import THREAD_COLUMNS, CategoryRow, ThreadRow
 from aforo.services.markdown import render, slug
 
 TOPIC = "aforo.community.events"
@@ -101,10 +104,8 @@ async def list_categories(session: AsyncSession) -> list[Category]:
 
 async def categories_by_ids(
     session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> list[Category | None]:
-    rows = await session.scalars(select(Category).where(Category.id.in_(ids)))
-    found = {c.id: c for c in rows}
-    return [found.get(i) for i in ids]
+) -> list[CategoryRow | None]:
+    return await records_by_ids(session, Category.__table__, CategoryRow._make, ids)
 
 
 async def _category(session: AsyncSession, category_id: uuid.UUID, field: str) -> Category:
@@ -177,9 +178,7 @@ async def get_thread(session: AsyncSession, thread_id: uuid.UUID, *, field: str 
 
 
 async def threads_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Thread | None]:
-    rows = await session.scalars(select(Thread).where(Thread.id.in_(ids)))
-    found = {t.id: t for t in rows}
-    return [found.get(i) for i in ids]
+    return await rows_by_ids(session, Thread, ids)
 
 
 async def create_thread(
@@ -297,7 +296,7 @@ async def record_view(session: AsyncSession, thread_id: uuid.UUID) -> int:
 
 
 # -- listing ------------------------------------------------------------------------------------
-def encode_cursor(thread: Thread, order: ThreadOrder) -> str:
+def encode_cursor(thread: Thread | ThreadRow, order: ThreadOrder) -> str:
     key: Any
     if order is ThreadOrder.TOP:
         key = thread.score
@@ -305,7 +304,7 @@ def encode_cursor(thread: Thread, order: ThreadOrder) -> str:
         key = thread.created_at.isoformat()
     else:
         key = thread.last_activity_at.isoformat()
-    raw = json.dumps([order.value, thread.pinned, key, str(thread.id)]).encode()
+    raw = orjson.dumps([order.value, thread.pinned, key, str(thread.id)])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -321,6 +320,43 @@ def _decode_cursor(cursor: str, order: ThreadOrder) -> tuple[bool, Any, uuid.UUI
         raise ValidationFailed("not a cursor of this listing", field="after") from e
 
 
+@functools.cache
+def _listing(
+    order: ThreadOrder, by_category: bool, by_status: bool, by_tag: bool, deleted: bool, paged: bool
+) -> Select[Any]:
+    """The listing statement of one shape, built once: its values are bind parameters."""
+    sort = {
+        ThreadOrder.LATEST_ACTIVITY: Thread.last_activity_at,
+        ThreadOrder.NEWEST: Thread.created_at,
+        ThreadOrder.TOP: Thread.score,
+    }[order]
+    q: Select[Any] = select(*THREAD_COLUMNS)
+    if by_category:
+        tree = (
+            select(Category.id.label("id"))
+            .where(Category.id == bindparam("category_id", type_=Category.id.type))
+            .cte("tree", recursive=True)
+        )
+        tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
+        q = q.where(Thread.category_id.in_(select(tree.c.id)))
+    if by_status:
+        q = q.where(Thread.status == bindparam("status", type_=Thread.status.type))
+    if by_tag:
+        q = q.where(Thread.tags.contains(bindparam("tags", type_=Thread.tags.type)))
+    if not deleted:
+        q = q.where(Thread.deleted_at.is_(None))
+    if paged:
+        after = tuple_(
+            bindparam("after_pinned", type_=Thread.pinned.type),
+            bindparam("after_value", type_=sort.type),
+            bindparam("after_id", type_=Thread.id.type),
+        )
+        q = q.where(tuple_(Thread.pinned, sort, Thread.id) < after)
+    return q.order_by(Thread.pinned.desc(), sort.desc(), Thread.id.desc()).limit(
+        bindparam("limit", type_=Integer())
+    )
+
+
 async def list_threads(
     session: AsyncSession,
     *,
@@ -331,34 +367,28 @@ async def list_threads(
     limit: int,
     after: str | None,
     include_deleted: bool,
-) -> tuple[list[Thread], bool]:
+) -> tuple[list[ThreadRow], bool]:
     """One page in one statement, newest (or top) first, pinned threads ahead; a category
-    includes its sub-categories. Returns the page and whether there is more."""
-    sort = {
-        ThreadOrder.LATEST_ACTIVITY: Thread.last_activity_at,
-        ThreadOrder.NEWEST: Thread.created_at,
-        ThreadOrder.TOP: Thread.score,
-    }[order]
-    q: Select[Thread] = select(Thread)
+    includes its sub-categories. Returns the page (result rows) and whether there is more."""
+    params: dict[str, Any] = {"limit": limit + 1}
     if category_id is not None:
-        tree = (
-            select(Category.id.label("id"))
-            .where(Category.id == category_id)
-            .cte("tree", recursive=True)
-        )
-        tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
-        q = q.where(Thread.category_id.in_(select(tree.c.id)))
+        params["category_id"] = category_id
     if status is not None:
-        q = q.where(Thread.status == status.value)
+        params["status"] = status.value
     if tag is not None:
-        q = q.where(Thread.tags.contains([tag.strip().lower()]))
-    if not include_deleted:
-        q = q.where(Thread.deleted_at.is_(None))
+        params["tags"] = [tag.strip().lower()]
     if after is not None:
         pinned, value, tid = _decode_cursor(after, order)
-        q = q.where(tuple_(Thread.pinned, sort, Thread.id) < tuple_(literal(pinned), value, tid))
-    q = q.order_by(Thread.pinned.desc(), sort.desc(), Thread.id.desc()).limit(limit + 1)
-    rows = list(await session.scalars(q))
+        params.update(after_pinned=pinned, after_value=value, after_id=tid)
+    q = _listing(
+        order,
+        category_id is not None,
+        status is not None,
+        tag is not None,
+        include_deleted,
+        after is not None,
+    )
+    rows = [ThreadRow._make(r) for r in await session.execute(q, params)]
     return rows[:limit], len(rows) > limit
 
 
@@ -395,9 +425,7 @@ async def get_reply(session: AsyncSession, reply_id: uuid.UUID, *, field: str = 
 
 
 async def replies_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Reply | None]:
-    rows = await session.scalars(select(Reply).where(Reply.id.in_(ids)))
-    found = {r.id: r for r in rows}
-    return [found.get(i) for i in ids]
+    return await rows_by_ids(session, Reply, ids)
 
 
 async def thread_replies(

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aforo.errors import ValidationFailed
+from aforo.services.forum_records import ReplyRow, ThreadRow, columns_sql
 from aforo.services.highlight import OPTIONS, marked_html, plain, strip_markers
 
 CANDIDATES = 200
@@ -44,12 +45,17 @@ class SearchHit:
     title_html: str
     snippet: str  # plain text
     snippet_html: str
+    # The thread and the matching reply, read by the search statement itself: a page of
+    # hits needs no second statement to show them.
+    thread: ThreadRow
+    reply: ReplyRow | None
 
 
 @dataclass(frozen=True)
 class SimilarThread:
     thread_id: uuid.UUID
     score: float
+    thread: ThreadRow
 
 
 def _exact(value: str) -> str:
@@ -98,7 +104,8 @@ _SEARCH = text(
            ts_headline('english', {strip_markers("t.title")}, q.q,
                        'HighlightAll=true, {OPTIONS}') as title_html,
            ts_headline('english', {strip_markers("coalesce(r.body, t.body)")}, q.q,
-                       '{_HEADLINE}') as snippet_html
+                       '{_HEADLINE}') as snippet_html,
+           {columns_sql("t", ThreadRow)}, {columns_sql("r", ReplyRow)}
     from page p
     join community_threads t on t.id = p.thread_id
     left join community_replies r on r.id = p.reply_id
@@ -107,6 +114,8 @@ _SEARCH = text(
     """
 )
 
+
+_REPLY_AT = 7 + len(ThreadRow._fields)  # where the reply's columns start in a search row
 
 # Transaction-local settings for the search statement. The generic plan: this statement is
 # planned once per connection instead of on every request (planning it costs more than running
@@ -136,16 +145,19 @@ async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[
     rows = await session.execute(
         _SEARCH, {"q": query, "exact": _exact(query), "cap": CANDIDATES, "limit": limit}
     )
+    # By position: the thread's and the reply's columns repeat names of the leading ones.
     return [
         SearchHit(
-            thread_id=r.thread_id,
-            reply_id=r.reply_id,
-            rank=float(r.rank),
-            title_match=bool(r.title_match),
-            exact_title=bool(r.exact_title),
-            title_html=marked_html(r.title_html),
-            snippet=plain(r.snippet_html),
-            snippet_html=marked_html(r.snippet_html),
+            thread_id=r[0],
+            reply_id=r[1],
+            rank=float(r[2]),
+            title_match=bool(r[3]),
+            exact_title=bool(r[4]),
+            title_html=marked_html(r[5]),
+            snippet=plain(r[6]),
+            snippet_html=marked_html(r[6]),
+            thread=ThreadRow._make(r[7:_REPLY_AT]),
+            reply=ReplyRow._make(r[_REPLY_AT:]) if r[1] is not None else None,
         )
         for r in rows
     ]
@@ -158,7 +170,7 @@ async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[
 # duplicates and forgives typos in the words that did not match. Trigram *lookups* are not
 # used to find candidates: on 100,000 titles a pg_trgm index scan costs 100-400 ms.
 _SIMILAR = text(
-    """
+    f"""
     with lex as (
         select l from unnest(tsvector_to_array(to_tsvector('english', :title))) l limit 12
     ),
@@ -178,9 +190,10 @@ _SIMILAR = text(
     )
     select t.id as thread_id,
            ts_rank_cd(t.search, d.any_word, 1) + similarity(t.title, :title)
-             + case when t.status = 'SOLVED' then 0.05 else 0 end as score
+             + case when t.status = 'SOLVED' then 0.05 else 0 end as similarity,
+           {columns_sql("t", ThreadRow)}
     from cand c join community_threads t on t.id = c.id cross join d
-    order by score desc, t.id
+    order by similarity desc, t.id
     limit :limit
     """
 )
@@ -197,4 +210,8 @@ async def similar_threads(session: AsyncSession, title: str, body: str = "") -> 
     rows = await session.execute(
         _SIMILAR, {"title": title, "draft": draft, "cap": CANDIDATES, "limit": SIMILAR}
     )
-    return [SimilarThread(r.thread_id, float(r.score)) for r in rows if r.score > 0.05]
+    return [
+        SimilarThread(r[0], float(r[1]), ThreadRow._make(r[2:]))  # by position, as above
+        for r in rows
+        if r[1] > 0.05
+    ]

@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import json
 import logging
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import jwt
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from aforo.db import LookupPool, utcnow
+from aforo.db import LookupPool, asyncpg_dsn, utcnow
 from aforo.errors import Unauthenticated
 from aforo.models.api_keys import ApiKey
 from aforo.models.gateway_tokens import GatewayToken
+from aforo.runtime.cache import MemoryCache
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
 from aforo.services import api_keys
@@ -43,6 +47,7 @@ from aforo.services.key_state import (
     VerifyResult,
     evaluate,
 )
+from aforo.services.usage import CurrentUsage
 from aforo.services.usage import quota as usage_quota
 from aforo.tenancy import ops
 from aforo.tenancy.auth import credential_cache_key
@@ -86,6 +91,16 @@ def cache_keys(keys: Iterable[ApiKey]) -> list[str]:
 Memo = dict[tuple[uuid.UUID, uuid.UUID | None], tuple[VerifyResult, bytes]]
 
 
+class Verdict(NamedTuple):
+    """What a gateway is told. ``result`` and ``body`` are the same objects on every cache
+    hit (so the response built from them can be kept); ``quota`` is this moment's usage of
+    the subscription's quota, or None when its plan has none."""
+
+    result: VerifyResult
+    body: bytes
+    quota: CurrentUsage | None = None
+
+
 def _dumps(result: VerifyResult) -> bytes:
     return json.dumps(result.to_dict(), separators=(",", ":")).encode()
 
@@ -96,6 +111,8 @@ def _verdict(
     tenant_id: uuid.UUID,
     subscription_id: uuid.UUID | None = None,
 ) -> tuple[VerifyResult, bytes]:
+    if state is None:
+        return _NOT_FOUND
     if memo is not None and (hit := memo.get((tenant_id, subscription_id))) is not None:
         return hit
     result = evaluate(state, tenant_id, subscription_id=subscription_id)
@@ -123,6 +140,7 @@ _CLIENT_SECRET = (
     ),
     _dumps(r),
 )
+_NOT_FOUND = _constant(NOT_FOUND)  # an unknown key: one verdict, its response built once
 
 
 def _ttl(state: KeyState | None) -> float:
@@ -142,19 +160,21 @@ class KeyVerifier:
         self._id = uuid.uuid4().hex
         self._last_beat = -HEARTBEAT_WINDOW_S  # no L1 until the first heartbeat returns
         self._epoch = 0  # bumped by every invalidation: a load that raced one is not cached
-        self._used: dict[uuid.UUID, dict[uuid.UUID, datetime]] = defaultdict(dict)
-        self._gw_used: dict[uuid.UUID, dict[uuid.UUID, datetime]] = defaultdict(dict)
+        # Last uses as epoch seconds (a float costs a tenth of a datetime on the hot path).
+        self._used: dict[uuid.UUID, dict[uuid.UUID, float]] = defaultdict(dict)
+        self._gw_used: dict[uuid.UUID, dict[uuid.UUID, float]] = defaultdict(dict)
         self._after_revoke: dict[uuid.UUID, dict[uuid.UUID, tuple[int, datetime, datetime]]] = (
             defaultdict(dict)
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._purging: asyncio.Task[None] | None = None
+        self._acks = Acks()
         self.subscribed = asyncio.Event()
         # Other in-process caches fed by this invalidation channel (services/authz.py): told
         # the names dropped, or None when everything is.
         self.on_drop: list[Callable[[list[str] | None], None]] = []
         engine: AsyncEngine = runtime.maker.kw["bind"]
-        self.lookups = LookupPool(engine, runtime.settings.db_pool_size)
+        self.lookups = LookupPool(asyncpg_dsn(engine), runtime.settings.db_pool_size)
         runtime.auth.on_forget.append(self._forget_gateway)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -218,13 +238,24 @@ class KeyVerifier:
                 async with self.runtime.bus.subscribe(CHANNEL) as messages:
                     async for raw in messages:
                         msg = json.loads(raw)
-                        if isinstance(msg, dict):
-                            if msg.get("hb") == self._id:
+                        if not isinstance(msg, dict):
+                            self._drop_local(msg)  # names alone: an older instance's
+                        elif (peer := msg.get("hb")) is not None:
+                            if peer == self._id:
                                 self._beat()
-                            elif "purged" in msg:
-                                self._drop_all_local()
-                        else:
-                            self._drop_local(msg)
+                            else:
+                                self._acks.seen(peer)
+                        elif "inv" in msg:
+                            if msg.get("from") != self._id:
+                                self._drop_local(msg["inv"])
+                                ack = {"ack": msg.get("seq"), "to": msg.get("from")}
+                                ack["from"] = self._id
+                                await self.runtime.bus.publish(CHANNEL, json.dumps(ack).encode())
+                        elif "ack" in msg:
+                            if msg.get("to") == self._id:
+                                self._acks.acked(msg["ack"], msg.get("from"))
+                        elif "purged" in msg:
+                            self._drop_all_local()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # Redis gone: keep answering, the L1 lapses on its own
@@ -247,6 +278,9 @@ class KeyVerifier:
             self._gw.pop(n, None)
         for hook in self.on_drop:
             hook(names)
+        cache = self.runtime.cache
+        if isinstance(cache, MemoryCache):  # this process's own: no writer can reach it
+            cache.discard(*names)
 
     def _drop_all_local(self) -> None:
         self._epoch += 1
@@ -254,6 +288,10 @@ class KeyVerifier:
         self._gw.clear()
         for hook in self.on_drop:
             hook(None)
+        cache = self.runtime.cache
+        if isinstance(cache, MemoryCache):
+            for prefix in PURGED_PREFIXES:
+                cache.discard_prefix(prefix)
 
     @property
     def epoch(self) -> int:
@@ -261,12 +299,17 @@ class KeyVerifier:
         return self._epoch
 
     async def invalidate(self, names: list[str]) -> None:
-        """Drop cache entries here, in the shared cache and on every other instance."""
+        """Drop cache entries here, in the shared cache and on every other instance, and
+        return once every live instance says it has dropped them (or is not live any more):
+        the next request anywhere sees the change."""
         if not names:
             return
         self._drop_local(names)
         await self.runtime.cache.delete(*names)
-        await self.runtime.bus.publish(CHANNEL, json.dumps(names).encode())
+        seq, peers = self._acks.expect()
+        msg = {"inv": names, "seq": seq, "from": self._id}
+        await self.runtime.bus.publish(CHANNEL, json.dumps(msg).encode())
+        await self._acks.wait(seq, peers)
 
     async def invalidate_keys(self, keys: Iterable[ApiKey]) -> None:
         await self.invalidate(cache_keys(keys))
@@ -335,27 +378,50 @@ class KeyVerifier:
 
     def _note_gateway(self, ctx: TenantContext) -> None:
         if ctx.credential_id is not None:
-            self._gw_used[ctx.tenant_id][ctx.credential_id] = utcnow()
+            self._gw_used[ctx.tenant_id][ctx.credential_id] = time.time()
 
     # -- verification ----------------------------------------------------------------------
+    def hit(self, gateway_token: str | None, credential: str) -> Verdict | None:
+        """The verdict when everything it needs is cached here (the gateway token, the key's
+        state and verdict, the quota): synchronous, the hot path. None: ``gateway`` then
+        ``verdict`` answer (the same verdict, reading what is missing)."""
+        if not gateway_token or not self.l1_on:
+            return None
+        now = time.monotonic()
+        gw = self._gw.get(credential_cache_key("gateway", sha256(gateway_token.strip())))
+        credential = credential.strip()
+        if gw is None or gw[0] <= now or len(credential) > MAX_CREDENTIAL:
+            return None
+        entry = self._l1.get(hash_cache_key(sha256(credential)))
+        if entry is None or entry[0] <= now or credential.count(".") == 2:
+            return None
+        ctx = gw[1]
+        out = _verdict(entry[1], entry[2], ctx.tenant_id)
+        judged = usage_quota.cached(self.runtime, out[0])
+        if judged is None:
+            return None
+        self._note_gateway(ctx)
+        return self._done(out, *judged)
+
     async def check(self, tenant_id: uuid.UUID, credential: str) -> VerifyResult:
         """Verify an API key, or a JWT standing in for one, for a gateway of ``tenant_id``."""
-        return (await self.verdict(tenant_id, credential))[0]
+        v = await self.verdict(tenant_id, credential)
+        return v.result if v.quota is None else dataclasses.replace(v.result, quota=v.quota)
 
-    async def verdict(self, tenant_id: uuid.UUID, credential: str) -> tuple[VerifyResult, bytes]:
-        """``check``, with the verdict's JSON (memoised in the L1 entry: the hot path)."""
+    async def verdict(self, tenant_id: uuid.UUID, credential: str) -> Verdict:
+        """``check``, as its memoised parts: the hot path."""
         credential = credential.strip()
         if not credential or len(credential) > MAX_CREDENTIAL:
-            return _MALFORMED
+            return Verdict(*_MALFORMED)
         if credential.count(".") == 2:
             return await self._check_token(tenant_id, credential)
         if credential.startswith(api_keys.CLIENT_SECRET_PREFIX):
-            return _CLIENT_SECRET  # never valid here, whatever it is: say what to do
+            return Verdict(*_CLIENT_SECRET)  # never valid here, whatever it is: say what to do
         key_hash = sha256(credential)
         name = hash_cache_key(key_hash)
         # Only well-formed keys ever enter the L1: an L1 entry spares the checksum.
         if name not in self._l1 and not api_keys.well_formed(credential):
-            return _MALFORMED  # a typo: no database read
+            return Verdict(*_MALFORMED)  # a typo: no database read
 
         async def load(_: AsyncSession | None) -> KeyState | None:
             # No tenant to bind and one read: a bare pooled connection, a single round trip.
@@ -364,7 +430,7 @@ class KeyVerifier:
         state, memo = await self._state(name, load, None)
         return await self._finish(_verdict(state, memo, tenant_id))
 
-    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> tuple[VerifyResult, bytes]:
+    async def _check_token(self, tenant_id: uuid.UUID, token: str) -> Verdict:
         auth = self.runtime.auth
         try:
             claims = auth.ring.decode(token, audience=GATEWAY_AUDIENCE, issuer=auth.issuer)
@@ -372,11 +438,11 @@ class KeyVerifier:
             key_id = uuid.UUID(claims["sub"])
             sub_id = uuid.UUID(claims["sid"])
         except jwt.ExpiredSignatureError:
-            return _constant(TOKEN_EXPIRED)
+            return Verdict(*_constant(TOKEN_EXPIRED))
         except (jwt.InvalidTokenError, KeyError, ValueError, TypeError):
-            return _constant(INVALID_TOKEN)
+            return Verdict(*_constant(INVALID_TOKEN))
         if token_tenant != tenant_id:
-            return _constant(NOT_FOUND)
+            return Verdict(*_constant(NOT_FOUND))
         return await self._finish(await self._by_id(tenant_id, key_id, sub_id))
 
     async def _by_id(
@@ -398,25 +464,27 @@ class KeyVerifier:
         self._note(result)
         return result
 
-    async def _finish(self, out: tuple[VerifyResult, bytes]) -> tuple[VerifyResult, bytes]:
-        """Attach the subscription's quota (it changes by the minute, so it is never memoised;
+    async def _finish(self, out: tuple[VerifyResult, bytes]) -> Verdict:
+        """Add the subscription's quota (it changes by the minute, so it is never memoised;
         the body changes only when the quota refuses) and note the use."""
-        result = await usage_quota.apply(self.runtime, out[0])
-        if result.code != out[0].code or result.extra:
-            out = (result, _dumps(result))
-        elif result is not out[0]:
-            out = (result, out[1])  # quota in headers only: same body
+        return self._done(out, *await usage_quota.apply(self.runtime, out[0]))
+
+    def _done(
+        self, out: tuple[VerifyResult, bytes], result: VerifyResult, quota: CurrentUsage | None
+    ) -> Verdict:
         self._note(result)
-        return out
+        if result is not out[0]:  # refused by the quota
+            return Verdict(result, _dumps(result), quota)
+        return Verdict(out[0], out[1], quota)
 
     # -- batched bookkeeping ---------------------------------------------------------------
     def _note(self, r: VerifyResult) -> None:
         if r.key_id is None or r.tenant_id is None:
             return
-        now = utcnow()
         if r.valid:
-            self._used[r.tenant_id][r.key_id] = now
+            self._used[r.tenant_id][r.key_id] = time.time()
         elif r.code == REVOKED:
+            now = utcnow()
             seen = self._after_revoke[r.tenant_id].get(r.key_id)
             self._after_revoke[r.tenant_id][r.key_id] = (
                 (seen[0] + 1, seen[1], now) if seen else (1, now, now)
@@ -430,17 +498,65 @@ class KeyVerifier:
         for tenant_id in set(used) | set(gw_used) | set(revoked):
             try:
                 async with self.runtime.transaction(tenant_id) as s:
-                    await api_keys.record_use(
-                        s, used.get(tenant_id, {}), revoked.get(tenant_id, {})
-                    )
+                    keys = {k: _at(t) for k, t in used.get(tenant_id, {}).items()}
+                    await api_keys.record_use(s, keys, revoked.get(tenant_id, {}))
                     for token_id, at in gw_used.get(tenant_id, {}).items():
                         await s.execute(
                             update(GatewayToken)
                             .where(GatewayToken.id == token_id)
-                            .values(last_used_at=at)
+                            .values(last_used_at=_at(at))
                         )
             except Exception:
                 log.exception("could not record key usage for tenant %s", tenant_id)
+
+
+def _at(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+class Acks:
+    """The other instances on the bus (by their heartbeats) and their acknowledgements of
+    invalidations: a revocation waits until every live instance has dropped the entries."""
+
+    def __init__(self) -> None:
+        self.peers: dict[str, float] = {}
+        self._seq = itertools.count(1)
+        self._waiting: dict[int, tuple[set[str], asyncio.Event]] = {}
+
+    def seen(self, peer: str) -> None:
+        self.peers[peer] = time.monotonic()
+
+    def live(self) -> set[str]:
+        now = time.monotonic()
+        for peer in [p for p, at in self.peers.items() if now - at >= HEARTBEAT_WINDOW_S]:
+            del self.peers[peer]  # silent for a window: gone, or its own L1 is off by now
+        return set(self.peers)
+
+    def expect(self) -> tuple[int, set[str]]:
+        seq = next(self._seq)
+        self._waiting[seq] = (set(), asyncio.Event())
+        return seq, self.live()
+
+    def acked(self, seq: Any, peer: Any) -> None:
+        found = self._waiting.get(seq) if isinstance(seq, int) else None
+        if found is not None and isinstance(peer, str):
+            found[0].add(peer)
+            found[1].set()
+
+    async def wait(self, seq: int, peers: set[str]) -> None:
+        """Until every peer acked ``seq``; a peer that falls silent meanwhile is not waited
+        for (its L1 lapses within the heartbeat window)."""
+        acked, event = self._waiting[seq]
+        deadline = time.monotonic() + HEARTBEAT_WINDOW_S
+        try:
+            while (missing := (peers & self.live()) - acked) and time.monotonic() < deadline:
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), HEARTBEAT_S)
+            if missing:
+                log.warning("invalidation %d not acknowledged by %d instance(s)", seq, len(missing))
+        finally:
+            del self._waiting[seq]
 
 
 def verifier(runtime: Runtime) -> KeyVerifier:

@@ -5,8 +5,9 @@ with no database connection held, then recorded and metered in a second short tr
 
 Live runs publish their phase events (``DNS_RESOLVED``, ``CONNECTED``, ``TLS_DONE``,
 ``FIRST_BYTE``, then ``COMPLETED`` or ``ERROR``) on the bus channel of the run, and keep the
-events so far in the cache (the run's log, a few minutes). A follower - on any instance, the
-bus and the cache being Redis when configured - subscribes to the channel first, then reads
+events so far in the shared cache (the run's log, a few minutes). A follower - on any worker
+or instance, the bus and the shared cache being Redis or PostgreSQL (``runtime.processes``) -
+subscribes to the channel first, then reads
 the log, then streams what arrives, skipping what it has seen by sequence number: it can join
 at any moment without missing or repeating an event.
 """
@@ -159,7 +160,8 @@ async def flush(runtime: Runtime) -> None:
 def executor(runtime: Runtime) -> Executor:
     found = runtime.extra.get(EXTRA_KEY)
     if found is None:
-        found = runtime.extra[EXTRA_KEY] = Executor()
+        limits = Limits(per_minute=runtime.settings.playground_rate_per_minute)
+        found = runtime.extra[EXTRA_KEY] = Executor(limits=limits)
     assert isinstance(found, Executor)
     return found
 
@@ -177,7 +179,7 @@ async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
 # -- the rate limit --------------------------------------------------------------------------
 async def check_rate(runtime: Runtime, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
     limit = executor(runtime).limits.per_minute
-    count = await runtime.cache.incr(f"aforo:{tenant_id}:playground:rate:{user_id}", 60.0)
+    count = await runtime.shared.incr(f"aforo:{tenant_id}:playground:rate:{user_id}", 60.0)
     if count > limit:
         raise DomainError(
             f"at most {limit} try-it runs a minute; wait a moment",
@@ -309,7 +311,7 @@ class _Publisher:
 
     async def save(self) -> None:
         body = {"user": str(self.p.user_id), "events": self.events}
-        await self.runtime.cache.set(
+        await self.runtime.shared.set(
             log_key(self.p.tenant_id, self.p.run_id), json.dumps(body).encode(), LOG_TTL_S
         )
 
@@ -378,7 +380,7 @@ async def follow(
     tenant_id = caller.tenant_id
     deadline = time.monotonic() + executor(runtime).limits.timeout_s + 30
     async with runtime.bus.subscribe(channel(tenant_id, run_id)) as messages:
-        raw = await runtime.cache.get(log_key(tenant_id, run_id))
+        raw = await runtime.shared.get(log_key(tenant_id, run_id))
         if raw is None:
             raise NotFound("no such run (or it ended minutes ago)", field="runId")
         entry = json.loads(raw)

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aforo.db import utcnow
+from aforo.db import rows_by_ids, utcnow
 from aforo.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from aforo.models.api_keys import ApiKey
 from aforo.models.billing import Invoice, Plan, Product, Subscription
@@ -232,8 +232,7 @@ async def plans_by_product_ids(
 
 
 async def plans_by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Plan | None]:
-    found = {p.id: p for p in await session.scalars(select(Plan).where(Plan.id.in_(ids)))}
-    return [found.get(i) for i in ids]
+    return await rows_by_ids(session, Plan, ids)
 
 
 # -- subscriptions ---------------------------------------------------------------------------

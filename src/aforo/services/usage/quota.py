@@ -77,22 +77,46 @@ def forget(runtime: Runtime, tenant_id: uuid.UUID, subscriptions: set[uuid.UUID]
             cache.pop((tenant_id, sub), None)
 
 
-async def apply(runtime: Runtime, result: VerifyResult) -> VerifyResult:
-    """``result`` with the subscription's quota attached; refused when a hard quota is spent."""
+def _metered(result: VerifyResult) -> bool:
     plan = result.plan
-    if (
-        not result.valid
-        or plan is None
-        or plan.monthly_quota is None
-        or result.tenant_id is None
-        or result.subscription_id is None
-    ):
-        return result
-    cur = await _current(runtime, result.tenant_id, result.subscription_id)
-    if cur is None:
-        return result
-    if cur.hard and cur.exceeded:
-        return dataclasses.replace(
+    return (
+        result.valid
+        and plan is not None
+        and plan.monthly_quota is not None
+        and result.tenant_id is not None
+        and result.subscription_id is not None
+    )
+
+
+def _judged(
+    result: VerifyResult, cur: CurrentUsage | None
+) -> tuple[VerifyResult, CurrentUsage | None]:
+    if cur is not None and cur.hard and cur.exceeded:
+        refused = dataclasses.replace(
             result, valid=False, code=QUOTA_EXCEEDED, extra={"quota": to_dict(cur)}, quota=cur
         )
-    return dataclasses.replace(result, quota=cur)
+        return refused, cur
+    return result, cur
+
+
+async def apply(runtime: Runtime, result: VerifyResult) -> tuple[VerifyResult, CurrentUsage | None]:
+    """The subscription's quota for ``result`` (None without one), and ``result`` itself -
+    or a refusal when a hard quota is spent. The result is not copied to carry the quota:
+    on the hot path it is the cached verdict whose response is ready."""
+    if not _metered(result):
+        return result, None
+    assert result.tenant_id is not None and result.subscription_id is not None
+    return _judged(result, await _current(runtime, result.tenant_id, result.subscription_id))
+
+
+def cached(
+    runtime: Runtime, result: VerifyResult
+) -> tuple[VerifyResult, CurrentUsage | None] | None:
+    """``apply`` when it needs no read (no quota, or one cached): None otherwise."""
+    if not _metered(result):
+        return result, None
+    cache = runtime.extra.get(EXTRA_KEY)
+    hit = cache.get((result.tenant_id, result.subscription_id)) if cache else None
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    return _judged(result, hit[1])
