@@ -57,11 +57,13 @@ export const docs: Page = {
       article.append(h("h1", {}, "Page not found"));
       return;
     }
+    const body = trusted(docPage.html);
     append(article, [
       h("nav", { "aria-label": "Breadcrumbs", class: "crumbs" }, docPage.breadcrumbs.map((b) => [h("a", { href: `${BASE}docs/${productId}/${b.slug}` }, b.title), " / "])),
-      h("h1", {}, docPage.title),
+      // One h1 a page: the page's own when its markdown starts with one.
+      body.querySelector("h1") ? null : h("h1", {}, docPage.title),
       docPage.toc.length > 1 ? h("nav", { "aria-label": "On this page", class: "toc" }, h("ul", {}, docPage.toc.map((t) => h("li", {}, h("a", { href: `#${t.anchor}` }, t.text))))) : null,
-      trusted(docPage.html),
+      body,
       h("p", { class: "meta" }, `Version ${docPage.version}, updated ${new Date(docPage.updatedAt).toLocaleDateString()}`),
     ]);
   },

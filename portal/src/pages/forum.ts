@@ -140,7 +140,7 @@ async function thread(app: App, main: HTMLElement, id: string): Promise<void> {
               await app.render();
             } catch (err) { app.say(messageOf(err)); }
           }) : null,
-          app.user ? reportForm(app, "REPLY", r.id) : null)));
+          app.user && app.user.id !== r.author?.id ? reportForm(app, "REPLY", r.id) : null)));
   const replies = h("ol", { class: "replies", "aria-label": "Replies" }, t.replies.flatMap((r) => [replyItem(r), ...r.children.map(replyItem)]));
   main.append(
     h("p", {}, h("a", { href: `${BASE}forum` }, "← Forum")),
@@ -148,8 +148,8 @@ async function thread(app: App, main: HTMLElement, id: string): Promise<void> {
       h("h1", {}, t.title),
       h("p", { class: "meta" }, `${t.author?.name ?? "someone"} · ${when(t.createdAt)} · ${t.status.toLowerCase()}`),
       h("div", { class: "with-votes" }, votes(app, "THREAD", t.id, t.score, t.myVote ?? null), trusted(t.bodyHtml)),
-      app.user ? reportForm(app, "THREAD", t.id) : null),
-    h("h2", {}, `${t.replyCount} replies`),
+      app.user && !mineThread ? reportForm(app, "THREAD", t.id) : null),
+    h("h2", {}, "Replies"),
     replies,
     app.user
       ? form("Reply", [field("Your reply", "body", { required: true }, "textarea")], "Post reply", async (f) => {

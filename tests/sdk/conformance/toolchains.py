@@ -151,3 +151,16 @@ def build_storefront() -> Path:
     if not _built(STOREFRONT / "dist" / "index.js", sources):
         _run(["npm", "run", "--silent", "build"], STOREFRONT)
     return STOREFRONT
+
+
+PORTAL = ROOT / "portal"
+
+
+def build_portal() -> Path:
+    """The reference portal on the SDK: `npm ci` and the Vite build into portal/dist."""
+    build_storefront()
+    _npm_ci(PORTAL)
+    sources = [PORTAL / p for p in ("src", "public", "index.html", "vite.config.ts", "package.json")]
+    if not _built(PORTAL / "dist" / "index.html", [*sources, STOREFRONT / "dist"]):
+        _run(["npm", "run", "--silent", "build"], PORTAL)
+    return PORTAL / "dist"
