@@ -23,7 +23,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    expect,
+)
 
 from aforo.app import create_app
 from aforo.config import Settings

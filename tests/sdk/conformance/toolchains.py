@@ -160,7 +160,8 @@ def build_portal() -> Path:
     """The reference portal on the SDK: `npm ci` and the Vite build into portal/dist."""
     build_storefront()
     _npm_ci(PORTAL)
-    sources = [PORTAL / p for p in ("src", "public", "index.html", "vite.config.ts", "package.json")]
+    files = ("src", "public", "index.html", "vite.config.ts", "package.json")
+    sources = [PORTAL / p for p in files]
     if not _built(PORTAL / "dist" / "index.html", [*sources, STOREFRONT / "dist"]):
         _run(["npm", "run", "--silent", "build"], PORTAL)
     return PORTAL / "dist"
