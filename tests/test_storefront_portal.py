@@ -248,10 +248,14 @@ class Checks:
         assert not serious, (name, serious)
 
 
-async def _signed_in_tab(context: BrowserContext, w: World, email: str, password: str) -> Page:
+async def _signed_in_tab(
+    context: BrowserContext, w: World, email: str, password: str, check: Checks | None = None
+) -> Page:
     page = await context.new_page()
     await page.goto(f"{w.portal}/portal/keys")
     await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    if check:
+        await check(page, "log-in")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Log in").click()
@@ -393,6 +397,9 @@ async def test_a_developer_onboards_in_the_portal_and_the_key_never_leaks(
     await page.goto(f"{w.portal}/portal/usage")
     await expect(page.get_by_role("heading", name="Usage", level=1)).to_be_visible()
     await check(page, "usage")
+    await page.goto(f"{w.portal}/portal/invoices")
+    await expect(page.get_by_role("region", name="Upcoming invoice for Starter")).to_be_visible()
+    await check(page, "invoices")
 
     for s in (secret, rotated):
         assert await watch.leaked(s) == []
@@ -403,7 +410,7 @@ async def test_a_developer_onboards_in_the_portal_and_the_key_never_leaks(
     staff = await chromium.new_context()
     staff_watch = Watch(staff)
     t = w.forum.tenant
-    mod = await _signed_in_tab(staff, w, t.admin_email, t.admin_password)
+    mod = await _signed_in_tab(staff, w, t.admin_email, t.admin_password, check)
     await mod.get_by_role("navigation", name="Main").get_by_role("link", name="Moderation").click()
     await expect(mod.get_by_text("1 report(s)")).to_be_visible()
     await check(mod, "moderation")

@@ -7,6 +7,7 @@ import { h } from "./dom";
 import { forgotPassword, logIn, resetPassword, signUp, verifyEmail } from "./pages/auth";
 import { docs } from "./pages/docs";
 import { forum } from "./pages/forum";
+import { invoices } from "./pages/invoices";
 import { keys } from "./pages/keys";
 import { moderation } from "./pages/moderation";
 import { products } from "./pages/products";
@@ -30,6 +31,7 @@ const PAGES: Record<string, Page> = {
   reference,
   forum,
   usage,
+  invoices,
   moderation,
   "sign-up": signUp,
   "log-in": logIn,
