@@ -52,7 +52,7 @@ function reportForm(app: App, targetType: ForumTargetType, targetId: string): HT
     field("Note (optional)", "note"),
   ], "Send report", async (f) => {
     unwrap((await app.sf.request(ReportDocument, { targetType, targetId, reason: value(f, "reason") as ReportReason, note: value(f, "note") || null })).report);
-    box.replaceChildren(h("p", {}, "Thanks: a moderator will look at it."));
+    box.replaceChildren(h("summary", {}, "Reported"), h("p", {}, "Thanks: a moderator will look at it."));
   }));
   return box;
 }
