@@ -7,7 +7,6 @@ Node.js."""
 from __future__ import annotations
 
 import hashlib
-from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
@@ -47,7 +46,7 @@ def _not_built(request: Request) -> HTMLResponse:
         "<pre>(cd sdks/storefront &amp;&amp; npm ci &amp;&amp; npm run build)\n"
         "(cd portal &amp;&amp; npm ci &amp;&amp; npm run build)</pre>"
         "<p>then reload this page (or set <code>AFORO_PORTAL_DIR</code> to a built "
-        f"<code>dist</code> folder). Looked in: <code>{escape(str(_root(request)))}</code>.</p>"
+        "<code>dist</code> folder).</p>"
         "</main></body></html>"
     )
     return HTMLResponse(body, status_code=503, headers={"Content-Security-Policy": csp(request)})
