@@ -325,6 +325,7 @@ async def _onboard(w: World, chromium: Browser) -> None:  # noqa: F811
     await expect(secret_el).not_to_be_empty()
     secret = await secret_el.inner_text()
     assert len(secret) > 20
+    assert (await page.content()).count(secret) == 1  # only inside the reveal element
     await page.get_by_role("button", name="Copy secret").click()
     assert await page.evaluate("navigator.clipboard.readText()") == secret
     await page.get_by_role("button", name="Hide secret").click()
