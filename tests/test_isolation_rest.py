@@ -351,6 +351,9 @@ CASES: dict[str, Check] = {
     "GET /api/openapi.json": public("/api/openapi.json"),
     "GET /api/docs": public("/api/docs"),
     "GET /ui/assets/{folder}/{name:path}": public("/ui/assets/aforo/graphiql-boot.js"),
+    # The developer portal's static build (tenant-neutral files; 503 where it is not built).
+    "GET /portal": public("/portal/"),  # a redirect to /portal/
+    "GET /portal/{path:path}": public("/portal/keys"),
     "GET /healthz": public("/healthz"),
     "GET /readyz": public("/readyz"),
     "GET /metrics": public("/metrics"),

@@ -65,7 +65,7 @@ from aforo.services.mail import dispatcher as mail_dispatcher
 from aforo.tenancy.auth import Authenticator
 from aforo.tenancy.signing import KeyRing
 from aforo.text import CODE as TEXT_CODE
-from aforo.web import openapi, pages
+from aforo.web import openapi, pages, portal
 from aforo.web.cors import CORSMiddleware
 from aforo.web.hygiene import HygieneMiddleware
 
@@ -248,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.assets_dir = settings.ui_assets_dir
+    app.state.portal_dir = portal.build_dir(settings.portal_dir)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Any, exc: DomainError) -> JSONResponse:
@@ -346,6 +347,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         WebSocketRoute("/graphql", graphql),
     ]
     app.router.routes.extend(pages.ROUTES)
+    app.router.routes.extend(portal.ROUTES)
     openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(CORSMiddleware, holder=holder)  # browser routes only

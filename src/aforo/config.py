@@ -154,6 +154,11 @@ class Settings:
         default_factory=lambda: Path(p) if (p := _env("AFORO_ASSETS_DIR")) else None
     )
 
+    # The developer portal's built files (portal/dist of the source tree by default).
+    portal_dir: Path | None = field(
+        default_factory=lambda: Path(p) if (p := _env("AFORO_PORTAL_DIR")) else None
+    )
+
     @property
     def ui_assets_dir(self) -> Path:
         return self.assets_dir or self.home / "assets"

@@ -6,7 +6,19 @@ from typing import Annotated
 import strawberry
 
 from aforo.models import tenants as m
-from aforo.schema.base import UserError
+from aforo.schema.base import AppInfo, UserError, read
+from aforo.services.mail import branding as branding_service
+
+
+@strawberry.type(
+    description="How the tenant presents itself: one branding for its mail and its developer "
+    "portal (set with updateMailBranding). Public: the storefront key reads it."
+)
+class TenantBranding:
+    brand_name: str = strawberry.field(description="The brand name, else the tenant's name.")
+    logo_url: str | None = strawberry.field(description="An https URL of the logo.")
+    primary_color: str = strawberry.field(description="#RRGGBB, for buttons and links.")
+    background_color: str = strawberry.field(description="#RRGGBB, behind the content.")
 
 
 @strawberry.type(description="The tenant (API company) this request is scoped to.")
@@ -14,6 +26,17 @@ class Tenant:
     id: strawberry.ID
     name: str
     slug: str
+
+    @strawberry.field(description="Name, logo and colours for portals and mail.")
+    async def branding(self, info: AppInfo) -> TenantBranding:
+        settings = info.context.runtime.settings
+        b = await read(info, lambda s: branding_service.current(s, settings))
+        return TenantBranding(
+            brand_name=b.name,
+            logo_url=b.logo_url,
+            primary_color=b.primary_color,
+            background_color=b.background_color,
+        )
 
     @classmethod
     def of(cls, t: m.Tenant) -> Tenant:

@@ -117,3 +117,51 @@ def java_language() -> Language:
         ["java", "-cp", java_classpath(), "com.aforo.metering.ConformanceHarness"],
         ["servlet"],
     )
+
+
+STOREFRONT = ROOT / "sdks" / "storefront"
+
+
+def _npm_ci(folder: Path) -> None:
+    """`npm ci` when the lock file is newer than the install."""
+    installed = folder / "node_modules" / ".package-lock.json"
+    lock = folder / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], folder)
+
+
+def _built(output: Path, sources: list[Path]) -> bool:
+    """Whether ``output`` is newer than every source file (CI's build step or an earlier test
+    run built it)."""
+    if not output.exists():
+        return False
+    built = output.stat().st_mtime
+    for base in sources:
+        files = [base] if base.is_file() else base.rglob("*")
+        if any(f.is_file() and f.stat().st_mtime > built for f in files):
+            return False
+    return True
+
+
+def build_storefront() -> Path:
+    """`@aforo/storefront`: `npm ci` and `tsc` into dist/ (unless already built)."""
+    _need("node", "npm")
+    _npm_ci(STOREFRONT)
+    sources = [STOREFRONT / "src", STOREFRONT / "tsconfig.json", STOREFRONT / "package.json"]
+    if not _built(STOREFRONT / "dist" / "index.js", sources):
+        _run(["npm", "run", "--silent", "build"], STOREFRONT)
+    return STOREFRONT
+
+
+PORTAL = ROOT / "portal"
+
+
+def build_portal() -> Path:
+    """The reference portal on the SDK: `npm ci` and the Vite build into portal/dist."""
+    build_storefront()
+    _npm_ci(PORTAL)
+    files = ("src", "public", "index.html", "vite.config.ts", "package.json")
+    sources = [PORTAL / p for p in files]
+    if not _built(PORTAL / "dist" / "index.html", [*sources, STOREFRONT / "dist"]):
+        _run(["npm", "run", "--silent", "build"], PORTAL)
+    return PORTAL / "dist"
