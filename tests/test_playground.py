@@ -241,7 +241,8 @@ async def test_runs_are_recorded_metered_listed_and_rate_limited(api: Api, app: 
     # Listed for their owner (one statement for the page), all of them for an admin.
     with statements(app) as seen:
         mine = (await api.data(RUNS, {"n": 10}, token=w.keys.dev))["playgroundRuns"]
-    assert len(queries(seen)) == 1
+    # (the verifier's background write of keys' last use may land in the block: not the page's)
+    assert len([q for q in queries(seen) if "last_used_at" not in q]) == 1, seen
     assert [r["status"] for r in mine] == [None, 200, 200]  # newest first
     assert mine[0]["errorCode"] == "OUTBOUND_REDIRECT" and mine[0]["timing"] is None
     assert mine[1]["timing"]["totalMs"] > 0
