@@ -416,7 +416,12 @@ async def test_listing_teams_costs_a_constant_number_of_statements(api: Api) -> 
         assert len(got) == n
         assert all(len(t["subscriptions"]) == len(t["apiKeys"]) == 1 for t in got)
         assert all(t["invitations"][0]["status"] == "OPEN" for t in got)
-        counts[n] = len(queries(seen))
+        # Not the listing's: the caller's standing (read again when a busy machine's
+        # invalidation heartbeat lapsed and the caches were purged) and the key verifier's
+        # background write of last use.
+        counts[n] = len(
+            [q for q in queries(seen) if "is_banned" not in q and "last_used_at =" not in q]
+        )
     # Teams, then one batch each for members, invitations, subscriptions (and their plans),
     # keys: never one per team.
     assert counts[1] == counts[3] <= 7, counts
