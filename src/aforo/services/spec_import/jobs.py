@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,29 +27,63 @@ MAX_STORED_BYTES = 256 * 1024 * 1024  # all JSON of one version, once serialised
 SEPARATOR = "\x1e"
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON text. orjson is ten times faster than ``json.dumps`` on a Stripe-size
+def dumps_bytes(value: Any) -> bytes:
+    """Compact JSON, UTF-8. orjson is ten times faster than ``json.dumps`` on a Stripe-size
     spec; it refuses integers past 64 bits, which ``json`` writes."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
 
 
-def _joined(values: list[Any]) -> str:
-    """One JSON text per value, joined by ``SEPARATOR``; ``None`` is an empty field. (Text
-    joined, not bytes: joining a thousand large bytes and decoding the result took twice
-    as long.)"""
-    return SEPARATOR.join("" if v is None else dumps(v) for v in values)
+def dumps(value: Any) -> str:
+    return dumps_bytes(value).decode()
+
+
+# Rows go to PostgreSQL in statements of about this many bytes: one statement per table
+# would be one message of megabytes, which the server copies into fresh memory several times
+# over (asyncpg's buffers, the transport's); messages this size reuse what the last one freed.
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class Rows:
+    """Consecutive rows of one table as a few long values, not thousands of small objects:
+    ``meta``, a JSON array of each row's small columns; ``json``, per JSON column, the rows'
+    JSON texts (UTF-8) joined by ``SEPARATOR`` (an empty field: SQL null). The server passes
+    each as one parameter (encoding thousands of array elements cost it more than storing
+    the rest of the spec); PostgreSQL takes them apart. Bytes, not text: they are built by
+    appending orjson's output and read back from the worker without decoding."""
+
+    start: int  # the first row's position
+    meta: str
+    json: list[bytearray]
+
+
+def _rows(meta: list[list[Any]], columns: list[list[Any]]) -> list[Rows]:
+    """``meta`` and the values of each JSON column, cut into ``CHUNK_BYTES`` pieces."""
+    out: list[Rows] = []
+    start = 0
+    sep = SEPARATOR.encode()
+    bufs = [bytearray() for _ in columns]
+    for i in range(len(meta)):
+        for buf, column in zip(bufs, columns, strict=True):
+            if i > start:
+                buf += sep
+            if column[i] is not None:
+                buf += dumps_bytes(column[i])
+        if sum(map(len, bufs)) >= CHUNK_BYTES or i == len(meta) - 1:
+            out.append(Rows(start, dumps(meta[start : i + 1]), bufs))
+            start = i + 1
+            bufs = [bytearray() for _ in columns]
+    return out
 
 
 @dataclass
 class Prepared:
-    """A parsed spec, ready to insert. The rows of the operations and components travel as
-    a few long texts, one per column (a JSON array for the small columns, the JSON texts
-    joined by ``SEPARATOR`` for the large ones), not as thousands of small objects: the
-    server passes each to PostgreSQL as one parameter, where encoding a few thousand
-    array elements cost more than the rest of storing the spec."""
+    """A parsed spec, ready to insert."""
 
     format: str
     title: str
@@ -65,15 +99,10 @@ class Prepared:
     source_version: str
     files: list[str]
     operation_count: int = 0  # operations proper (not webhooks or callbacks)
-    # [key, kind, parent, method, path, operation_id, summary, description, tags, deprecated]
-    operations: str = "[]"
-    parameters: str = ""  # one JSON text per operation, joined by SEPARATOR (so the next four)
-    request_bodies: str = ""  # an empty field: no request body
-    responses: str = ""
-    security: str = ""
-    extra: str = ""
-    components: str = "[]"  # [kind, name, ref] per component
-    component_bodies: str = ""  # joined by SEPARATOR
+    # meta: [key, kind, parent, method, path, operation_id, summary, description, tags,
+    # deprecated]; json: parameters, request body, responses, security, extra
+    operations: list[Rows] = field(default_factory=list)
+    components: list[Rows] = field(default_factory=list)  # meta: [kind, name, ref]; json: body
 
 
 def stored(parsed: ParsedSpec) -> Prepared:
@@ -85,7 +114,7 @@ def stored(parsed: ParsedSpec) -> Prepared:
 
 def _stored(parsed: ParsedSpec) -> Prepared:
     ops = parsed.operations
-    rows = [
+    meta = [
         [
             op["key"][:2100],
             op.get("kind", "operation"),
@@ -100,18 +129,21 @@ def _stored(parsed: ParsedSpec) -> Prepared:
         ]
         for op in ops
     ]
-    parameters = _joined([op["parameters"] for op in ops])
-    request_bodies = _joined([op["requestBody"] for op in ops])
-    responses = _joined([op["responses"] for op in ops])
-    # an operation's servers ride along with its security requirements (the try-it
-    # playground reads them there)
-    security = _joined(
-        [[*op["security"], *({"server": s} for s in op.get("servers") or [])] for op in ops]
+    operations = _rows(
+        meta,
+        [
+            [op["parameters"] for op in ops],
+            [op["requestBody"] for op in ops],
+            [op["responses"] for op in ops],
+            # an operation's servers ride along with its security requirements (the try-it
+            # playground reads them there)
+            [[*op["security"], *({"server": s} for s in op.get("servers") or [])] for op in ops],
+            [{k: op[k] for k in ("externalDocs", "callback") if op.get(k)} for op in ops],
+        ],
     )
-    extra = _joined([{k: op[k] for k in ("externalDocs", "callback") if op.get(k)} for op in ops])
-    components = [[c["kind"], c["name"][:500], c["ref"][:2100]] for c in parsed.components]
-    bodies = _joined([c["body"] for c in parsed.components])
-    size = len(parameters) + len(request_bodies) + len(responses) + len(bodies)
+    component_meta = [[c["kind"], c["name"][:500], c["ref"][:2100]] for c in parsed.components]
+    components = _rows(component_meta, [[c["body"] for c in parsed.components]])
+    size = sum(len(b) for rows in (*operations, *components) for b in rows.json)
     if size > MAX_STORED_BYTES:
         raise SpecInvalid(
             [Problem("", f"the spec stores as more than {MAX_STORED_BYTES} bytes")],
@@ -132,14 +164,8 @@ def _stored(parsed: ParsedSpec) -> Prepared:
         source_version=parsed.source_version,
         files=parsed.files,
         operation_count=sum(1 for op in ops if op.get("kind", "operation") == "operation"),
-        operations=dumps(rows),
-        parameters=parameters,
-        request_bodies=request_bodies,
-        responses=responses,
-        security=security,
-        extra=extra,
-        components=dumps(components),
-        component_bodies=bodies,
+        operations=operations,
+        components=components,
     )
 
 

@@ -28,36 +28,36 @@ from aforo.text import check_text
 TOPIC = "aforo.docs.events"
 MAX_NAME = 200
 
-# One statement per table, however many rows, and one parameter per column: the worker sends
-# each column as one text (``jobs.Prepared``). The small columns are a JSON array of rows; the
-# JSON columns are the rows' JSON texts joined by a character JSON text never holds raw,
-# split here by ``string_to_array`` and parsed once by the ``::json`` cast (as one text per
-# row was before). ``rows from`` zips them by position. Sending thousands of array elements
-# cost the server more than the rest of the import; one long text is one copy.
+# The worker sends rows as a few long values per statement (``jobs.Rows``): the small
+# columns as a JSON array of rows; each JSON column as the rows' JSON texts (UTF-8 bytes)
+# joined by a character JSON text never holds raw, split here by ``string_to_array`` and
+# parsed once by the ``::json`` cast (as one text per row was before). ``rows from`` zips
+# them by position.
 _INSERT_OPERATIONS = text(
     """insert into spec_operations (tenant_id, version_id, position, key, kind, parent_key,
         method, path, operation_id, summary, description, tags, deprecated, parameters,
         request_body, responses, security, extra)
-    select :tenant_id, :version_id, (u.n - 1)::int, u.m->>0, u.m->>1, u.m->>2, u.m->>3,
-        u.m->>4, u.m->>5, u.m->>6, u.m->>7,
+    select :tenant_id, :version_id, (cast(:start as int) + u.n - 1)::int, u.m->>0, u.m->>1,
+        u.m->>2, u.m->>3, u.m->>4, u.m->>5, u.m->>6, u.m->>7,
         array(select json_array_elements_text(u.m->8))::varchar[], (u.m->>9)::boolean,
         u.parameters::json, u.request_body::json, u.responses::json, u.security::json,
         u.extra::json
-    from rows from (json_array_elements(cast(:rows as json)),
-        unnest(string_to_array(:parameters, :sep)),
+    from rows from (json_array_elements(cast(:meta as json)),
+        unnest(string_to_array(convert_from(:parameters, 'UTF8'), :sep)),
         -- an empty field is an operation without a request body (and a single such
         -- operation gives no field at all: rows from pads with null)
-        unnest(string_to_array(:request_bodies, :sep, '')),
-        unnest(string_to_array(:responses, :sep)),
-        unnest(string_to_array(:security, :sep)),
-        unnest(string_to_array(:extra, :sep)))
+        unnest(string_to_array(convert_from(:request_bodies, 'UTF8'), :sep, '')),
+        unnest(string_to_array(convert_from(:responses, 'UTF8'), :sep)),
+        unnest(string_to_array(convert_from(:security, 'UTF8'), :sep)),
+        unnest(string_to_array(convert_from(:extra, 'UTF8'), :sep)))
         with ordinality as u(m, parameters, request_body, responses, security, extra, n)"""
 )
 _INSERT_COMPONENTS = text(
     """insert into spec_components (tenant_id, version_id, position, kind, name, ref, body)
-    select :tenant_id, :version_id, (u.n - 1)::int, u.m->>0, u.m->>1, u.m->>2, u.body::json
-    from rows from (json_array_elements(cast(:rows as json)),
-        unnest(string_to_array(:bodies, :sep)))
+    select :tenant_id, :version_id, (cast(:start as int) + u.n - 1)::int, u.m->>0, u.m->>1,
+        u.m->>2, u.body::json
+    from rows from (json_array_elements(cast(:meta as json)),
+        unnest(string_to_array(convert_from(:bodies, 'UTF8'), :sep)))
         with ordinality as u(m, body, n)"""
 )
 
@@ -162,7 +162,8 @@ async def import_spec(
         spec.last_modified = headers.get("last-modified")
         spec.last_checked_at = utcnow()
         spec.last_error = None
-    version, created = await _add_version(session, spec, spec_files, digest, prepared)
+    text_given = content if isinstance(content, str) else None
+    version, created = await _add_version(session, spec, spec_files, digest, prepared, text_given)
     return Imported(spec, version, created)
 
 
@@ -209,14 +210,18 @@ async def _find_spec(
     return found
 
 
-def _source(spec_files: SpecFiles, format: str) -> str:
+def _source(spec_files: SpecFiles, format: str, given: str | None = None) -> str:
     """What ``SpecVersion.source`` shows: the root document as received (all SDL files of a
-    multi-file GraphQL schema, as they were read)."""
+    multi-file GraphQL schema, as they were read). ``given``: the one document, when it
+    arrived as text (the bytes are its encoding: decoding them would copy it again)."""
+    if given is not None and len(spec_files.files) == 1:
+        return given.replace("\x00", "") if "\x00" in given else given
     names = [spec_files.root]
     if format == "GRAPHQL" and len(spec_files.files) > 1:
         names += sorted(n for n in spec_files.files if n != spec_files.root)
     text_ = "\n".join(spec_files.files[n].decode("utf-8", "replace") for n in names)
-    return text_.replace("\x00", "")
+    # (a search for NUL is a memchr; ``replace`` alone scans several times slower)
+    return text_.replace("\x00", "") if "\x00" in text_ else text_
 
 
 async def _add_version(
@@ -225,6 +230,7 @@ async def _add_version(
     spec_files: SpecFiles,
     digest: bytes,
     prepared: jobs.Prepared,
+    given: str | None = None,
 ) -> tuple[SpecVersion, bool]:
     existing = await session.scalar(
         select(SpecVersion).where(
@@ -240,7 +246,7 @@ async def _add_version(
         spec_id=spec.id,
         number=spec.current_version,
         content_hash=digest,
-        source=_source(spec_files, spec.format),
+        source=_source(spec_files, spec.format, given),
         title=prepared.title[:500],
         api_version=prepared.version[:100],
         description=prepared.description,
@@ -258,22 +264,26 @@ async def _add_version(
     session.add(version)
     await session.flush()
     base = {"tenant_id": spec.tenant_id, "version_id": version.id, "sep": jobs.SEPARATOR}
-    await session.execute(
-        _INSERT_OPERATIONS,
-        {
-            **base,
-            "rows": prepared.operations,
-            "parameters": prepared.parameters,
-            "request_bodies": prepared.request_bodies,
-            "responses": prepared.responses,
-            "security": prepared.security,
-            "extra": prepared.extra,
-        },
-    )
-    await session.execute(
-        _INSERT_COMPONENTS,
-        {**base, "rows": prepared.components, "bodies": prepared.component_bodies},
-    )
+    for rows in prepared.operations:
+        parameters, request_bodies, responses, security, extra = rows.json
+        await session.execute(
+            _INSERT_OPERATIONS,
+            {
+                **base,
+                "start": rows.start,
+                "meta": rows.meta,
+                "parameters": parameters,
+                "request_bodies": request_bodies,
+                "responses": responses,
+                "security": security,
+                "extra": extra,
+            },
+        )
+    for rows in prepared.components:
+        (bodies,) = rows.json
+        await session.execute(
+            _INSERT_COMPONENTS, {**base, "start": rows.start, "meta": rows.meta, "bodies": bodies}
+        )
     await outbox.emit(
         session,
         TOPIC,
