@@ -65,18 +65,22 @@ class Rows:
 def _rows(meta: list[list[Any]], columns: list[list[Any]]) -> list[Rows]:
     """``meta`` and the values of each JSON column, cut into ``CHUNK_BYTES`` pieces."""
     out: list[Rows] = []
-    start = 0
+    start = size = 0
     sep = SEPARATOR.encode()
     bufs = [bytearray() for _ in columns]
+    last = len(meta) - 1
     for i in range(len(meta)):
         for buf, column in zip(bufs, columns, strict=True):
             if i > start:
                 buf += sep
-            if column[i] is not None:
-                buf += dumps_bytes(column[i])
-        if sum(map(len, bufs)) >= CHUNK_BYTES or i == len(meta) - 1:
+            value = column[i]
+            if value is not None:
+                piece = dumps_bytes(value)
+                buf += piece
+                size += len(piece)
+        if size >= CHUNK_BYTES or i == last:
             out.append(Rows(start, dumps(meta[start : i + 1]), bufs))
-            start = i + 1
+            start, size = i + 1, 0
             bufs = [bytearray() for _ in columns]
     return out
 
