@@ -7,6 +7,7 @@ crosses the process boundary cheaply and the event loop never walks a big object
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,32 +22,67 @@ from aforo.services.spec_import.model import ParsedSpec
 MAX_STORED_BYTES = 256 * 1024 * 1024  # all JSON of one version, once serialised
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON text. orjson is ten times faster than ``json.dumps`` on a Stripe-size
+# Joins the JSON texts of one column: JSON text never holds a raw control character (every
+# one is escaped inside strings), so PostgreSQL splits them back with ``string_to_array``.
+SEPARATOR = "\x1e"
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Compact JSON, UTF-8. orjson is ten times faster than ``json.dumps`` on a Stripe-size
     spec; it refuses integers past 64 bits, which ``json`` writes."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
+def dumps(value: Any) -> str:
+    return dumps_bytes(value).decode()
+
+
+# Rows go to PostgreSQL in statements of about this many bytes: one statement per table
+# would be one message of megabytes, which the server copies into fresh memory several times
+# over (asyncpg's buffers, the transport's); messages this size reuse what the last one freed.
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass
-class StoredOperation:
-    key: str
-    kind: str
-    parent: str | None
-    method: str
-    path: str
-    operation_id: str | None
-    summary: str
-    description: str
-    tags: list[str]
-    deprecated: bool
-    parameters: str  # JSON text, as stored (order kept: the columns are ``json``)
-    request_body: str | None
-    responses: str
-    security: str
-    extra: str
+class Rows:
+    """Consecutive rows of one table as a few long values, not thousands of small objects:
+    ``meta``, a JSON array of each row's small columns; ``json``, per JSON column, the rows'
+    JSON texts (UTF-8) joined by ``SEPARATOR`` (an empty field: SQL null). The server passes
+    each as one parameter (encoding thousands of array elements cost it more than storing
+    the rest of the spec); PostgreSQL takes them apart. Bytes, not text: they are built by
+    appending orjson's output and read back from the worker without decoding."""
+
+    start: int  # the first row's position
+    meta: str
+    json: list[bytearray]
+
+
+def _rows(meta: list[list[Any]], columns: list[list[Any]]) -> list[Rows]:
+    """``meta`` and the values of each JSON column, cut into ``CHUNK_BYTES`` pieces."""
+    out: list[Rows] = []
+    start = size = 0
+    sep = SEPARATOR.encode()
+    bufs = [bytearray() for _ in columns]
+    last = len(meta) - 1
+    for i in range(len(meta)):
+        for buf, column in zip(bufs, columns, strict=True):
+            if i > start:
+                buf += sep
+            value = column[i]
+            if value is not None:
+                piece = dumps_bytes(value)
+                buf += piece
+                size += len(piece)
+        if size >= CHUNK_BYTES or i == last:
+            out.append(Rows(start, dumps(meta[start : i + 1]), bufs))
+            start, size = i + 1, 0
+            bufs = [bytearray() for _ in columns]
+    return out
 
 
 @dataclass
@@ -60,14 +96,17 @@ class Prepared:
     info: str
     servers: str
     security_schemes: str
-    tags: str
+    tags: str  # declared tags, then undeclared ones operations use, each with its count
     tag_groups: str
     external_docs: str | None
     conversions: str
     source_version: str
     files: list[str]
-    operations: list[StoredOperation] = field(default_factory=list)
-    components: list[tuple[str, str, str, str]] = field(default_factory=list)  # kind name ref body
+    operation_count: int = 0  # operations proper (not webhooks or callbacks)
+    # meta: [key, kind, parent, method, path, operation_id, summary, description, tags,
+    # deprecated]; json: parameters, request body, responses, security, extra
+    operations: list[Rows] = field(default_factory=list)
+    components: list[Rows] = field(default_factory=list)  # meta: [kind, name, ref]; json: body
 
 
 def stored(parsed: ParsedSpec) -> Prepared:
@@ -78,36 +117,37 @@ def stored(parsed: ParsedSpec) -> Prepared:
 
 
 def _stored(parsed: ParsedSpec) -> Prepared:
-    ops = []
-    size = 0
-    for op in parsed.operations:
-        extra = {k: op[k] for k in ("externalDocs", "callback") if op.get(k)}
-        row = StoredOperation(
-            key=op["key"][:2100],
-            kind=op.get("kind", "operation"),
-            parent=(op.get("parent") or None) and op["parent"][:2100],
-            method=op["method"],
-            path=op["path"][:2048],
-            operation_id=(op["operationId"] or None) and str(op["operationId"])[:300],
-            summary=op["summary"],
-            description=op["description"],
-            tags=[t[:200] for t in op["tags"]],
-            deprecated=op["deprecated"],
-            parameters=dumps(op["parameters"]),
-            request_body=dumps(op["requestBody"]) if op["requestBody"] is not None else None,
-            responses=dumps(op["responses"]),
+    ops = parsed.operations
+    meta = [
+        [
+            op["key"][:2100],
+            op.get("kind", "operation"),
+            (op.get("parent") or None) and op["parent"][:2100],
+            op["method"],
+            op["path"][:2048],
+            (op["operationId"] or None) and str(op["operationId"])[:300],
+            op["summary"],
+            op["description"],
+            [t[:200] for t in op["tags"]],
+            op["deprecated"],
+        ]
+        for op in ops
+    ]
+    operations = _rows(
+        meta,
+        [
+            [op["parameters"] for op in ops],
+            [op["requestBody"] for op in ops],
+            [op["responses"] for op in ops],
             # an operation's servers ride along with its security requirements (the try-it
             # playground reads them there)
-            security=dumps([*op["security"], *({"server": s} for s in op.get("servers") or [])]),
-            extra=dumps(extra),
-        )
-        size += len(row.parameters) + len(row.responses) + len(row.request_body or "")
-        ops.append(row)
-    components = []
-    for c in parsed.components:
-        body = dumps(c["body"])
-        size += len(body)
-        components.append((c["kind"], c["name"][:500], c["ref"][:2100], body))
+            [[*op["security"], *({"server": s} for s in op.get("servers") or [])] for op in ops],
+            [{k: op[k] for k in ("externalDocs", "callback") if op.get(k)} for op in ops],
+        ],
+    )
+    component_meta = [[c["kind"], c["name"][:500], c["ref"][:2100]] for c in parsed.components]
+    components = _rows(component_meta, [[c["body"] for c in parsed.components]])
+    size = sum(len(b) for rows in (*operations, *components) for b in rows.json)
     if size > MAX_STORED_BYTES:
         raise SpecInvalid(
             [Problem("", f"the spec stores as more than {MAX_STORED_BYTES} bytes")],
@@ -121,15 +161,31 @@ def _stored(parsed: ParsedSpec) -> Prepared:
         info=dumps(parsed.info),
         servers=dumps(parsed.servers),
         security_schemes=dumps(parsed.security_schemes),
-        tags=dumps(parsed.tags),
+        tags=dumps(_tags(parsed)),
         tag_groups=dumps(parsed.tag_groups),
         external_docs=dumps(parsed.external_docs) if parsed.external_docs else None,
         conversions=dumps(parsed.conversions),
         source_version=parsed.source_version,
         files=parsed.files,
-        operations=ops,
+        operation_count=sum(1 for op in ops if op.get("kind", "operation") == "operation"),
+        operations=operations,
         components=components,
     )
+
+
+def _tags(parsed: ParsedSpec) -> list[dict[str, Any]]:
+    """Declared tags in their order, then any other tag operations use (``default`` for
+    operations without one), each with how many operations it has."""
+    counts: Counter[str] = Counter()
+    for op in parsed.operations:
+        if op.get("kind", "operation") == "operation":
+            counts.update([t[:200] for t in op["tags"]] or ["default"])
+    names = {t["name"] for t in parsed.tags}
+    out = [{**t, "declared": True, "operationCount": counts.get(t["name"], 0)} for t in parsed.tags]
+    for tag, n in counts.items():
+        if tag not in names:
+            out.append({"name": tag, "description": "", "declared": False, "operationCount": n})
+    return out
 
 
 def prepare(format: str, spec: SpecFiles, source_url: str | None) -> Prepared:

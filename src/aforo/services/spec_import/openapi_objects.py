@@ -47,6 +47,8 @@ class ObjectReader:
     def obj(self, node: Any, at: str, what: str) -> tuple[dict[str, Any] | None, str]:
         """The object ``node`` is, following a chain of ``$ref``s; 3.1's ``summary`` and
         ``description`` next to a ``$ref`` override the target's."""
+        if isinstance(node, dict) and "$ref" not in node:
+            return node, at  # the common case: written in place
         seen: set[str] = set()
         overrides: dict[str, Any] = {}
         while isinstance(node, dict) and "$ref" in node:

@@ -11,7 +11,8 @@ lower scheduling priority than the server:
   (``SPEC_TOO_COMPLEX`` / ``SPEC_TOO_LARGE``), not the server slowed;
 - a job stuck where Python cannot interrupt it (inside C code) is killed after a wall-clock
   limit and its process replaced;
-- results cross back pickled; jobs return storable text (JSON), not object trees.
+- results cross back pickled, written to and read from the socket directly; jobs return
+  storable text (JSON), not object trees.
 
 The pool is per process (every app of the process shares it) and starts on first use.
 """
@@ -27,7 +28,6 @@ import pickle
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -52,26 +52,26 @@ def _on_budget(signum: int, frame: Any) -> None:
     raise CpuBudgetExceeded
 
 
-def _send(sock: socket.socket, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(struct.pack("!Q", len(data)) + data)
+class _Channel:
+    """One end of the socket pair, as the file a pickle is written to and read from. The
+    C pickler writes a large ``bytes`` or ``str`` (a spec, a result's JSON text) straight
+    from the object to the socket, and the unpickler reads it straight from the socket:
+    megabytes are not copied into a pickle first, nor gathered into a buffer after."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.write = sock.sendall  # what ``pickle.Pickler`` calls
+        self.reader = sock.makefile("rb")
 
-def _recv(sock: socket.socket) -> Any:
-    head = _exactly(sock, 8)
-    (size,) = struct.unpack("!Q", head)
-    return pickle.loads(_exactly(sock, size))  # noqa: S301 - our own child process
+    def send(self, value: Any) -> None:
+        pickle.Pickler(self, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
 
+    def recv(self) -> Any:
+        return pickle.load(self.reader)  # noqa: S301 - our own child process
 
-def _exactly(sock: socket.socket, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("the other end closed")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+    def close(self) -> None:
+        self.reader.close()  # the socket's descriptor stays open while its file is
+        self.sock.close()
 
 
 def serve(fd: int, memory_mb: int) -> None:
@@ -84,11 +84,11 @@ def serve(fd: int, memory_mb: int) -> None:
         with contextlib.suppress(ValueError, OSError):
             limit = memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    sock = socket.socket(fileno=fd)
+    channel = _Channel(socket.socket(fileno=fd))
     while True:
         try:
-            fn, args, cpu_s = _recv(sock)
-        except (EOFError, OSError):
+            fn, args, cpu_s = channel.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):
             return
         start = resource.getrusage(resource.RUSAGE_SELF)
         # A parsed spec is a tree (no reference cycles): reference counting frees it, and the
@@ -116,7 +116,7 @@ def serve(fd: int, memory_mb: int) -> None:
             "max_rss_kb": end.ru_maxrss,
         }
         try:
-            _send(sock, (*outcome, stats))
+            channel.send((*outcome, stats))
         except (OSError, ValueError, MemoryError):
             return
         outcome = ("", None)  # the result is freed before the collection, not after the next job
@@ -140,14 +140,14 @@ def _too_large_memory(memory_mb: int) -> SpecInvalid:
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen[bytes]
-    sock: socket.socket
+    channel: _Channel
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
-            self.sock.close()
+            self.channel.close()
         with contextlib.suppress(Exception):
             self.process.kill()
             self.process.wait(5)
@@ -179,7 +179,7 @@ class WorkerPool:
             stdin=subprocess.DEVNULL,
         )
         child.close()
-        w = _Worker(process, parent)
+        w = _Worker(process, _Channel(parent))
         with self._lock:
             self._all.add(w)
         return w
@@ -216,9 +216,9 @@ class WorkerPool:
         async with self._slot():
             w = await asyncio.to_thread(self._take)
             try:
-                await asyncio.to_thread(_send, w.sock, (fn, args, cpu_s))
-                outcome = await asyncio.wait_for(asyncio.to_thread(_recv, w.sock), 3 * cpu_s + 10)
-            except (TimeoutError, EOFError, OSError, BrokenPipeError):
+                await asyncio.to_thread(w.channel.send, (fn, args, cpu_s))
+                outcome = await asyncio.wait_for(asyncio.to_thread(w.channel.recv), 3 * cpu_s + 10)
+            except (TimeoutError, EOFError, OSError, pickle.UnpicklingError):
                 self._retire(w)
                 raise _too_complex(cpu_s) from None
             except BaseException:  # cancelled: the job may still run; do not reuse

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,35 +28,38 @@ from aforo.text import check_text
 TOPIC = "aforo.docs.events"
 MAX_NAME = 200
 
-# One statement per table, however many rows: the columns travel as arrays (asyncpg encodes
-# them in C) and ``unnest`` turns them back into rows. A Stripe-size spec is ~1,500 rows; one
-# INSERT per row cost more than the parse. A row's tags travel as a JSON array.
+# The worker sends rows as a few long values per statement (``jobs.Rows``): the small
+# columns as a JSON array of rows; each JSON column as the rows' JSON texts (UTF-8 bytes)
+# joined by a character JSON text never holds raw, split here by ``string_to_array`` and
+# parsed once by the ``::json`` cast (as one text per row was before). ``rows from`` zips
+# them by position.
 _INSERT_OPERATIONS = text(
     """insert into spec_operations (tenant_id, version_id, position, key, kind, parent_key,
         method, path, operation_id, summary, description, tags, deprecated, parameters,
         request_body, responses, security, extra)
-    select :tenant_id, :version_id, u.position, u.key, u.kind, u.parent_key, u.method, u.path,
-        u.operation_id, u.summary, u.description,
-        array(select json_array_elements_text(u.tags::json))::varchar[], u.deprecated,
+    select :tenant_id, :version_id, (cast(:start as int) + u.n - 1)::int, u.m->>0, u.m->>1,
+        u.m->>2, u.m->>3, u.m->>4, u.m->>5, u.m->>6, u.m->>7,
+        array(select json_array_elements_text(u.m->8))::varchar[], (u.m->>9)::boolean,
         u.parameters::json, u.request_body::json, u.responses::json, u.security::json,
         u.extra::json
-    from unnest(cast(:position as int[]), cast(:key as text[]), cast(:kind as text[]),
-        cast(:parent_key as text[]), cast(:method as text[]), cast(:path as text[]),
-        cast(:operation_id as text[]), cast(:summary as text[]), cast(:description as text[]),
-        cast(:tags as text[]), cast(:deprecated as boolean[]), cast(:parameters as text[]),
-        cast(:request_body as text[]), cast(:responses as text[]), cast(:security as text[]),
-        cast(:extra as text[]))
-        as u(position, key, kind, parent_key, method, path, operation_id, summary,
-             description, tags, deprecated, parameters, request_body, responses, security,
-             extra)"""
+    from rows from (json_array_elements(cast(:meta as json)),
+        unnest(string_to_array(convert_from(:parameters, 'UTF8'), :sep)),
+        -- an empty field is an operation without a request body (and a single such
+        -- operation gives no field at all: rows from pads with null)
+        unnest(string_to_array(convert_from(:request_bodies, 'UTF8'), :sep, '')),
+        unnest(string_to_array(convert_from(:responses, 'UTF8'), :sep)),
+        unnest(string_to_array(convert_from(:security, 'UTF8'), :sep)),
+        unnest(string_to_array(convert_from(:extra, 'UTF8'), :sep)))
+        with ordinality as u(m, parameters, request_body, responses, security, extra, n)"""
 )
 _INSERT_COMPONENTS = text(
     """insert into spec_components (tenant_id, version_id, position, kind, name, ref, body)
-    select :tenant_id, :version_id, u.position, u.kind, u.name, u.ref, u.body::json
-    from unnest(cast(:position as int[]), cast(:kind as text[]), cast(:name as text[]),
-        cast(:ref as text[]), cast(:body as text[])) as u(position, kind, name, ref, body)"""
+    select :tenant_id, :version_id, (cast(:start as int) + u.n - 1)::int, u.m->>0, u.m->>1,
+        u.m->>2, u.body::json
+    from rows from (json_array_elements(cast(:meta as json)),
+        unnest(string_to_array(convert_from(:bodies, 'UTF8'), :sep)))
+        with ordinality as u(m, body, n)"""
 )
-_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ async def import_spec(
         spec.last_modified = headers.get("last-modified")
         spec.last_checked_at = utcnow()
         spec.last_error = None
-    version, created = await _add_version(session, spec, spec_files, digest, prepared)
+    text_given = content if isinstance(content, str) else None
+    version, created = await _add_version(session, spec, spec_files, digest, prepared, text_given)
     return Imported(spec, version, created)
 
 
@@ -208,30 +210,18 @@ async def _find_spec(
     return found
 
 
-def _tags(prepared: jobs.Prepared) -> list[dict[str, Any]]:
-    """Declared tags in their order, then any other tag operations use (``default`` for
-    operations without one), each with how many operations it has."""
-    counts: Counter[str] = Counter()
-    for op in prepared.operations:
-        if op.kind == "operation":
-            counts.update(op.tags or ["default"])
-    declared: list[dict[str, Any]] = json.loads(prepared.tags)
-    names = {t["name"] for t in declared}
-    out = [{**t, "declared": True, "operationCount": counts.get(t["name"], 0)} for t in declared]
-    for tag, n in counts.items():
-        if tag not in names:
-            out.append({"name": tag, "description": "", "declared": False, "operationCount": n})
-    return out
-
-
-def _source(spec_files: SpecFiles, format: str) -> str:
+def _source(spec_files: SpecFiles, format: str, given: str | None = None) -> str:
     """What ``SpecVersion.source`` shows: the root document as received (all SDL files of a
-    multi-file GraphQL schema, as they were read)."""
+    multi-file GraphQL schema, as they were read). ``given``: the one document, when it
+    arrived as text (the bytes are its encoding: decoding them would copy it again)."""
+    if given is not None and len(spec_files.files) == 1:
+        return given.replace("\x00", "") if "\x00" in given else given
     names = [spec_files.root]
     if format == "GRAPHQL" and len(spec_files.files) > 1:
         names += sorted(n for n in spec_files.files if n != spec_files.root)
     text_ = "\n".join(spec_files.files[n].decode("utf-8", "replace") for n in names)
-    return text_.replace("\x00", "")
+    # (a search for NUL is a memchr; ``replace`` alone scans several times slower)
+    return text_.replace("\x00", "") if "\x00" in text_ else text_
 
 
 async def _add_version(
@@ -240,6 +230,7 @@ async def _add_version(
     spec_files: SpecFiles,
     digest: bytes,
     prepared: jobs.Prepared,
+    given: str | None = None,
 ) -> tuple[SpecVersion, bool]:
     existing = await session.scalar(
         select(SpecVersion).where(
@@ -249,67 +240,49 @@ async def _add_version(
     if existing is not None:
         return existing, False
     spec.current_version += 1
-    operations = prepared.operations
     version = SpecVersion(
         tenant_id=spec.tenant_id,
         id=uuid.uuid4(),
         spec_id=spec.id,
         number=spec.current_version,
         content_hash=digest,
-        source=_source(spec_files, spec.format),
+        source=_source(spec_files, spec.format, given),
         title=prepared.title[:500],
         api_version=prepared.version[:100],
         description=prepared.description,
         servers=json.loads(prepared.servers),
         security_schemes=json.loads(prepared.security_schemes),
-        tags=_tags(prepared),
+        tags=json.loads(prepared.tags),
         info=json.loads(prepared.info),
         external_docs=json.loads(prepared.external_docs) if prepared.external_docs else None,
         tag_groups=json.loads(prepared.tag_groups),
         conversions=json.loads(prepared.conversions),
         source_version=prepared.source_version[:40],
         files=[f[:2048] for f in prepared.files] if len(prepared.files) > 1 else [],
-        operation_count=sum(1 for op in operations if op.kind == "operation"),
+        operation_count=prepared.operation_count,
     )
     session.add(version)
     await session.flush()
-    base = {"tenant_id": spec.tenant_id, "version_id": version.id}
-    for start in range(0, len(operations), _CHUNK):
-        chunk = operations[start : start + _CHUNK]
+    base = {"tenant_id": spec.tenant_id, "version_id": version.id, "sep": jobs.SEPARATOR}
+    for rows in prepared.operations:
+        parameters, request_bodies, responses, security, extra = rows.json
         await session.execute(
             _INSERT_OPERATIONS,
             {
                 **base,
-                "position": list(range(start, start + len(chunk))),
-                "key": [o.key for o in chunk],
-                "kind": [o.kind for o in chunk],
-                "parent_key": [o.parent for o in chunk],
-                "method": [o.method for o in chunk],
-                "path": [o.path for o in chunk],
-                "operation_id": [o.operation_id for o in chunk],
-                "summary": [o.summary for o in chunk],
-                "description": [o.description for o in chunk],
-                "tags": [json.dumps(o.tags) for o in chunk],
-                "deprecated": [o.deprecated for o in chunk],
-                "parameters": [o.parameters for o in chunk],
-                "request_body": [o.request_body for o in chunk],
-                "responses": [o.responses for o in chunk],
-                "security": [o.security for o in chunk],
-                "extra": [o.extra for o in chunk],
+                "start": rows.start,
+                "meta": rows.meta,
+                "parameters": parameters,
+                "request_bodies": request_bodies,
+                "responses": responses,
+                "security": security,
+                "extra": extra,
             },
         )
-    for start in range(0, len(prepared.components), _CHUNK):
-        chunk_c = prepared.components[start : start + _CHUNK]
+    for rows in prepared.components:
+        (bodies,) = rows.json
         await session.execute(
-            _INSERT_COMPONENTS,
-            {
-                **base,
-                "position": list(range(start, start + len(chunk_c))),
-                "kind": [c[0] for c in chunk_c],
-                "name": [c[1] for c in chunk_c],
-                "ref": [c[2] for c in chunk_c],
-                "body": [c[3] for c in chunk_c],
-            },
+            _INSERT_COMPONENTS, {**base, "start": rows.start, "meta": rows.meta, "bodies": bodies}
         )
     await outbox.emit(
         session,
