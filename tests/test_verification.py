@@ -157,10 +157,13 @@ async def test_password_reset_is_silent_about_unknown_addresses_and_ends_every_s
     assert ok["resetPassword"]["__typename"] == "User"
     again = await api.data(reset, {"t": token, "p": "another new one"}, storefront=t.storefront_key)
     assert again["resetPassword"]["code"] == "INVALID_TOKEN"
-    # Every session is gone: no refresh token of the account works any more.
-    for refresh in (dev["refreshToken"], second["refreshToken"]):
-        d = await api.data(REFRESH, {"t": refresh}, storefront=t.storefront_key)
+    # Every session is gone: no refresh token of the account works any more, and the access
+    # tokens issued before the reset are refused at once, not when they expire.
+    for session in (dev, second):
+        d = await api.data(REFRESH, {"t": session["refreshToken"]}, storefront=t.storefront_key)
         assert d["refreshToken"] == {"__typename": "UserError", "code": "INVALID_TOKEN"}
+        body = await api.gql("{ me { id } }", token=session["accessToken"])
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["SESSION_ENDED"], body
     assert (await api.log_in(t, "dev@example.com", PW))["code"] == "INVALID_CREDENTIALS"
     assert (await api.log_in(t, "dev@example.com", "a brand new secret"))["accessToken"]
     notice = await api.mailbox.wait("dev@example.com", "password was changed")
