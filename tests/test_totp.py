@@ -182,6 +182,9 @@ async def test_a_user_lists_their_sessions_and_revokes_any_of_them(api: Api) -> 
         storefront=t.storefront_key,
     )
     assert gone["refreshToken"] == {"code": "INVALID_TOKEN"}
+    # The revoked session's access token is refused at once; the current one still works.
+    body = await api.gql("{ me { id } }", token=other["accessToken"])
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["SESSION_ENDED"], body
     rows = (await api.data(listing, token=first["accessToken"]))["sessions"]
     assert [r["current"] for r in rows] == [True]
     # Someone else's session is not yours to revoke (nor to learn about).
