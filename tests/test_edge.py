@@ -407,6 +407,15 @@ async def test_client_errors_log_one_line_bugs_log_a_traceback(
     with caplog.at_level(logging.INFO):
         await api.raw("{ tenant { name } }", storefront="pk_unknown")  # bad credential
         await api.raw("{ nope }", storefront=t.storefront_key)  # validation
+        # A mistyped input: graphql-core's message quotes the value, password included.
+        mistyped = "mutation($i: LogInInput!) { logIn(input: $i) { __typename } }"
+        secret = {"email": "dev@example.com", "password": "hunter2 secret words", "zz": 1}
+        await api.raw(mistyped, {"i": secret}, storefront=t.storefront_key)
+        await api.raw(
+            'mutation { logIn(input: {email: "a@b.c", password: "hunter2 secret words", zz: 1})'
+            " { __typename } }",
+            storefront=t.storefront_key,
+        )
         await api.raw("{ allowedOrigins { id } }", token=dev)  # permission
         await api.raw("{ " + "a: tenant { id } " * 40 + "}", storefront=t.storefront_key)
         await api.client.post("/v1/usage/events", json={})  # REST, no credential
@@ -420,6 +429,7 @@ async def test_client_errors_log_one_line_bugs_log_a_traceback(
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     for code in ("INVALID_STOREFRONT_KEY", "GRAPHQL_VALIDATION_FAILED", "FORBIDDEN"):
         assert any(code in m for m in refused), (code, refused)
+    assert not [r for r in caplog.records if "hunter2" in r.getMessage()], refused
 
     # Our bug: masked for the client, logged at ERROR with its traceback.
     async def broken(*_: Any) -> None:

@@ -293,9 +293,15 @@ class AforoSchema(Schema):
         unexpected exception (our bug, masked for the client) at ERROR with its traceback."""
         for error in errors:
             original = error.original_error
-            if original is None or isinstance(original, GraphQLError | DomainError):
+            if isinstance(original, DomainError):
                 code = (with_code(error).extensions or {}).get("code")
                 log.info("graphql refused %s: %s", code, error.message)
+            elif original is None or isinstance(original, GraphQLError):
+                # graphql-core's own messages quote the offending input (a mistyped variable
+                # holding a password or a link's token): the code and where, never the text.
+                code = (with_code(error).extensions or {}).get("code")
+                where = error.path or [(loc.line, loc.column) for loc in error.locations or ()]
+                log.info("graphql refused %s at %s", code, where)
             elif is_unavailable(original):
                 log.warning("graphql: database unavailable (%s)", type(original).__name__)
             else:
