@@ -181,8 +181,13 @@ def test_serve_embedded_first_and_later_start(workdir: Path) -> None:
     while "ready on" not in (line := proc.stdout.readline()):
         assert line, "aforo serve --workers 2 stopped before it was ready"
     assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+    # A query string may hold a secret (a signed invoice link's token): the access log
+    # names the path without it.
+    pdf = "/v1/billing/invoices/00000000-0000-0000-0000-000000000000.pdf"
+    httpx.get(f"http://127.0.0.1:{port}{pdf}?token=eyJsecret-in-the-query")
     later = _stop(proc)
     assert "pk_" not in later and "admin login" not in later
+    assert f"GET {pdf} HTTP/1.1" in later and "secret-in-the-query" not in later, later
     assert not pid_file.exists()
     assert (home / "postgres" / "credentials.json").stat().st_mode & 0o077 == 0
 

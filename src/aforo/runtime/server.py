@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import http.client
+import logging
 import socket
 import threading
 import time
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
@@ -127,9 +130,29 @@ def protocol(settings: Settings) -> type[GuardedHttpTools]:
     )
 
 
+class QuerylessAccess(logging.Filter):
+    """Access-log lines without query strings: a query may carry a secret (an invoice's
+    signed PDF link holds its token there), and a log line must not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        return True
+
+
+# uvicorn's own logging configuration, its access lines filtered (a dict: it reaches the
+# worker processes too).
+LOG_CONFIG: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+LOG_CONFIG["filters"] = {"queryless": {"()": f"{__name__}.QuerylessAccess"}}
+LOG_CONFIG["handlers"]["access"]["filters"] = ["queryless"]
+
+
 def config(app: Any, settings: Settings, *, host: str, port: int, **kw: Any) -> uvicorn.Config:
     """uvicorn's configuration for ``app`` with the read timeouts of ``settings``."""
-    return uvicorn.Config(app, host=host, port=port, http=protocol(settings), **kw)
+    return uvicorn.Config(
+        app, host=host, port=port, http=protocol(settings), log_config=LOG_CONFIG, **kw
+    )
 
 
 class _Main(uvicorn.Server):
@@ -221,6 +244,7 @@ def serve_workers(
         workers=workers,
         log_level=log_level,
         lifespan="on",
+        log_config=LOG_CONFIG,
         http=f"{__name__}:WorkerHttpTools",
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
