@@ -300,7 +300,7 @@ class AforoSchema(Schema):
                 # graphql-core's own messages quote the offending input (a mistyped variable
                 # holding a password or a link's token): the code and where, never the text.
                 code = (with_code(error).extensions or {}).get("code")
-                where = error.path or [(loc.line, loc.column) for loc in error.locations or ()]
+                where: object = error.path or [(x.line, x.column) for x in error.locations or ()]
                 log.info("graphql refused %s at %s", code, where)
             elif is_unavailable(original):
                 log.warning("graphql: database unavailable (%s)", type(original).__name__)
