@@ -300,7 +300,6 @@ def _body(*media: tuple[str, dict[str, Any]], required: bool = True) -> dict[str
 
 
 JSON_ANY: tuple[str, dict[str, Any]] = ("application/json", {})
-RAW = ("application/octet-stream", {"type": "string", "format": "binary"})
 CONTRACT: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/usage/events", "post"): {
         "security": GATEWAY,

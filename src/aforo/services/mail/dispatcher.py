@@ -213,11 +213,6 @@ class MailDispatcher:
                 )
 
 
-def dispatcher_of(runtime: Runtime) -> MailDispatcher:
-    dispatcher: MailDispatcher = runtime.extra["mail_dispatcher"]
-    return dispatcher
-
-
 @contextlib.asynccontextmanager
 async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
     settings = runtime.settings
@@ -227,7 +222,6 @@ async def lifespan(runtime: Runtime, state: Any) -> AsyncIterator[None]:
         transport_for(settings.smtp_url, settings.mail_dir),
         poll_s=settings.mail_poll_s,
     )
-    runtime.extra["mail_dispatcher"] = dispatcher
     unregister = register_waker(dispatcher.wake)
     dispatcher.start()
     try:

@@ -30,7 +30,6 @@ _CATEGORY = {
     C.CATEGORY_SPACE: " ",
     C.CATEGORY_NOT_SPACE: string.ascii_letters + string.digits,
 }
-MAX_REPEAT_DEFAULT = 1
 MAX_LENGTH = 512
 
 

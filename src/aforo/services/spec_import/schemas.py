@@ -178,17 +178,6 @@ async def expand(
     return out
 
 
-def expand_now(
-    roots: list[Any], components: dict[str, Any], *, depth: int, budget: Budget | None = None
-) -> list[Any]:
-    """``expand`` with every component at hand (the diff, samples, the import worker)."""
-    e = Expander(depth=depth, budget=budget or Budget())
-    out = e.start(roots)
-    while e.pending:
-        e.fill(components if e.level < e.depth else {})
-    return out
-
-
 def refs_anywhere(values: Iterable[Any]) -> set[str]:
     """Every ``$ref`` string anywhere in ``values`` (GraphQL argument schemas included)."""
     out: set[str] = set()
@@ -220,14 +209,6 @@ async def closure(roots: list[Any], fetch: Fetch, *, depth: int, limit: int) -> 
         found.update(bodies)
         wanted = refs_anywhere(bodies.values())
     return found
-
-
-def refs_in(schemas: Iterable[Any]) -> set[str]:
-    """The references a schema (or several) makes directly, not following them."""
-    out: set[str] = set()
-    for s in schemas:
-        out.update(site.node["$ref"] for site in refs.walk(s, schema=True))
-    return out
 
 
 # -- allOf, merged (for comparing schemas) ----------------------------------------------------
