@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from aforo.services import specs
-from aforo.services.spec_import import SpecInvalid, jobs, parse, worker
+from aforo.services.spec_import import SpecFiles, SpecInvalid, jobs, parse, worker
 from tests.spec_shapes import stripe_like
 from tests.support import Api, make_tenant
 from tests.test_docs import make_product
@@ -260,3 +260,20 @@ async def test_rows_are_stored_exactly_as_serialised(api: Api, app: FastAPI) -> 
             assert odd[2] == 'a\u001eb "q" \\' and '"n":1180591620717411303424' in odd[7]
         else:
             assert len(ops) == 1 and ops[0][6] is None
+
+
+# Modules as a job evaluated in the worker process sees them.
+_WORKER = "__import__('aforo.services.spec_import.worker', fromlist=['_'])"
+_JOBS = "__import__('aforo.services.spec_import.jobs', fromlist=['_'])"
+
+
+async def test_a_parsed_tree_is_freed_after_the_reply_not_kept() -> None:
+    """The import job hands its parsed tree to the worker to free once the reply is sent
+    (the caller does not wait for a million objects to be freed): it is held during the
+    job, through the very list the worker's loop empties (the loop runs as the imported
+    module, not as a second copy of it under ``__main__``), and gone by the next job."""
+    files = SpecFiles.single(json.dumps(stripe_like(20, 40)).encode())
+    during = f"({_JOBS}.prepare('OPENAPI_3', files, None).operation_count, {_WORKER}._after_reply)"
+    count, held = await worker.run(eval, during, {"files": files})
+    assert count == 20 and len(held) == 1 and held[0].operations  # the parsed spec
+    assert await worker.run(eval, f"{_WORKER}._after_reply") == []

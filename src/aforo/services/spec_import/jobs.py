@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from aforo.services.spec_import import bundle as files
-from aforo.services.spec_import import diff, graphql_diff, parse_files
+from aforo.services.spec_import import diff, graphql_diff, parse_files, worker
 from aforo.services.spec_import.bundle import SpecFiles
 from aforo.services.spec_import.loader import Problem, SpecInvalid
 from aforo.services.spec_import.model import ParsedSpec
@@ -189,7 +189,9 @@ def _tags(parsed: ParsedSpec) -> list[dict[str, Any]]:
 
 
 def prepare(format: str, spec: SpecFiles, source_url: str | None) -> Prepared:
-    return stored(parse_files(format, spec, source_url=source_url))
+    parsed = parse_files(format, spec, source_url=source_url)
+    worker.free_after_reply(parsed)  # its tree is freed while the server stores the rows
+    return stored(parsed)
 
 
 def discover(content: bytes) -> set[str]:

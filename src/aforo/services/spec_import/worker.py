@@ -52,6 +52,20 @@ def _on_budget(signum: int, frame: Any) -> None:
     raise CpuBudgetExceeded
 
 
+# What a job hands over to be freed after its reply is sent (``free_after_reply``); None
+# outside a worker process, where a job runs in the caller and nothing is held back.
+_after_reply: list[Any] | None = None
+
+
+def free_after_reply(value: Any) -> None:
+    """Keep ``value`` alive until the job's reply is on its way. Freeing the parsed tree of
+    a Stripe-size spec (a million objects) takes several milliseconds the caller need not
+    wait for: done after the reply, it overlaps the server's writes. (A parse measured
+    alone, ``json.loads`` as a job, is freed after its reply the same way.)"""
+    if _after_reply is not None:
+        _after_reply.append(value)
+
+
 class _Channel:
     """One end of the socket pair, as the file a pickle is written to and read from. The
     C pickler writes a large ``bytes`` or ``str`` (a spec, a result's JSON text) straight
@@ -76,6 +90,9 @@ class _Channel:
 
 def serve(fd: int, memory_mb: int) -> None:
     """A worker process: run jobs until the socket closes."""
+    global _after_reply
+    kept: list[Any] = []
+    _after_reply = kept
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     signal.signal(signal.SIGPROF, _on_budget)
     with contextlib.suppress(OSError):
@@ -119,7 +136,10 @@ def serve(fd: int, memory_mb: int) -> None:
             channel.send((*outcome, stats))
         except (OSError, ValueError, MemoryError):
             return
-        outcome = ("", None)  # the result is freed before the collection, not after the next job
+        # the result and what the job handed over are freed now, before the collection, not
+        # after the next job
+        outcome = ("", None)
+        kept.clear()
         gc.collect()
 
 
@@ -269,5 +289,8 @@ async def run(fn: Callable[..., Any], *args: Any, limits: Limits | None = None) 
 
 if __name__ == "__main__":
     import aforo.services.spec_import.jobs  # noqa: F401 - jobs arrive pickled by reference
+    from aforo.services.spec_import import worker as imported
 
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    # Served by the module under its own name, not as ``__main__``: a job's
+    # ``free_after_reply`` must reach the state this loop reads.
+    imported.serve(int(sys.argv[1]), int(sys.argv[2]))
