@@ -19,7 +19,7 @@ from aforo.app import create_app
 from aforo.cli import app as cli
 from aforo.config import Settings
 from tests.conftest import with_settings
-from tests.mailbox import html_of, text_of, token_of
+from tests.mailbox import html_of, link_of, text_of, token_of
 from tests.smtp import SmtpServer
 from tests.support import Api, make_tenant
 
@@ -280,3 +280,28 @@ async def test_branding_is_validated_and_previewed_for_admins_only(api: Api) -> 
     dev = await api.sign_up(t, "dev@example.com")
     body = await api.gql(preview, {"t": "VERIFY_EMAIL"}, token=dev["accessToken"])
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_mailed_links_default_to_the_portal_this_service_serves(api: Api) -> None:
+    """Without a tenant's portal URL or AFORO_PORTAL_URL, a mailed link opens the reference
+    portal this service serves under /portal (at AFORO_PUBLIC_URL when it is set)."""
+    anywhere = "0.0.0.0"  # noqa: S104 - a listen address, as an operator sets it
+    s = with_settings(api.settings, portal_url=None, public_url=None, host=anywhere, port=8100)
+    assert s.mail_portal_url == "http://localhost:8100/portal"
+    assert with_settings(s, host="::1").mail_portal_url == "http://[::1]:8100/portal"
+    public = with_settings(s, public_url="https://api.example.com/")
+    assert public.mail_portal_url == "https://api.example.com/portal"
+    chosen = with_settings(public, portal_url="https://developers.example.com")
+    assert chosen.mail_portal_url == "https://developers.example.com"
+
+    t = await make_tenant(api.settings)
+    await api.raw(
+        'mutation { signUp(input: {email: "new@example.com", password: "correct horse battery",'
+        ' name: "New"}) { __typename } }',
+        storefront=t.storefront_key,
+    )
+    link = link_of(await api.mailbox.wait("new@example.com", "Confirm your email"))
+    assert link.startswith(f"{api.settings.mail_portal_url}/verify-email?token=")
+    assert api.settings.mail_portal_url.endswith("/portal")
+    served = await api.client.get(link.replace(api.settings.mail_portal_url, "/portal"))
+    assert served.status_code in (200, 503)  # the portal's page, or how to build it

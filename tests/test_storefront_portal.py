@@ -455,3 +455,63 @@ async def test_aforo_serves_the_built_portal_and_says_how_to_build_it_otherwise(
             # A path out of the build answers the app's page, never the file.
             escaped = await c.get("/portal/..%2f..%2fpyproject.toml")
             assert "[project]" not in escaped.text and '<main id="main"' in escaped.text
+
+
+REQUEST_EMAIL_CHANGE = """mutation($e: String!, $p: String!) { requestEmailChange(newEmail: $e,
+  password: $p) { __typename ... on UserError { code message } } }"""
+CREATE_TEAM = """mutation($n: String!) { createTeam(name: $n) { __typename
+  ... on Team { id } ... on UserError { code message } } }"""
+INVITE = """mutation($t: ID!, $e: String!) { inviteTeamMember(teamId: $t, email: $e) {
+  __typename ... on UserError { code message } } }"""
+TEAM = """query($t: ID!) { team(id: $t) { members { email role } } }"""
+
+
+async def test_mailed_links_to_a_new_address_and_to_a_team_land_on_working_pages(
+    world: World,
+    chromium: Browser,  # noqa: F811
+) -> None:
+    """Every mailed link has its page in the portal: a new address's confirmation (no
+    sign-in: the token is the proof) and a team invitation (the invited address signs in
+    first; the log-in page brings it back to the invitation, and it joins)."""
+    w, api, tenant = world, world.api, world.forum.tenant
+    expect.set_options(timeout=20_000)
+    context = await chromium.new_context()
+    watch = Watch(context)
+    try:
+        owner = (await api.sign_up(tenant, "owner@example.com", PASSWORD, "Owner"))["accessToken"]
+        await api.sign_up(tenant, "invitee@example.com", PASSWORD, "Invitee")
+        team = await ok(api, CREATE_TEAM, {"n": "Platform"}, "createTeam", token=owner)
+        invite = {"t": team["id"], "e": "invitee@example.com"}
+        await ok(api, INVITE, invite, "inviteTeamMember", token=owner)
+        invitation = link_of(
+            await api.mailbox.wait("invitee@example.com", "invited you to"), "accept-invitation"
+        )
+        assert invitation.startswith(f"{w.portal}/portal/accept-invitation?token=")
+        page = await context.new_page()
+        await page.goto(invitation)
+        await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        await page.get_by_label("Email").fill("invitee@example.com")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="You joined Platform")).to_be_visible()
+        members = (await api.data(TEAM, {"t": team["id"]}, token=owner))["team"]["members"]
+        assert {"email": "invitee@example.com", "role": "MEMBER"} in members
+
+        change = {"e": "owner.new@example.com", "p": PASSWORD}
+        await ok(api, REQUEST_EMAIL_CHANGE, change, "requestEmailChange", token=owner)
+        confirm = link_of(
+            await api.mailbox.wait("owner.new@example.com", "Confirm your new email"),
+            "confirm-email",
+        )
+        assert confirm.startswith(f"{w.portal}/portal/confirm-email?token=")
+        fresh = await context.new_page()  # a new tab, signed in as nobody: the token is the proof
+        await fresh.goto(confirm)
+        await expect(fresh.get_by_role("heading", name="Email changed")).to_be_visible()
+        await expect(fresh.get_by_text("owner.new@example.com")).to_be_visible()
+        moved = await api.log_in(tenant, "owner.new@example.com", PASSWORD)
+        assert moved["__typename"] == "AuthPayload"
+        assert moved["user"]["email"] == "owner.new@example.com"
+        assert watch.errors == []
+    finally:
+        await context.close()
+        expect.set_options(timeout=5_000)

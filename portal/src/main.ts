@@ -4,7 +4,7 @@ import "./style.css";
 
 import { App, type Config, type Page } from "./app";
 import { h } from "./dom";
-import { forgotPassword, logIn, resetPassword, signUp, verifyEmail } from "./pages/auth";
+import { acceptInvitation, confirmEmail, forgotPassword, logIn, resetPassword, signUp, verifyEmail } from "./pages/auth";
 import { docs } from "./pages/docs";
 import { forum } from "./pages/forum";
 import { invoices } from "./pages/invoices";
@@ -22,7 +22,7 @@ const notFound: Page = {
 };
 
 // Path (after the base) -> page. The mail links of the console land on verify-email,
-// reset-password and log-in.
+// reset-password, log-in, confirm-email and accept-invitation.
 const PAGES: Record<string, Page> = {
   "": products,
   products,
@@ -38,6 +38,8 @@ const PAGES: Record<string, Page> = {
   "verify-email": verifyEmail,
   "forgot-password": forgotPassword,
   "reset-password": resetPassword,
+  "confirm-email": confirmEmail,
+  "accept-invitation": acceptInvitation,
   "not-found": notFound,
 };
 // The home page is the products page; one entry in the navigation.

@@ -133,10 +133,9 @@ class Settings:
     mail_from: str = field(
         default_factory=lambda: _env("AFORO_MAIL_FROM", "no-reply@localhost") or ""
     )
-    # Where mailed links point until a tenant sets its own portal URL.
-    portal_url: str = field(
-        default_factory=lambda: _env("AFORO_PORTAL_URL", "http://localhost:3000") or ""
-    )
+    # Where mailed links point until a tenant sets its own portal URL. Unset: the reference
+    # portal this service serves under /portal (``mail_portal_url``).
+    portal_url: str | None = field(default_factory=lambda: _env("AFORO_PORTAL_URL"))
     # Idle polls for mail queued by other instances (this one's is sent on commit).
     mail_poll_s: float = field(default_factory=lambda: float(_env("AFORO_MAIL_POLL", "5") or "5"))
     mail_max_attempts: int = field(default_factory=lambda: _int("AFORO_MAIL_MAX_ATTEMPTS", 10))
@@ -174,6 +173,18 @@ class Settings:
     @property
     def data_keys_dir(self) -> Path:
         return self.data_keys_path or self.home / "data-keys"
+
+    @property
+    def mail_portal_url(self) -> str:
+        """``portal_url``, else the portal under /portal at ``public_url``, else at this
+        service's own address (a wildcard listen address is reached as localhost)."""
+        if self.portal_url:
+            return self.portal_url
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/portal"
+        host = "localhost" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/portal"
 
     @property
     def bus_kind(self) -> str:

@@ -1,6 +1,13 @@
-/** Sign-up, the mailed verification link, log-in (with the second-factor step), password reset. */
+/** Sign-up, log-in (with the second-factor step), password reset, and the pages every mailed
+ * link lands on: address verification, a new address's confirmation, a team invitation. */
 
-import { RequestPasswordResetDocument, ResetPasswordDocument, unwrap } from "@aforo/storefront";
+import {
+  AcceptTeamInvitationDocument,
+  ConfirmEmailChangeDocument,
+  RequestPasswordResetDocument,
+  ResetPasswordDocument,
+  unwrap,
+} from "@aforo/storefront";
 
 import type { Page } from "../app";
 import { BASE } from "../app";
@@ -108,6 +115,36 @@ export const resetPassword: Page = {
         app.say("Password changed: log in with it.");
         app.go("log-in");
       }),
+    );
+  },
+};
+
+export const confirmEmail: Page = {
+  title: "Confirm your new email",
+  async render(app, main, _params, query) {
+    main.append(h("h1", {}, "Confirming your new email…"));
+    const token = query.get("token") ?? "";
+    const user = unwrap((await app.sf.request(ConfirmEmailChangeDocument, { token })).confirmEmailChange);
+    main.replaceChildren(
+      h("h1", {}, "Email changed"),
+      h("p", {}, `Your account's address is now ${user.email}. Log in with it from now on.`),
+      h("p", {}, h("a", { href: app.user ? `${BASE}products` : `${BASE}log-in` }, app.user ? "Continue" : "Log in")),
+    );
+  },
+};
+
+/** Signed in first (as the invited address): the log-in page brings the visitor back here. */
+export const acceptInvitation: Page = {
+  title: "Join a team",
+  signedIn: true,
+  async render(app, main, _params, query) {
+    main.append(h("h1", {}, "Joining the team…"));
+    const token = query.get("token") ?? "";
+    const team = unwrap((await app.sf.request(AcceptTeamInvitationDocument, { token })).acceptTeamInvitation);
+    main.replaceChildren(
+      h("h1", {}, `You joined ${team.name}`),
+      h("p", {}, `Your role in it: ${team.myRole.toLowerCase()}.`),
+      h("p", {}, h("a", { href: `${BASE}keys` }, "Keys")),
     );
   },
 };

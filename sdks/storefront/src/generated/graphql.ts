@@ -144,6 +144,13 @@ export type SubscriptionStatus =
   | 'ACTIVE'
   | 'CANCELLED';
 
+/** OWNER (one per team: everything), ADMIN (members and keys), BILLING (subscriptions and usage), MEMBER (sees subscriptions, keys without secrets, usage and try-it runs; tries keys out). */
+export type TeamRole =
+  | 'ADMIN'
+  | 'BILLING'
+  | 'MEMBER'
+  | 'OWNER';
+
 /** Pinned threads always come first. */
 export type ThreadOrder =
   | 'LATEST_ACTIVITY'
@@ -288,7 +295,7 @@ export type ConfirmEmailChangeMutationVariables = Exact<{
 
 
 export type ConfirmEmailChangeMutation = { confirmEmailChange:
-    | { __typename: 'User' }
+    | { __typename: 'User', id: string, name: string, email: string | null, emailVerified: boolean, roles: Array<Role> | null }
     | { __typename: 'UserError', code: string, message: string, field: string | null }
    };
 
@@ -635,6 +642,16 @@ export type ApiOperationQueryVariables = Exact<{
 
 
 export type ApiOperationQuery = { apiOperation: { id: string, key: string, kind: string, method: string, path: string, summary: string, descriptionHtml: string, deprecated: boolean, tags: Array<string>, parameters: Array<{ name: string, location: string, required: boolean, descriptionHtml: string, example: unknown, schema: unknown }>, requestBody: { required: boolean, content: Array<{ mediaType: string, example: unknown }> } | null, responses: Array<{ status: string, description: string }>, sampleRequest: { body: string | null, values: unknown }, codeSamples: Array<{ language: CodeLanguage, code: string }> } };
+
+export type AcceptTeamInvitationMutationVariables = Exact<{
+  token: string;
+}>;
+
+
+export type AcceptTeamInvitationMutation = { acceptTeamInvitation:
+    | { __typename: 'Team', id: string, name: string, myRole: TeamRole }
+    | { __typename: 'UserError', code: string, message: string, field: string | null }
+   };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -1086,12 +1103,22 @@ export const ConfirmEmailChangeDocument = new TypedDocumentString(`
     mutation ConfirmEmailChange($token: String!) {
   confirmEmailChange(token: $token) {
     __typename
+    ... on User {
+      ...UserFields
+    }
     ... on UserError {
       ...UserErrorFields
     }
   }
 }
-    fragment UserErrorFields on UserError {
+    fragment UserFields on User {
+  id
+  name
+  email
+  emailVerified
+  roles
+}
+fragment UserErrorFields on UserError {
   code
   message
   field
@@ -2088,3 +2115,22 @@ export const ApiOperationDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<ApiOperationQuery, ApiOperationQueryVariables>;
+export const AcceptTeamInvitationDocument = new TypedDocumentString(`
+    mutation AcceptTeamInvitation($token: String!) {
+  acceptTeamInvitation(token: $token) {
+    __typename
+    ... on Team {
+      id
+      name
+      myRole
+    }
+    ... on UserError {
+      ...UserErrorFields
+    }
+  }
+}
+    fragment UserErrorFields on UserError {
+  code
+  message
+  field
+}`) as unknown as TypedDocumentString<AcceptTeamInvitationMutation, AcceptTeamInvitationMutationVariables>;

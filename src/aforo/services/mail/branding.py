@@ -29,7 +29,7 @@ async def current(session: AsyncSession, settings: Settings) -> Branding:
     base = Branding(
         name=tenant_name or "Aforo",
         from_address=settings.mail_from,
-        portal_url=settings.portal_url,
+        portal_url=settings.mail_portal_url,
     )
     if row is None:
         return base

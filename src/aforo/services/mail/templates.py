@@ -51,13 +51,13 @@ SUBJECTS: dict[Kind, str] = {
 @dataclass(frozen=True)
 class Branding:
     name: str
+    portal_url: str  # where mailed links point (``Settings.mail_portal_url`` by default)
     logo_url: str | None = None
     primary_color: str = "#2563eb"
     background_color: str = "#f4f4f5"
     from_address: str = "no-reply@localhost"
     from_name: str | None = None
     footer: str | None = None
-    portal_url: str = "http://localhost:3000"
 
 
 @dataclass(frozen=True)
