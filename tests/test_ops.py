@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from aforo.app import create_app
 from aforo.config import Settings
+from aforo.runtime.metrics import BUCKETS, HttpRequests
 from aforo.runtime.postgres import EmbeddedPostgres
 from tests.conftest import with_settings
 from tests.services import AppServer
@@ -34,6 +37,40 @@ async def test_health_ready_and_metrics(api: Api) -> None:
     )
     assert 'aforo_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in text
     assert "aforo_http_request_duration_seconds_bucket" in text
+
+
+def test_request_metrics_expose_what_prometheus_client_would() -> None:
+    """The request path keeps plain numbers (``HttpRequests``); scraped, they read exactly as
+    prometheus_client's own counter and histogram fed the same requests would (bucket edges
+    included: a value equal to a bound counts in that bound's bucket)."""
+    reference = CollectorRegistry()
+    labels = ["method", "route", "status"]
+    counter = Counter("aforo_http_requests", "HTTP requests", labels, registry=reference)
+    histogram = Histogram(
+        "aforo_http_request_duration_seconds",
+        "HTTP request latency",
+        labels[:2],
+        buckets=BUCKETS,
+        registry=reference,
+    )
+    ours = CollectorRegistry()
+    http = HttpRequests()
+    ours.register(http)
+    rng = random.Random(3)
+    for _ in range(500):
+        method, route = rng.choice(["GET", "POST"]), rng.choice(["/readyz", "/v1/keys/{id}"])
+        status = rng.choice([200, 404])
+        seconds = rng.choice([*BUCKETS, 0.0004, 11.0, rng.random()])
+        counter.labels(method, route, str(status)).inc()
+        histogram.labels(method, route).observe(seconds)
+        http.observe(method, route, status, seconds)
+
+    def lines(registry: CollectorRegistry) -> list[str]:
+        # (creation times differ, and our histogram has none)
+        text = generate_latest(registry).decode()
+        return sorted(line for line in text.splitlines() if "_created" not in line)
+
+    assert lines(ours) == lines(reference)
 
 
 async def test_readyz_reports_an_unreachable_database(settings: Settings) -> None:

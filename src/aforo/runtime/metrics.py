@@ -10,34 +10,72 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_OPERATIONS = 200
 OTHER = "other"
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+class HttpRequests:
+    """HTTP requests by (method, route, status) and their latency by (method, route): plain
+    numbers on the request path, exposed as the usual counter and histogram when scraped.
+    prometheus_client's children take a lock per update and find the bucket in Python, which
+    was a quarter of a cached key verification's time. Updates run on the event loop; a
+    scrape (perhaps from the metrics listener's thread) copies each table in one C-level step
+    (``list(dict.items())``, ``list(counts)``), never iterating one that is changing."""
+
+    _LE = [repr(float(b)) for b in BUCKETS] + ["+Inf"]  # as prometheus_client writes them
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, int], list[float]] = {}  # [count, first seen]
+        # per (method, route): a count per bucket (the last one +Inf), then the sum
+        self.latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        seen = self.requests.get((method, route, status))
+        if seen is None:
+            seen = self.requests[(method, route, status)] = [0, time.time()]
+        seen[0] += 1
+        counts = self.latency.get((method, route))
+        if counts is None:
+            counts = self.latency[(method, route)] = [0.0] * (len(BUCKETS) + 2)
+        counts[bisect_left(BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
+        counts[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "aforo_http_requests", "HTTP requests", labels=["method", "route", "status"]
+        )
+        for (method, route, status), (n, created) in list(self.requests.items()):
+            requests.add_metric([method, route, str(status)], n, created=created)
+        yield requests
+        latency = HistogramMetricFamily(
+            "aforo_http_request_duration_seconds",
+            "HTTP request latency",
+            labels=["method", "route"],
+        )
+        for labels, table in list(self.latency.items()):
+            counts, cumulative, buckets = list(table), 0.0, []
+            for le, n in zip(self._LE, counts[:-1], strict=True):
+                cumulative += n
+                buckets.append((le, cumulative))
+            latency.add_metric(list(labels), buckets, sum_value=counts[-1])
+        yield latency
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.http_requests = Counter(
-            "aforo_http_requests",
-            "HTTP requests",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.http_latency = Histogram(
-            "aforo_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
+        self.http = HttpRequests()
+        self.registry.register(self.http)
         self.graphql_operations = Counter(
             "aforo_graphql_operations",
             "GraphQL operations",
@@ -48,7 +86,7 @@ class Metrics:
             "aforo_graphql_operation_duration_seconds",
             "GraphQL operation latency",
             ["operation", "type"],
-            buckets=_BUCKETS,
+            buckets=BUCKETS,
             registry=self.registry,
         )
 
@@ -74,10 +112,7 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        self.metrics = metrics
-        # The labelled children, kept: ``labels()`` takes a lock and builds a key each time
-        # (a tenth of a cached verification). Routes are templates, so this stays small.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.http = metrics.http
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,13 +135,5 @@ class MetricsMiddleware:
                 "/graphql" if scope["path"].startswith("/graphql") else "unmatched"
             )
             method = scope["method"] if scope["method"] in _METHODS else OTHER
-            key = (method, path, status)  # bounded: known methods, route templates
-            children = self._children.get(key)
-            if children is None:
-                m = self.metrics
-                children = self._children[key] = (
-                    m.http_requests.labels(method, path, str(status)),
-                    m.http_latency.labels(method, path),
-                )
-            children[0].inc()
-            children[1].observe(time.perf_counter() - start)
+            # bounded: known methods, route templates
+            self.http.observe(method, path, status, time.perf_counter() - start)
