@@ -226,8 +226,7 @@ class OperationMetrics(SchemaExtension):
         op_type = self.execution_context.operation_type.value
         result = self.execution_context.result
         outcome = "error" if result is not None and getattr(result, "errors", None) else "ok"
-        metrics.graphql_operations.labels(name, op_type, outcome).inc()
-        metrics.graphql_latency.labels(name, op_type).observe(time.perf_counter() - start)
+        metrics.graphql.observe(name, op_type, outcome, time.perf_counter() - start)
 
 
 def _should_mask(error: GraphQLError) -> bool:

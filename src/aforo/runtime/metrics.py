@@ -13,7 +13,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,9 +24,10 @@ _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class HttpRequests:
-    """HTTP requests by (method, route, status) and their latency by (method, route): plain
-    numbers on the request path, exposed as the usual counter and histogram when scraped.
+class Timed:
+    """A counter by three labels and a latency histogram by the first two of them (requests
+    by method, route and status; GraphQL operations by name, type and outcome): plain numbers
+    on the request path, exposed as the usual counter and histogram when scraped.
     prometheus_client's children take a lock per update and find the bucket in Python, which
     was a quarter of a cached key verification's time. Updates run on the event loop; a
     scrape (perhaps from the metrics listener's thread) copies each table in one C-level step
@@ -34,62 +35,53 @@ class HttpRequests:
 
     _LE = [repr(float(b)) for b in BUCKETS] + ["+Inf"]  # as prometheus_client writes them
 
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], list[float]] = {}  # [count, first seen]
-        # per (method, route): a count per bucket (the last one +Inf), then the sum
+    def __init__(self, counter: tuple[str, str], histogram: tuple[str, str], labels: list[str]):
+        self.counter, self.histogram, self.labels = counter, histogram, labels
+        self.counts: dict[tuple[str, str, object], list[float]] = {}  # [count, first seen]
+        # per the first two labels: a count per bucket (the last one +Inf), then the sum
         self.latency: dict[tuple[str, str], list[float]] = {}
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        seen = self.requests.get((method, route, status))
+    def observe(self, a: str, b: str, c: object, seconds: float) -> None:
+        seen = self.counts.get((a, b, c))
         if seen is None:
-            seen = self.requests[(method, route, status)] = [0, time.time()]
+            seen = self.counts[(a, b, c)] = [0, time.time()]
         seen[0] += 1
-        counts = self.latency.get((method, route))
+        counts = self.latency.get((a, b))
         if counts is None:
-            counts = self.latency[(method, route)] = [0.0] * (len(BUCKETS) + 2)
+            counts = self.latency[(a, b)] = [0.0] * (len(BUCKETS) + 2)
         counts[bisect_left(BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
         counts[-1] += seconds
 
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
-            "aforo_http_requests", "HTTP requests", labels=["method", "route", "status"]
-        )
-        for (method, route, status), (n, created) in list(self.requests.items()):
-            requests.add_metric([method, route, str(status)], n, created=created)
-        yield requests
-        latency = HistogramMetricFamily(
-            "aforo_http_request_duration_seconds",
-            "HTTP request latency",
-            labels=["method", "route"],
-        )
+        counter = CounterMetricFamily(*self.counter, labels=self.labels)
+        for (a, b, c), (n, created) in list(self.counts.items()):
+            counter.add_metric([a, b, str(c)], n, created=created)
+        yield counter
+        histogram = HistogramMetricFamily(*self.histogram, labels=self.labels[:2])
         for labels, table in list(self.latency.items()):
             counts, cumulative, buckets = list(table), 0.0, []
             for le, n in zip(self._LE, counts[:-1], strict=True):
                 cumulative += n
                 buckets.append((le, cumulative))
-            latency.add_metric(list(labels), buckets, sum_value=counts[-1])
-        yield latency
+            histogram.add_metric(list(labels), buckets, sum_value=counts[-1])
+        yield histogram
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.http = HttpRequests()
-        self.registry.register(self.http)
-        self.graphql_operations = Counter(
-            "aforo_graphql_operations",
-            "GraphQL operations",
+        self.http = Timed(
+            ("aforo_http_requests", "HTTP requests"),
+            ("aforo_http_request_duration_seconds", "HTTP request latency"),
+            ["method", "route", "status"],
+        )
+        self.graphql = Timed(
+            ("aforo_graphql_operations", "GraphQL operations"),
+            ("aforo_graphql_operation_duration_seconds", "GraphQL operation latency"),
             ["operation", "type", "outcome"],
-            registry=self.registry,
         )
-        self.graphql_latency = Histogram(
-            "aforo_graphql_operation_duration_seconds",
-            "GraphQL operation latency",
-            ["operation", "type"],
-            buckets=BUCKETS,
-            registry=self.registry,
-        )
-
+        self.registry.register(self.http)
+        self.registry.register(self.graphql)
         self._operations: set[str] = set()
 
     def operation(self, name: str | None) -> str:
