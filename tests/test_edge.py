@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from aforo.app import create_app
 from aforo.config import Settings
+from aforo.graphql_app import wants_graphql_response
+from aforo.web.hygiene import pick_encoding
+from aforo.web.negotiation import qvalues
 from tests.conftest import with_settings
 from tests.support import Api, TenantFixture, make_tenant
 
@@ -351,6 +354,20 @@ async def test_security_headers_no_store_and_compression(api: Api) -> None:
         assert len(r.content) > 3 * int(r.headers["content-length"])
     small = await api.client.get("/healthz", headers={"Accept-Encoding": "br"})
     assert "content-encoding" not in small.headers  # under the threshold
+
+
+def test_one_reading_of_q_values_for_media_types_and_encodings() -> None:
+    """``Accept`` and ``Accept-Encoding`` are read alike: a q among several parameters
+    counts, q=0 refuses, a malformed q refuses, ties go to the item listed first."""
+    assert qvalues("gzip;level=1;q=0, br") == {"gzip": 0.0, "br": 1.0 - 1e-6}
+    assert pick_encoding("br;level=5;q=0, gzip") == "gzip"  # q after another parameter
+    assert pick_encoding("br;q=zero, gzip;q=0") is None
+    assert pick_encoding("*;q=0.5") == "br" and pick_encoding("identity") is None
+    assert wants_graphql_response(f"{GRJ}, application/json")
+    assert not wants_graphql_response(f"application/json, {GRJ}")  # a tie: the first listed
+    assert not wants_graphql_response(f"application/json;charset=utf-8;q=1, {GRJ};q=0.9")
+    assert wants_graphql_response(f"{GRJ};charset=utf-8;q=0.9, application/json;q=0.8")
+    assert not wants_graphql_response(None) and not wants_graphql_response(f"{GRJ};q=0")
 
 
 # -- the REST contract -----------------------------------------------------------------------

@@ -68,6 +68,7 @@ from aforo.tenancy.auth import STOREFRONT_HEADER
 from aforo.tenancy.context import PrincipalKind, Role, TenantContext
 from aforo.tenancy.hashing import sha256
 from aforo.text import CODE as TEXT_CODE
+from aforo.web.negotiation import qvalues
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 12
@@ -150,19 +151,7 @@ class GraphQLRequestError(DomainError):
 def wants_graphql_response(accept: str | None) -> bool:
     """GraphQL-over-HTTP: answer ``application/graphql-response+json`` when the client ranks
     it at least as high as ``application/json`` (Apollo Client sends both, it first)."""
-    if not accept:
-        return False
-    ranks: dict[str, float] = {}
-    for i, item in enumerate(accept.lower().split(",")):
-        media, *params = [p.strip() for p in item.split(";")]
-        q = 1.0
-        for p in params:
-            if p.startswith("q="):
-                try:
-                    q = float(p[2:])
-                except ValueError:
-                    q = 0.0
-        ranks.setdefault(media, q - i * 1e-6)  # ties go to the one listed first
+    ranks = qvalues(accept)
     grj = ranks.get(GRAPHQL_RESPONSE, 0.0)
     return grj > 0 and grj >= ranks.get("application/json", ranks.get("*/*", 0.0))
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aforo.db import utcnow
 from aforo.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from aforo.models.forum import Badge, Profile, Reply, Thread, Vote
-from aforo.services import account_settings, outbox
+from aforo.services import account_settings, authz, outbox
 
 TOPIC = "aforo.community.events"
 UPVOTE_REP = 1
@@ -75,8 +75,7 @@ async def ensure_can_participate(session: AsyncSession, user_id: uuid.UUID) -> N
     sessions, so this is the last line behind the request-level check); nor can unverified
     accounts, unless the tenant's account policy lets them."""
     await account_settings.require_verified(session, user_id)
-    banned = await session.scalar(select(Profile.is_banned).where(Profile.user_id == user_id))
-    if banned:
+    if await authz.is_banned(session, user_id):
         raise Forbidden("your account is banned from the community", code="BANNED")
 
 

@@ -15,6 +15,8 @@ import brotli
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aforo.web.negotiation import qvalues
+
 MIN_SIZE = 1024
 # An API and JSON pages: never framed, never sniffed, no referrer leaves.
 SECURITY_HEADERS = (
@@ -65,16 +67,7 @@ class _Brotli:
 
 def pick_encoding(accept_encoding: str) -> str | None:
     """``br`` over ``gzip`` when both are acceptable (q > 0)."""
-    accepted: dict[str, float] = {}
-    for item in accept_encoding.lower().split(","):
-        name, _, params = item.strip().partition(";")
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        accepted[name.strip()] = q
+    accepted = qvalues(accept_encoding)
     for enc in ("br", "gzip"):
         if accepted.get(enc, accepted.get("*", 0.0)) > 0:
             return enc
