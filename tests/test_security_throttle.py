@@ -5,12 +5,18 @@ through ``AFORO_RATE_LIMITS`` (``Settings.rate_limits``), as an operator would."
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from limits import parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from aforo.config import Settings
+from aforo.runtime.throttle import LocalWindows
 from tests.conftest import with_settings
 from tests.gateway import create_key, make_key_world, serving, verify
 from tests.services import RedisServer
@@ -212,3 +218,48 @@ async def _two_instances_count_as_one(settings: Settings, **shared_by: object) -
             storefront=t.storefront_key,
         )
         throttled(r)
+
+
+async def test_in_process_counting_answers_as_the_limits_library_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``LocalWindows`` replaces ``limits``' memory storage on the hot path; it must refuse,
+    admit and report reset times exactly as the library's sliding-window counter would, across
+    window boundaries, several tiers and clears, on the same clock."""
+    clock = [1_700_000_000.25]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    reference = SlidingWindowCounterRateLimiter(MemoryStorage())
+    ours = LocalWindows()
+    items = parse_many("5/second;12/10 seconds;40/minute")
+    rng = random.Random(7)
+    outcomes: set[bool] = set()
+    for step in range(3000):
+        clock[0] += rng.choice([0.0, 0.01, 0.07, 0.3, 1.1, 9.7])
+        item, who = rng.choice(items), rng.choice(["a", "b"])
+        op = rng.choices(["hit", "test", "stats", "clear"], [70, 15, 14, 1])[0]
+        if op == "hit":
+            cost = rng.choice([1, 1, 1, 2, 6])
+            theirs = await reference.hit(item, "n", who, cost=cost)
+            assert await ours.hit(item, "n", who, cost=cost) is theirs, step
+            outcomes.add(theirs)
+        elif op == "test":
+            assert await ours.test(item, "n", who) is await reference.test(item, "n", who), step
+        elif op == "stats":
+            mine, theirs_stats = (
+                await ours.get_window_stats(item, "n", who),
+                await reference.get_window_stats(item, "n", who),
+            )
+            assert mine.remaining == theirs_stats.remaining, step
+            assert mine.reset_time == pytest.approx(theirs_stats.reset_time, abs=1e-6), step
+        else:
+            await reference.clear(item, "n", who)
+            await ours.clear(item, "n", who)
+    assert outcomes == {True, False}  # both admitted and refused along the way
+    # Bounded: past SWEEP_AT entries, windows that no longer count are dropped.
+    small = LocalWindows()
+    small.SWEEP_AT = 3
+    for who in "abcd":
+        assert await small.hit(items[0], "n", who)
+    clock[0] += 2.5  # two 1-second windows later: a..d count for nothing
+    assert await small.hit(items[0], "n", "e")
+    assert len(small._windows) == 1

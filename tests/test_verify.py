@@ -161,6 +161,34 @@ async def test_bad_requests_are_4xx(api: Api) -> None:
         assert r.json()["error"]["code"] in ("INVALID", "TOO_LARGE")
 
 
+async def test_each_verification_is_counted_once_in_the_request_metrics(api: Api) -> None:
+    """The hot path skips the metrics middleware and counts itself: every answer, with its
+    status, exactly once (not twice when a request reaches the ordinary router too)."""
+    w = await make_key_world(api)
+
+    def counted(text: str, status: int) -> float:
+        line = (
+            f'aforo_http_requests_total{{method="POST",route="/v1/keys/verify",status="{status}"}}'
+        )
+        found = [row for row in text.splitlines() if row.startswith(line + " ")]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await api.client.get("/metrics")).text
+    for _ in range(3):
+        assert (await verify(api, w.gateway, w.key))[0] == 200
+    assert (await verify(api, w.gateway, new_key_secret()))[0] == 403
+    assert (await verify(api, "not-a-gateway-token", w.key))[0] == 401
+    bad = await api.client.post(
+        "/v1/keys/verify", content=b"{", headers={"Authorization": f"Bearer {w.gateway}"}
+    )
+    assert bad.status_code == 400
+    after = (await api.client.get("/metrics")).text
+    for status, n in [(200, 3), (403, 1), (401, 1), (400, 1)]:
+        assert counted(after, status) - counted(before, status) == n, status
+    histogram = 'aforo_http_request_duration_seconds_count{method="POST",route="/v1/keys/verify"}'
+    assert histogram in after
+
+
 async def test_typos_and_repeats_are_answered_without_the_database(api: Api) -> None:
     w = await make_key_world(api)
     typo = w.key[:-1] + ("A" if w.key[-1] != "A" else "B")

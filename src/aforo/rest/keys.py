@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -114,6 +115,8 @@ class VerifyEndpoint:
         self._quotas = _Rendered(_quota_head)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        status = 500
         try:
             status, headers, body = await self._answer(scope, receive)
         except Exception as e:  # the database down on a miss: say so, never hang or crash
@@ -124,8 +127,14 @@ class VerifyEndpoint:
             status, headers, body = _error(
                 503, "UNAVAILABLE", "verification is unavailable", **{"retry-after": "1"}
             )
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            # Counted here, not by a middleware wrapping every send (the hot path).
+            metrics = getattr(scope["app"], "request_metrics", None)
+            if metrics is not None:
+                metrics.observe("POST", PATH, status, time.perf_counter() - start)
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, Headers, bytes]:
         v: KeyVerifier = scope["app"].state.key_verifier
@@ -287,7 +296,8 @@ async def token(request: Request) -> Response:
 
 
 # -- wiring ----------------------------------------------------------------------------------
-ROUTES = [Route("/v1/keys/verify", VerifyEndpoint(), methods=["POST"], name="verify_key")]
+PATH = "/v1/keys/verify"
+ROUTES = [Route(PATH, VerifyEndpoint(), methods=["POST"], name="verify_key")]
 
 
 @contextlib.asynccontextmanager

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, WindowStats, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
@@ -84,6 +84,60 @@ def tiers(overrides: Iterable[tuple[str, str]] = ()) -> dict[str, list[RateLimit
     return {name: parse_many(value) for name, value in chosen.items()}
 
 
+class LocalWindows:
+    """This process's counting: ``limits``' sliding-window counter (its arithmetic, its answers
+    and reset times) over one plain dict. The library's ``MemoryStorage`` keeps a counter and
+    an expiry per window key, through wrapped awaits and a timer task: a twentieth of a
+    verify cache miss, which pays for a count of guesses on every request."""
+
+    SWEEP_AT = 10_000  # entries before stale ones are swept
+
+    def __init__(self) -> None:
+        # limit key → (window index, previous window's count, current count, stale after)
+        self._windows: dict[str, tuple[int, int, int, float]] = {}
+
+    def _read(self, item: RateLimitItem, ids: tuple[str, ...]) -> tuple[str, int, int, int]:
+        key, expiry = item.key_for(*ids), item.get_expiry()
+        index = int(time.time() // expiry)
+        at, previous, current, _ = self._windows.get(key, (index, 0, 0, 0.0))
+        if at != index:  # a later window: the current count became the previous one, or 0
+            previous, current = (current if at == index - 1 else 0), 0
+        return key, index, previous, current
+
+    @staticmethod
+    def _weighted(item: RateLimitItem, previous: int, current: int) -> float:
+        expiry = item.get_expiry()
+        return previous * (expiry - time.time() % expiry) / expiry + current
+
+    async def hit(self, item: RateLimitItem, *ids: str, cost: int = 1) -> bool:
+        key, index, previous, current = self._read(item, ids)
+        if math.floor(self._weighted(item, previous, current)) + cost > item.amount:
+            return False
+        now, expiry = time.time(), item.get_expiry()
+        if len(self._windows) >= self.SWEEP_AT:
+            self._windows = {k: v for k, v in self._windows.items() if v[3] > now}
+        self._windows[key] = (index, previous, current + cost, (index + 2) * expiry)
+        return True
+
+    async def test(self, item: RateLimitItem, *ids: str, cost: int = 1) -> bool:
+        _, _, previous, current = self._read(item, ids)
+        return self._weighted(item, previous, current) < item.amount - cost + 1
+
+    async def get_window_stats(self, item: RateLimitItem, *ids: str) -> WindowStats:
+        _, _, previous, current = self._read(item, ids)
+        now, expiry = time.time(), item.get_expiry()
+        remaining = max(0, item.amount - math.floor(self._weighted(item, previous, current)))
+        if not (previous or current):
+            return WindowStats(now, remaining)
+        left = expiry - now % expiry  # of the current window
+        resets = [left % (expiry / previous)] if previous else []
+        resets += [left] if current else []
+        return WindowStats(now + min(resets), remaining)
+
+    async def clear(self, item: RateLimitItem, *ids: str) -> None:
+        self._windows.pop(item.key_for(*ids), None)
+
+
 class SharedCounters(MemoryStorage):
     """The sliding-window counters in PostgreSQL's ``shared_cache``: the limiter's window
     arithmetic is ``limits``' own (inherited), its counters live where every worker process
@@ -117,8 +171,7 @@ class Throttle:
         postgres: PgCache | None = None,
     ) -> None:
         self.tiers = tiers(overrides)
-        self._memory_storage = MemoryStorage()
-        self._memory = SlidingWindowCounterRateLimiter(self._memory_storage)
+        self._memory = LocalWindows()
         self._shared: SlidingWindowCounterRateLimiter | None = None
         self._redis: RedisStorage | None = None
         if postgres is not None and not redis_url:
@@ -170,9 +223,6 @@ class Throttle:
             await self._do("clear", item, name, *keys)
 
     async def close(self) -> None:
-        timer = self._memory_storage.timer
-        if timer is not None and not timer.done():
-            timer.cancel()
         if self._redis is not None:
             client = getattr(self._redis.bridge, "storage", None)
             if client is not None:

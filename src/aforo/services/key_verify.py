@@ -71,9 +71,23 @@ PURGED_PREFIXES = ("aforo:apikey:", "aforo:cred:", "aforo:authz:")
 INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 (a verdict code)
 
 
+_HASH_PREFIX = "aforo:apikey:h:"
+_GATEWAY_PREFIX = credential_cache_key("gateway", b"")
+
+
 def hash_cache_key(key_hash: bytes) -> str:
     # Not tenant-prefixed: this lookup is what finds the tenant.
-    return f"aforo:apikey:h:{key_hash.hex()}"
+    return f"{_HASH_PREFIX}{key_hash.hex()}"
+
+
+def _local(name: str) -> str | bytes:
+    """The L1's key for a cache entry's name: a key's or a gateway token's hash is kept by its
+    digest, so a cache hit finds both without formatting a name; other names as they are."""
+    for prefix in (_HASH_PREFIX, _GATEWAY_PREFIX):
+        if name.startswith(prefix):
+            with contextlib.suppress(ValueError):
+                return bytes.fromhex(name[len(prefix) :])
+    return name
 
 
 def id_cache_key(tenant_id: uuid.UUID, key_id: uuid.UUID) -> str:
@@ -155,8 +169,9 @@ class KeyVerifier:
     def __init__(self, runtime: Runtime, *, flush_s: float = FLUSH_S) -> None:
         self.runtime = runtime
         self.flush_s = flush_s
-        self._l1: dict[str, tuple[float, KeyState | None, Memo]] = {}
-        self._gw: dict[str, tuple[float, TenantContext]] = {}
+        # Keyed by ``_local(name)``: digests for keys' and gateway tokens' hashes.
+        self._l1: dict[str | bytes, tuple[float, KeyState | None, Memo]] = {}
+        self._gw: dict[bytes, tuple[float, TenantContext]] = {}
         self._id = uuid.uuid4().hex
         self._last_beat = -HEARTBEAT_WINDOW_S  # no L1 until the first heartbeat returns
         self._epoch = 0  # bumped by every invalidation: a load that raced one is not cached
@@ -274,8 +289,10 @@ class KeyVerifier:
     def _drop_local(self, names: list[str]) -> None:
         self._epoch += 1
         for n in names:
-            self._l1.pop(n, None)
-            self._gw.pop(n, None)
+            local = _local(n)
+            self._l1.pop(local, None)
+            if isinstance(local, bytes):
+                self._gw.pop(local, None)
         for hook in self.on_drop:
             hook(names)
         cache = self.runtime.cache
@@ -326,8 +343,9 @@ class KeyVerifier:
     ) -> tuple[KeyState | None, Memo | None]:
         """The key's state and, when it sits in the L1, the entry's memo of verdicts."""
         now = time.monotonic()
+        local = _local(name)
         if self.l1_on:
-            hit = self._l1.get(name)
+            hit = self._l1.get(local)
             if hit is not None and hit[0] > now:
                 return hit[1], hit[2]
         epoch = self._epoch
@@ -353,7 +371,7 @@ class KeyVerifier:
                 self._l1.clear()  # crude but bounded; refills from the shared cache
             memo: Memo = {}
             # The entry never outlives the key's expiry, so its memoised verdicts hold.
-            self._l1[name] = (now + _ttl(state), state, memo)
+            self._l1[local] = (now + _ttl(state), state, memo)
             return state, memo
         return state, None
 
@@ -361,10 +379,10 @@ class KeyVerifier:
         """The gateway token's tenant, through the L1 (the Authenticator caches below it)."""
         if not raw:
             raise Unauthenticated("send the gateway token", code="UNAUTHENTICATED")
-        name = credential_cache_key("gateway", sha256(raw.strip()))
+        digest = sha256(raw.strip())
         now = time.monotonic()
         if self.l1_on:
-            hit = self._gw.get(name)
+            hit = self._gw.get(digest)
             if hit is not None and hit[0] > now:
                 ctx = hit[1]
                 self._note_gateway(ctx)
@@ -372,7 +390,7 @@ class KeyVerifier:
         epoch = self._epoch
         ctx = await self.runtime.auth.gateway(raw)
         if self.l1_on and self._epoch == epoch:
-            self._gw[name] = (now + CACHE_TTL_S, ctx)
+            self._gw[digest] = (now + CACHE_TTL_S, ctx)
         self._note_gateway(ctx)
         return ctx
 
@@ -385,14 +403,14 @@ class KeyVerifier:
         """The verdict when everything it needs is cached here (the gateway token, the key's
         state and verdict, the quota): synchronous, the hot path. None: ``gateway`` then
         ``verdict`` answer (the same verdict, reading what is missing)."""
-        if not gateway_token or not self.l1_on:
-            return None
         now = time.monotonic()
-        gw = self._gw.get(credential_cache_key("gateway", sha256(gateway_token.strip())))
+        if not gateway_token or now - self._last_beat >= HEARTBEAT_WINDOW_S:  # the L1 is off
+            return None
+        gw = self._gw.get(sha256(gateway_token.strip()))
         credential = credential.strip()
         if gw is None or gw[0] <= now or len(credential) > MAX_CREDENTIAL:
             return None
-        entry = self._l1.get(hash_cache_key(sha256(credential)))
+        entry = self._l1.get(sha256(credential))
         if entry is None or entry[0] <= now or credential.count(".") == 2:
             return None
         ctx = gw[1]
@@ -420,7 +438,7 @@ class KeyVerifier:
         key_hash = sha256(credential)
         name = hash_cache_key(key_hash)
         # Only well-formed keys ever enter the L1: an L1 entry spares the checksum.
-        if name not in self._l1 and not api_keys.well_formed(credential):
+        if key_hash not in self._l1 and not api_keys.well_formed(credential):
             return Verdict(*_MALFORMED)  # a typo: no database read
 
         async def load(_: AsyncSession | None) -> KeyState | None:
