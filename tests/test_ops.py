@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import websockets
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import text
 
+from aforo import db
 from aforo.app import create_app
 from aforo.config import Settings
+from aforo.db import asyncpg_dsn
 from aforo.runtime.metrics import BUCKETS, Metrics
 from aforo.runtime.postgres import EmbeddedPostgres
 from tests.conftest import with_settings
@@ -210,3 +216,43 @@ async def test_database_restart_is_a_retryable_503_then_recovers(
         pg.start()
     # Same process, no restart of ours: the pool reconnects.
     assert (await api.data(q, storefront=t.storefront_key))["tenant"]["name"] == "Acme"
+
+
+async def test_a_pooled_connection_is_pinged_only_after_idling(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy pool lends its connections without a round trip each; one idle for a while is
+    pinged first; one the server closed is replaced, and the statement still runs."""
+    pings: list[str] = []
+    execute = asyncpg.connection.Connection.execute
+
+    async def spy(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> str:
+        if query == "select 1":
+            pings.append(query)
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", spy)
+    assert settings.database_url
+    engine = db.create_engine(settings.database_url, pool_size=1)
+
+    async def backend() -> int:
+        async with engine.connect() as c:
+            return int((await c.execute(text("select pg_backend_pid()"))).scalar_one())
+
+    try:
+        first = {await backend() for _ in range(5)}
+        assert len(first) == 1 and pings == []  # one connection, lent five times, no pings
+        monkeypatch.setattr(db, "PING_IDLE_S", 0.0)  # as if it had idled
+        assert await backend() in first
+        assert pings == ["select 1"]
+        raw = await asyncpg.connect(asyncpg_dsn(engine))
+        try:
+            assert await raw.fetchval("select pg_terminate_backend($1)", first.pop())
+        finally:
+            await raw.close()
+        await asyncio.sleep(0.2)  # the pooled connection hears the server close it
+        pings.clear()
+        assert await backend() not in first  # replaced, not used: no error for the caller
+        assert pings == []  # a closed connection needs no round trip to be found
+    finally:
+        await engine.dispose()

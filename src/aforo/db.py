@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -85,15 +86,43 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
     if engine.dialect.driver == "asyncpg":
         engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+        event.listen(engine.sync_engine, "checkin", _checked_in)
+        event.listen(engine.sync_engine, "close", _closed)
     return engine
 
 
+PING_IDLE_S = 5.0
+# When each pooled connection was last given back, by the id of its DB-API connection (which
+# cannot carry attributes); entries leave when the connection closes.
+_returned: dict[int, float] = {}
+
+
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is not None:
+        if len(_returned) >= 10_000:
+            _returned.clear()  # never grows past the pools' sizes in practice; bounded anyway
+        _returned[id(dbapi_connection)] = time.monotonic()
+
+
+def _closed(dbapi_connection: Any, record: Any) -> None:
+    _returned.pop(id(dbapi_connection), None)
+
+
 def _ping(dbapi_connection: Any) -> bool:
-    """The pool's check of a connection before lending it: ``select 1`` on the simple query
-    protocol, one round trip. SQLAlchemy's own asyncpg ping wraps a prepared ``;`` in a
-    transaction it rolls back: three round trips on every checkout, so on every request."""
+    """The pool's check of a connection before lending it. A connection the server closed
+    (a restart, a terminated backend) is known to asyncpg without asking: False, and the pool
+    replaces it and every connection older than it. One given back less than ``PING_IDLE_S``
+    ago is lent as it is: a busy service pays no round trip per transaction, and a failure
+    that could not be seen yet is the statement's, answered as unavailable (retryable) like
+    any outage. Otherwise ``select 1`` on the simple query protocol, one round trip
+    (SQLAlchemy's own asyncpg ping takes three: a prepared ``;`` in a transaction)."""
+    conn = dbapi_connection._connection
+    if conn.is_closed():
+        return False
+    if time.monotonic() - _returned.get(id(dbapi_connection), -PING_IDLE_S) < PING_IDLE_S:
+        return True
     try:
-        await_(dbapi_connection._connection.execute("select 1"))
+        await_(conn.execute("select 1"))
     except Exception as error:
         dbapi_connection._handle_exception(error)  # as SQLAlchemy's: a disconnect is seen
     return True
