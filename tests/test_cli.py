@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from aforo import cli
 from aforo.config import Settings
 from aforo.runtime.postgres import free_port
 from tests.support import Api
@@ -217,3 +219,26 @@ def test_serve_on_a_taken_port_prints_nothing_secret_and_stops_its_cluster(
     assert not (home / "postgres" / "pgdata" / "postmaster.pid").exists()
     # Nothing was provisioned either: the next start still creates (and shows) the demo.
     assert "Traceback" not in out.stderr
+
+
+async def test_the_served_socket_turns_nagle_off_on_every_connection() -> None:
+    """``aforo serve`` binds its listening socket itself and hands it to uvicorn, whose
+    connections asyncio sets TCP_NODELAY on only when the socket says it is TCP. Without it,
+    a response written in two parts waits for the client's delayed ACK (~40 ms a request)."""
+    listener = cli._bind("127.0.0.1", 0)
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            conn = transport.get_extra_info("socket")
+            nodelay.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+    try:
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        assert await asyncio.wait_for(nodelay, 10) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()

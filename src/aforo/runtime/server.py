@@ -214,8 +214,12 @@ def serve(
             await asyncio.gather(*tasks)
 
     # uvicorn re-raises the signal it stopped on once it has shut down; Ctrl-C is a clean exit.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_all())
+    # The event loop is the one uvicorn would pick (uvloop when installed), as its workers get.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=main.config.get_loop_factory()) as runner,
+    ):
+        runner.run(run_all())
 
 
 # A worker importing the app on a busy machine can take longer than uvicorn's 5 s health check,
