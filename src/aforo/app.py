@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.schema import Schema
 from strawberry.tools import merge_types
@@ -124,7 +124,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     rest_billing.router,
 )
 # Hot paths as plain Starlette routes (no FastAPI dependency layer), one entry per module.
-STARLETTE_ROUTES: tuple[BaseRoute, ...] = (*keys.ROUTES,)
+STARLETTE_ROUTES: tuple[Route, ...] = (*keys.ROUTES,)
 # Background parts a domain runs for the app's lifetime: called with (runtime, app.state),
 # entered after the runtime is built and exited before it is torn down.
 LIFESPANS: tuple[Callable[[Runtime, Any], contextlib.AbstractAsyncContextManager[None]], ...] = (
@@ -145,11 +145,10 @@ class HotPathApp(FastAPI):
     a cache-hit verification, and the metrics wrapper another tenth). They handle their own
     errors and count themselves in ``request_metrics``."""
 
-    hot_routes: tuple[BaseRoute, ...] = ()
     request_metrics: Timed | None = None
     outbound_policy: Policy | None = None
     _servers: frozenset[Any] = frozenset()
-    # Hot routes without path parameters, by (path, method): one dict lookup per request.
+    # Hot routes by (path, method): one dict lookup per request (they take no path parameters).
     hot_exact: dict[tuple[str, str], Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -159,19 +158,12 @@ class HotPathApp(FastAPI):
             self._servers = self._servers | {server}
             if self.outbound_policy is not None and isinstance(server[1], int):
                 self.outbound_policy.note_listener(str(server[0]), server[1])
-        if scope["type"] == "http" and self.hot_routes:
+        if scope["type"] == "http":
             exact = self.hot_exact.get((scope["path"], scope["method"]))
             if exact is not None:
                 scope["app"], scope["route"] = self, exact
                 await exact.app(scope, receive, send)
                 return
-            for route in self.hot_routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    scope["app"], scope["route"] = self, route
-                    await route.handle(scope, receive, send)
-                    return
         await super().__call__(scope, receive, send)
 
 
@@ -353,13 +345,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(CORSMiddleware, holder=holder)  # browser routes only
     app.add_middleware(HygieneMiddleware)  # outermost: headers and compression on everything
-    app.hot_routes = STARLETTE_ROUTES
     app.request_metrics = metrics.http
     app.outbound_policy = policy
-    app.hot_exact = {
-        (r.path, m): r
-        for r in STARLETTE_ROUTES
-        if isinstance(r, Route) and not r.param_convertors
-        for m in r.methods or ()
-    }
+    hot: dict[tuple[str, str], Route] = {}
+    for r in STARLETTE_ROUTES:
+        if r.param_convertors:  # matched by path alone, below
+            raise TypeError(f"hot route {r.path} must take no path parameters")
+        hot.update(((r.path, m), r) for m in r.methods or ())
+    app.hot_exact = hot
     return app
