@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from limits import RateLimitItem, WindowStats, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -84,6 +84,14 @@ def tiers(overrides: Iterable[tuple[str, str]] = ()) -> dict[str, list[RateLimit
     return {name: parse_many(value) for name, value in chosen.items()}
 
 
+class _Window(NamedTuple):
+    key: str
+    number: int  # of the current window (time // expiry)
+    previous: int
+    current: int
+    weighted: float  # limits' weighted count
+
+
 class LocalWindows:
     """This process's counting: ``limits``' sliding-window counter (its arithmetic, its answers
     and reset times) over one plain dict. The library's ``MemoryStorage`` keeps a counter and
@@ -96,42 +104,39 @@ class LocalWindows:
         # limit key → (window index, previous window's count, current count, stale after)
         self._windows: dict[str, tuple[int, int, int, float]] = {}
 
-    def _read(self, item: RateLimitItem, ids: tuple[str, ...]) -> tuple[str, int, int, int]:
+    def _read(self, item: RateLimitItem, ids: tuple[str, ...], now: float) -> _Window:
         key, expiry = item.key_for(*ids), item.get_expiry()
-        index = int(time.time() // expiry)
+        index = int(now // expiry)
         at, previous, current, _ = self._windows.get(key, (index, 0, 0, 0.0))
         if at != index:  # a later window: the current count became the previous one, or 0
             previous, current = (current if at == index - 1 else 0), 0
-        return key, index, previous, current
-
-    @staticmethod
-    def _weighted(item: RateLimitItem, previous: int, current: int) -> float:
-        expiry = item.get_expiry()
-        return previous * (expiry - time.time() % expiry) / expiry + current
+        # The previous window counts for the share of it still inside the sliding window.
+        weighted = previous * (expiry - now % expiry) / expiry + current
+        return _Window(key, index, previous, current, weighted)
 
     async def hit(self, item: RateLimitItem, *ids: str, cost: int = 1) -> bool:
-        key, index, previous, current = self._read(item, ids)
-        if math.floor(self._weighted(item, previous, current)) + cost > item.amount:
+        now = time.time()  # one reading for the window and its weight
+        w = self._read(item, ids, now)
+        if math.floor(w.weighted) + cost > item.amount:
             return False
-        now, expiry = time.time(), item.get_expiry()
         if len(self._windows) >= self.SWEEP_AT:
             self._windows = {k: v for k, v in self._windows.items() if v[3] > now}
-        self._windows[key] = (index, previous, current + cost, (index + 2) * expiry)
+        stale_after = (w.number + 2) * item.get_expiry()
+        self._windows[w.key] = (w.number, w.previous, w.current + cost, stale_after)
         return True
 
     async def test(self, item: RateLimitItem, *ids: str, cost: int = 1) -> bool:
-        _, _, previous, current = self._read(item, ids)
-        return self._weighted(item, previous, current) < item.amount - cost + 1
+        return self._read(item, ids, time.time()).weighted < item.amount - cost + 1
 
     async def get_window_stats(self, item: RateLimitItem, *ids: str) -> WindowStats:
-        _, _, previous, current = self._read(item, ids)
         now, expiry = time.time(), item.get_expiry()
-        remaining = max(0, item.amount - math.floor(self._weighted(item, previous, current)))
-        if not (previous or current):
+        w = self._read(item, ids, now)
+        remaining = max(0, item.amount - math.floor(w.weighted))
+        if not (w.previous or w.current):
             return WindowStats(now, remaining)
         left = expiry - now % expiry  # of the current window
-        resets = [left % (expiry / previous)] if previous else []
-        resets += [left] if current else []
+        resets = [left % (expiry / w.previous)] if w.previous else []
+        resets += [left] if w.current else []
         return WindowStats(now + min(resets), remaining)
 
     async def clear(self, item: RateLimitItem, *ids: str) -> None:
