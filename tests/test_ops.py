@@ -16,7 +16,9 @@ import pytest
 import websockets
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.routing import Route
 
+from aforo import app as app_module
 from aforo import db
 from aforo.app import create_app
 from aforo.config import Settings
@@ -256,3 +258,18 @@ async def test_a_pooled_connection_is_pinged_only_after_idling(
         assert pings == []  # a closed connection needs no round trip to be found
     finally:
         await engine.dispose()
+
+
+def test_a_hot_route_must_be_matched_by_its_path_alone(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hot routes are found by (path, method) before the middleware stack; one with path
+    parameters could never be found that way, so the app refuses it rather than serve it
+    through the ordinary router without its hot-path handling."""
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("never called")
+
+    monkeypatch.setattr(app_module, "STARLETTE_ROUTES", (Route("/v1/x/{id}", endpoint),))
+    with pytest.raises(TypeError, match=re.escape("/v1/x/{id}")):
+        create_app(settings)
