@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,46 @@ def test_a_hot_route_must_be_matched_by_its_path_alone(
     monkeypatch.setattr(app_module, "STARLETTE_ROUTES", (Route("/v1/x/{id}", endpoint),))
     with pytest.raises(TypeError, match=re.escape("/v1/x/{id}")):
         create_app(settings)
+
+
+async def test_a_tenant_bound_lookup_sees_its_tenant_only_and_never_lends_it_on(
+    settings: Settings,
+) -> None:
+    """``LookupPool.read_as``: row-level security applies as in a session bound to the tenant,
+    in a read-only transaction; after it - and after a failed or cancelled one - the pooled
+    connection carries no tenant and no open transaction."""
+    a, b = await make_tenant(settings, "A"), await make_tenant(settings, "B")
+    assert settings.database_url
+    engine = db.create_engine(settings.database_url, pool_size=1)
+    pool = db.LookupPool(asyncpg_dsn(engine), 1)
+    state = (
+        "select current_setting('app.tenant_id', true) as tenant, txid_current() as tx,"
+        " pg_backend_pid() as pid"
+    )
+
+    async def clean() -> int:
+        (one,), (two,) = await pool.fetch(state), await pool.fetch(state)
+        assert not one["tenant"] and not two["tenant"]
+        assert one["tx"] != two["tx"]  # each statement its own transaction: none left open
+        assert one["pid"] == two["pid"]
+        return int(one["pid"])
+
+    try:
+        for t in (a, b):
+            rows = await pool.read_as(uuid.UUID(t.id), "select id from tenants")
+            assert [str(r["id"]) for r in rows] == [t.id]
+        assert await pool.fetch("select id from tenants") == []  # unbound: nothing
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await pool.read_as(uuid.UUID(a.id), "delete from tenants")
+        await clean()
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await pool.read_as(uuid.UUID(a.id), "select 1 / 0")
+        await clean()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await pool.read_as(uuid.UUID(a.id), "select pg_sleep(5)")
+        first = await clean()
+        assert await clean() == first  # a clean connection is lent on
+    finally:
+        await pool.close()
+        await engine.dispose()

@@ -282,3 +282,40 @@ async def test_graphql_operations_are_posted_to_the_configured_endpoint(api: Api
         assert (got["method"], got["path"], got["body"]) == ("POST", "/graphql", query)
         assert got["headers"]["content-type"] == "application/json"
         assert got["headers"]["authorization"].startswith("Bearer ey")
+
+
+async def test_a_run_reusing_its_token_reads_its_target_and_rights_in_one_statement(
+    api: Api, app: FastAPI
+) -> None:
+    """After the first run minted the key's token, the next ones reuse it while the key
+    verifier (whose cache every instance drops on revocation) accepts it: a run then reads
+    the operation, the allow-list and the caller's right to use the key in one statement on a
+    bare connection (no ORM transaction, no mint), and answers as the first did."""
+    with upstream() as (_, server):
+        w = await make_world(api, [server.url])
+        inp = w.run("GET /forecast/{city}", pathParams=[{"name": "city", "value": "oslo"}])
+        first = await try_it(api, w.keys.dev, inp)
+        await try_it(api, w.keys.dev, inp)  # the key's verdict is cached from here on
+        await playground_runs.flush(app.state.runtime)
+        with statements(app) as seen:
+            second = await try_it(api, w.keys.dev, inp)
+        # (background writes - keys' last use, the first run's record - are not the run's)
+        mine = [q for q in seen if "last_used_at" not in q and not q.startswith("INSERT")]
+        assert len(mine) == 1 and "usable" in mine[0], seen
+        assert (second["status"], second["body"]) == (first["status"], first["body"])
+
+
+async def test_a_cookie_an_api_sets_never_goes_out_with_anyone_elses_run(api: Api) -> None:
+    """The pooled outbound clients serve every tenant and user: a ``Set-Cookie`` answered to
+    one caller's run is not kept, so no later run - another tenant's here - sends it."""
+    with upstream() as (up, server):
+        first = await make_world(api, [server.url])
+        other = await make_world(
+            api, [server.url], keys=await make_key_world(api, name="Globex", email="x@example.com")
+        )
+        city = [{"name": "city", "value": "oslo"}]
+        for w in (first, other, first):
+            r = await try_it(api, w.keys.dev, w.run("GET /forecast/{city}", pathParams=city))
+            assert r["status"] == 200, r
+    assert len(up.seen) == 3
+    assert all("cookie" not in seen["headers"] for seen in up.seen), up.seen

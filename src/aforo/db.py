@@ -16,11 +16,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import DateTime, MetaData, Select, bindparam, event, select, text
+from sqlalchemy import ClauseElement, DateTime, MetaData, Select, bindparam, event, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
 
@@ -133,6 +136,33 @@ def asyncpg_dsn(engine: AsyncEngine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class RawStatement:
+    """A SQLAlchemy statement compiled once for bare asyncpg (``LookupPool``): the statement
+    stays the one definition (ORM names, shared conditions such as ``ownership.visible``).
+    Its bind parameters without a value (``bindparam(name, type_=..., required=False)``) are
+    given per call; the literal values the statement carries are kept in order with them."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: ClauseElement) -> RawStatement:
+        compiled = cast(
+            SQLCompiler,
+            statement.compile(dialect=_ASYNCPG, compile_kwargs={"render_postcompile": True}),
+        )
+        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def args(self, **given: Any) -> list[Any]:
+        return [given[n] if n in given else self.fixed[n] for n in self.names]
+
+
+_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]  # (untyped in SQLAlchemy)
+_BEGIN_AS = "begin read only; select set_config('app.tenant_id', '{}', true)"
+
+
 class LookupPool:
     """Bare asyncpg connections beside the engine's pool, for hot one-statement reads (a
     verify cache miss, a try-it target): one round trip, where the engine's checkout adds a
@@ -204,15 +234,46 @@ class LookupPool:
                 return rows
             except self.RETRY:
                 conn.terminate()
-                for idle in self._idle:  # they died with the same server
-                    idle.terminate()
-                self._open -= len(self._idle)
-                self._idle.clear()
+                self._drop_idle()
                 if attempt:
                     raise
             finally:
                 self._give(conn)
         raise AssertionError("unreachable")
+
+    async def read_as(self, tenant_id: uuid.UUID, sql: str, *args: Any) -> list[Any]:
+        """``sql`` in a read-only transaction bound to ``tenant_id`` (row-level security
+        applies, as in ``tenant_session``): three round trips, the begin and the binding in
+        one. A connection whose transaction did not end cleanly is closed, never lent on with
+        a tenant bound."""
+        for observe in self.observers:
+            observe(sql)
+        begin = _BEGIN_AS.format(uuid.UUID(str(tenant_id)))  # a UUID's text: nothing to quote
+        for attempt in range(2):
+            conn = await self._take()
+            try:
+                await conn.execute(begin)
+                rows: list[Any] = await conn.fetch(sql, *args)
+                await conn.execute("commit")
+                return rows
+            except self.RETRY:
+                conn.terminate()
+                self._drop_idle()
+                if attempt:
+                    raise
+            except BaseException:
+                conn.terminate()
+                raise
+            finally:
+                self._give(conn)
+        raise AssertionError("unreachable")
+
+    def _drop_idle(self) -> None:
+        """After a connection died: the idle ones died with the same server."""
+        for idle in self._idle:
+            idle.terminate()
+        self._open -= len(self._idle)
+        self._idle.clear()
 
     async def close(self) -> None:
         self._closed = True

@@ -29,6 +29,7 @@ they never say what a name resolved to (only "not a public address").
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import ipaddress
 import re
 import socket
@@ -414,7 +415,9 @@ class Guard:
 
     async def _fetch(self, url: str, method: str, headers: dict[str, str]) -> Response:
         timeout = httpx.Timeout(self.timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as c:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False, cookies=_NoCookies()
+        ) as c:
             for _ in range(self.max_redirects + 1):
                 target, ip = await self.vet(url)
                 response = await self._send(c, method, target, ip, headers)
@@ -666,12 +669,25 @@ class _Clock:
         )
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Outbound clients' cookie jar: keeps nothing. The pooled clients are shared by every
+    tenant and user, so a cookie an API set for one caller would go out with the next caller's
+    requests to the same address (requests go to the vetted IP, the cookie's domain)."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        pass
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+
 class ClientPool:
     """Pooled connections for ``Guard.exchange``: one client for plain HTTP (a connection is
     keyed by the vetted IP and port; the Host header travels with each request), and one client
     per TLS server name, so a connection whose certificate was checked for one name is never
     reused for another name on the same IP. The per-name clients are bounded (least recently
-    used retired first, closed once their requests can no longer be running)."""
+    used retired first, closed once their requests can no longer be running). They share
+    connections, never state: no cookie is kept (``_NoCookies``)."""
 
     def __init__(
         self,
@@ -694,6 +710,7 @@ class ClientPool:
             trust_env=False,
             verify=self.verify,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            cookies=_NoCookies(),
         )
 
     def client(self, scheme: str, host: str) -> httpx.AsyncClient:

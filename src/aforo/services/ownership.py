@@ -58,7 +58,7 @@ def roles_with(cap: Capability) -> list[str]:
     return sorted(r.value for r, caps in MATRIX.items() if cap in caps)
 
 
-def teams_of(user_id: uuid.UUID, cap: Capability) -> Any:
+def teams_of(user_id: uuid.UUID | ColumnElement[uuid.UUID], cap: Capability) -> Any:
     """The live teams in which ``user_id`` holds ``cap`` (a subquery of team ids)."""
     return (
         select(TeamMember.team_id)
@@ -72,9 +72,10 @@ def teams_of(user_id: uuid.UUID, cap: Capability) -> Any:
 
 
 def visible(
-    team_col: Any, user_col: Any, user_id: uuid.UUID, cap: Capability
+    team_col: Any, user_col: Any, user_id: uuid.UUID | ColumnElement[uuid.UUID], cap: Capability
 ) -> ColumnElement[bool]:
-    """THE visibility rule, as a condition on a row with an owning team and person column."""
+    """THE visibility rule, as a condition on a row with an owning team and person column
+    (``user_id``: a value, or a bind parameter of a statement compiled once)."""
     return or_(
         and_(team_col.is_(None), user_col == user_id),
         team_col.in_(teams_of(user_id, cap)),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aforo.errors import DomainError, NotFound
-from aforo.runtime.outbound import ClientPool, OutboundError
+from aforo.runtime.outbound import ClientPool, OutboundError, Policy, policy_of
 from aforo.runtime.state import Runtime
 from aforo.runtime.tasks import stop_tasks
 from aforo.services import key_verify, playground
@@ -222,25 +222,42 @@ async def _reusable(
 
 
 async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Prepared:
+    """The usual run reuses its token and reads its target in one statement on a bare
+    connection; the ORM transaction (the key's authoritative check, with the error to show,
+    or a new token) only when the token is new or the target read says the key is not usable."""
     user_id = _caller(caller)
-    await check_rate(runtime, caller.tenant_id, user_id)
+    tenant_id = caller.tenant_id
+    await check_rate(runtime, tenant_id, user_id)
     ex = executor(runtime)
-    slot = (caller.tenant_id, user_id, inp.key_id)
+    slot = (tenant_id, user_id, inp.key_id)
     reused = await _reusable(runtime, ex, slot)
-    async with runtime.transaction(caller.tenant_id) as session:
-        p = await playground.prepare(
-            session,
-            runtime.auth.ring,
-            runtime.auth.issuer,
-            user_id=user_id,
-            inp=inp,
-            minted=reused,
-        )
+    lookups = key_verify.verifier(runtime).lookups
+    t = await playground.target(lookups, tenant_id, user_id=user_id, inp=inp)
+    issued = reused
+    if reused is None or not t.usable:
+        async with runtime.transaction(tenant_id) as session:
+            issued = await playground.check_key(
+                session,
+                runtime.auth.ring,
+                runtime.auth.issuer,
+                user_id=user_id,
+                inp=inp,
+                minted=reused,
+            )
+    assert issued is not None
+    p = playground.build(
+        t, inp, issued, tenant_id=tenant_id, user_id=user_id, policy=_policy(runtime)
+    )
     if reused is None:
         if len(ex.tokens) >= TOKEN_CACHE_MAX:
             ex.tokens.clear()  # crude but bounded: a miss only costs a mint
-        ex.tokens[slot] = (p.issued, time.monotonic() + p.issued.expires_in)
+        ex.tokens[slot] = (issued, time.monotonic() + issued.expires_in)
     return p
+
+
+def _policy(runtime: Runtime) -> Policy:
+    """The operator's outbound policy, as every session of the app carries it."""
+    return policy_of(runtime.maker.kw.get("info") or {})
 
 
 async def execute(
