@@ -28,7 +28,7 @@ from aforo.runtime.metrics import BUCKETS, Metrics
 from aforo.runtime.postgres import EmbeddedPostgres
 from tests.conftest import with_settings
 from tests.services import AppServer
-from tests.support import Api, make_tenant
+from tests.support import Api, TenantFixture, make_tenant
 
 
 async def test_health_ready_and_metrics(api: Api) -> None:
@@ -277,32 +277,46 @@ def test_a_hot_route_must_be_matched_by_its_path_alone(
 
 
 async def test_a_tenant_bound_lookup_sees_its_tenant_only_and_never_lends_it_on(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``LookupPool.read_as``: row-level security applies as in a session bound to the tenant,
-    in a read-only transaction; after it - and after a failed or cancelled one - the pooled
-    connection carries no tenant and no open transaction."""
+    """``LookupPool.read_as``: row-level security applies as in a session bound to the
+    tenant, read-only; a connection keeps its binding for the next read as the same tenant
+    (one round trip), and every other statement runs with exactly the binding it asked for -
+    also after a failed or cancelled read."""
     a, b = await make_tenant(settings, "A"), await make_tenant(settings, "B")
+    binds: list[str] = []
+    execute = asyncpg.connection.Connection.execute
+
+    async def spy(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> str:
+        if "set_config('app.tenant_id'" in query:
+            binds.append("unbind" if "''" in query else "bind")
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", spy)
     assert settings.database_url
     engine = db.create_engine(settings.database_url, pool_size=1)
     pool = db.LookupPool(asyncpg_dsn(engine), 1)
     state = (
         "select current_setting('app.tenant_id', true) as tenant, txid_current() as tx,"
-        " pg_backend_pid() as pid"
+        " current_setting('transaction_read_only') as read_only, pg_backend_pid() as pid"
     )
 
     async def clean() -> int:
         (one,), (two,) = await pool.fetch(state), await pool.fetch(state)
-        assert not one["tenant"] and not two["tenant"]
+        assert not one["tenant"] and not two["tenant"] and one["read_only"] == "off"
         assert one["tx"] != two["tx"]  # each statement its own transaction: none left open
         assert one["pid"] == two["pid"]
         return int(one["pid"])
 
+    async def tenants_as(t: TenantFixture) -> list[str]:
+        return [str(r["id"]) for r in await pool.read_as(uuid.UUID(t.id), "select id from tenants")]
+
     try:
-        for t in (a, b):
-            rows = await pool.read_as(uuid.UUID(t.id), "select id from tenants")
-            assert [str(r["id"]) for r in rows] == [t.id]
-        assert await pool.fetch("select id from tenants") == []  # unbound: nothing
+        assert await tenants_as(a) == [a.id] and await tenants_as(a) == [a.id]
+        assert binds == ["bind"]  # the second read found its connection bound already
+        assert await tenants_as(b) == [b.id]
+        assert await pool.fetch("select id from tenants") == []  # unbound: no tenant's rows
+        assert binds == ["bind", "bind", "unbind"]
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await pool.read_as(uuid.UUID(a.id), "delete from tenants")
         await clean()

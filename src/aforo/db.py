@@ -160,7 +160,15 @@ class RawStatement:
 
 
 _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]  # (untyped in SQLAlchemy)
-_BEGIN_AS = "begin read only; select set_config('app.tenant_id', '{}', true)"
+# A UUID's text needs no quoting; on the simple query protocol, one round trip for both.
+_BIND = (
+    "select set_config('app.tenant_id', '{}', false),"
+    " set_config('default_transaction_read_only', 'on', false)"
+)
+_UNBIND = (
+    "select set_config('app.tenant_id', '', false),"
+    " set_config('default_transaction_read_only', 'off', false)"
+)
 
 
 class LookupPool:
@@ -175,6 +183,14 @@ class LookupPool:
     that uses one: all idle ones are then dropped and the call runs once more on a new one.
     Connections open on demand, so a database that is down at start-up does not stop the
     service.
+
+    Tenant-scoped reads (``read_as``) bind their connection to the tenant for the session
+    rather than for one transaction: a connection remembers its binding, a read takes one
+    already bound as it needs when there is one, and binds (or unbinds, for ``fetch``) it
+    otherwise - so the usual read is one round trip, not three (begin and bind, the read,
+    commit). A bound connection is read-only. A statement always runs with exactly the
+    binding its call asked for: a connection whose binding is in doubt (a call cancelled or
+    broken mid-way) is closed, never lent on.
     """
 
     RETRY = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError)
@@ -186,12 +202,16 @@ class LookupPool:
         # watched through SQLAlchemy's events, these cannot).
         self.observers: list[Callable[[str], None]] = []
         self._idle: list[asyncpg.Connection] = []
+        self._bound: dict[asyncpg.Connection, uuid.UUID] = {}  # absent: no tenant
         self._open = 0  # connections open or opening
         self._waiting: collections.deque[asyncio.Future[asyncpg.Connection]] = collections.deque()
         self._closed = False
 
-    async def _take(self) -> asyncpg.Connection:
+    async def _take(self, tenant_id: uuid.UUID | None) -> asyncpg.Connection:
         if self._idle:
+            for i in range(len(self._idle) - 1, -1, -1):  # the latest bound as we need
+                if self._bound.get(self._idle[i]) == tenant_id:
+                    return self._idle.pop(i)
             return self._idle.pop()
         if self._open < self.size:
             self._open += 1
@@ -214,6 +234,7 @@ class LookupPool:
     def _give(self, conn: asyncpg.Connection) -> None:
         if conn.is_closed() or self._closed:
             self._open -= 1
+            self._bound.pop(conn, None)
             if not conn.is_closed():
                 conn.terminate()
             return
@@ -225,44 +246,38 @@ class LookupPool:
         self._idle.append(conn)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        for observe in self.observers:
-            observe(sql)
-        for attempt in range(2):
-            conn = await self._take()
-            try:
-                rows: list[Any] = await conn.fetch(sql, *args)
-                return rows
-            except self.RETRY:
-                conn.terminate()
-                self._drop_idle()
-                if attempt:
-                    raise
-            finally:
-                self._give(conn)
-        raise AssertionError("unreachable")
+        """``sql`` with no tenant bound (row-level security shows it no tenant's rows)."""
+        return await self._run(None, sql, args)
 
     async def read_as(self, tenant_id: uuid.UUID, sql: str, *args: Any) -> list[Any]:
-        """``sql`` in a read-only transaction bound to ``tenant_id`` (row-level security
-        applies, as in ``tenant_session``): three round trips, the begin and the binding in
-        one. A connection whose transaction did not end cleanly is closed, never lent on with
-        a tenant bound."""
+        """``sql``, read-only, as ``tenant_id`` (row-level security applies as in a
+        ``tenant_session``)."""
+        return await self._run(uuid.UUID(str(tenant_id)), sql, args)
+
+    async def _run(self, tenant_id: uuid.UUID | None, sql: str, args: tuple[Any, ...]) -> list[Any]:
         for observe in self.observers:
             observe(sql)
-        begin = _BEGIN_AS.format(uuid.UUID(str(tenant_id)))  # a UUID's text: nothing to quote
         for attempt in range(2):
-            conn = await self._take()
+            conn = await self._take(tenant_id)
             try:
-                await conn.execute(begin)
+                if self._bound.get(conn) != tenant_id:
+                    self._bound.pop(conn, None)  # in doubt until the binding is done
+                    if tenant_id is None:
+                        await conn.execute(_UNBIND)
+                    else:
+                        await conn.execute(_BIND.format(tenant_id))
+                        self._bound[conn] = tenant_id
                 rows: list[Any] = await conn.fetch(sql, *args)
-                await conn.execute("commit")
                 return rows
             except self.RETRY:
                 conn.terminate()
                 self._drop_idle()
                 if attempt:
                     raise
+            except asyncpg.PostgresError:
+                raise  # the statement's own error: the connection and its binding are sound
             except BaseException:
-                conn.terminate()
+                conn.terminate()  # cancelled or broken mid-way: its binding is in doubt
                 raise
             finally:
                 self._give(conn)
@@ -272,6 +287,7 @@ class LookupPool:
         """After a connection died: the idle ones died with the same server."""
         for idle in self._idle:
             idle.terminate()
+            self._bound.pop(idle, None)
         self._open -= len(self._idle)
         self._idle.clear()
 
