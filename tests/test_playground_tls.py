@@ -119,14 +119,14 @@ async def test_https_phases_and_tls_time_then_a_reused_connection(
 async def test_pooled_clients_are_per_tls_name_and_bounded() -> None:
     pool = ClientPool(max_tls_hosts=2)
     try:
-        plain = pool.client("http", "a.example")
-        assert pool.client("http", "b.example") is plain  # plain HTTP: one pool (IP-keyed)
-        a = pool.client("https", "a.example")
-        assert pool.client("https", "A.example") is a
-        b = pool.client("https", "b.example")
+        plain = pool.transport("http", "a.example")
+        assert pool.transport("http", "b.example") is plain  # plain HTTP: one pool (IP-keyed)
+        a = pool.transport("https", "a.example")
+        assert pool.transport("https", "A.example") is a
+        b = pool.transport("https", "b.example")
         assert b is not a  # a TLS connection is never reused for another name
-        pool.client("https", "c.example")  # over the bound: the least recently used retires
-        assert pool.client("https", "a.example") is not a
-        assert pool.client("https", "c.example") is pool.client("https", "c.example")
+        pool.transport("https", "c.example")  # over the bound: the least recently used retires
+        assert pool.transport("https", "a.example") is not a
+        assert pool.transport("https", "c.example") is pool.transport("https", "c.example")
     finally:
         await pool.aclose()

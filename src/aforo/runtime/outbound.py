@@ -29,7 +29,6 @@ they never say what a name resolved to (only "not a public address").
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
 import ipaddress
 import re
 import socket
@@ -54,6 +53,15 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
+_TIMEOUTS = ("connect", "read", "write", "pool")
+# What an httpx client would send besides the caller's headers (requests go to a transport);
+# only encodings we can decode under the size cap ourselves.
+_SENT_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": f"python-httpx/{httpx.__version__}",
+}
 
 # Cloud metadata endpoints. Most are link-local already; listed so that even an allow-listed
 # private range never opens them (only an explicit entry naming the address does).
@@ -414,13 +422,10 @@ class Guard:
             ) from e
 
     async def _fetch(self, url: str, method: str, headers: dict[str, str]) -> Response:
-        timeout = httpx.Timeout(self.timeout_s)
-        async with httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False, cookies=_NoCookies()
-        ) as c:
+        async with httpx.AsyncHTTPTransport() as transport:
             for _ in range(self.max_redirects + 1):
                 target, ip = await self.vet(url)
-                response = await self._send(c, method, target, ip, headers)
+                response = await self._send(transport, method, target, ip, headers)
                 if response.status in _REDIRECTS and "location" in response.headers:
                     url = urljoin(str(target), response.headers["location"])
                     if response.status == 303 or (
@@ -468,8 +473,8 @@ class Guard:
                     started = time.perf_counter()
                     target, ip = await self.vet(url)
                     clock.resolved(time.perf_counter() - started)
-                    client = pool.client(target.scheme, target.host)
-                    response = await self._send(client, method, target, ip, sent, content, clock)
+                    transport = pool.transport(target.scheme, target.host)
+                    response = await self._send(transport, method, target, ip, sent, content, clock)
                     if response.status in _REDIRECTS and "location" in response.headers:
                         url = urljoin(str(target), response.headers["location"])
                         if (urlsplit(url).hostname or "").rstrip(".").lower() != target.host:
@@ -489,7 +494,7 @@ class Guard:
 
     async def _send(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         method: str,
         target: httpx.URL,
         ip: IPAddress,
@@ -503,23 +508,22 @@ class Guard:
         elif ":" in target.host:
             host_header = f"[{target.host}]:{target.port}"
         pinned = target.copy_with(host=str(ip))
-        extensions: dict[str, Any] = (
-            {"sni_hostname": target.host} if target.scheme == "https" else {}
-        )
+        extensions: dict[str, Any] = {"timeout": dict.fromkeys(_TIMEOUTS, self.timeout_s)}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
         if clock is not None:
             extensions["trace"] = clock.trace
-        request = client.build_request(
+        request = httpx.Request(
             method,
             pinned,
-            # Only encodings we can decode under the size cap ourselves.
-            headers={"Accept-Encoding": "gzip, deflate", **headers, "Host": host_header},
+            headers={**_SENT_HEADERS, **headers, "Host": host_header},
             content=content,
             extensions=extensions,
         )
         try:
             if clock is not None:
                 clock.sending(target.scheme == "https")
-            upstream = await client.send(request, stream=True)
+            upstream = await transport.handle_async_request(request)
             if clock is not None:
                 clock.headers_received()
         except httpx.TimeoutException as e:
@@ -669,25 +673,17 @@ class _Clock:
         )
 
 
-class _NoCookies(http.cookiejar.CookieJar):
-    """Outbound clients' cookie jar: keeps nothing. The pooled clients are shared by every
-    tenant and user, so a cookie an API set for one caller would go out with the next caller's
-    requests to the same address (requests go to the vetted IP, the cookie's domain)."""
-
-    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
-        pass
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        pass
-
-
 class ClientPool:
-    """Pooled connections for ``Guard.exchange``: one client for plain HTTP (a connection is
-    keyed by the vetted IP and port; the Host header travels with each request), and one client
-    per TLS server name, so a connection whose certificate was checked for one name is never
-    reused for another name on the same IP. The per-name clients are bounded (least recently
-    used retired first, closed once their requests can no longer be running). They share
-    connections, never state: no cookie is kept (``_NoCookies``)."""
+    """Pooled connections for ``Guard.exchange``: one transport for plain HTTP (a connection is
+    keyed by the vetted IP and port; the Host header travels with each request), and one
+    transport per TLS server name, so a connection whose certificate was checked for one name is
+    never reused for another name on the same IP. The per-name transports are bounded (least
+    recently used retired first, closed once their requests can no longer be running).
+
+    Transports, not clients: they share connections and nothing else. A client would keep the
+    cookies every tenant's APIs set and send them with the next caller's requests to the same
+    address, and its layers (auth, redirects, cookies, hooks - all ours to do, or not to do)
+    cost a fifth of a try-it's exchange."""
 
     def __init__(
         self,
@@ -699,21 +695,17 @@ class ClientPool:
         self.timeout_s = timeout_s
         self.max_tls_hosts = max_tls_hosts
         self.verify = verify  # certificate checks: the system's CAs unless told otherwise
-        self._plain: httpx.AsyncClient | None = None
-        self._tls: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-        self._retiring: dict[asyncio.Task[None], httpx.AsyncClient] = {}
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: OrderedDict[str, httpx.AsyncHTTPTransport] = OrderedDict()
+        self._retiring: dict[asyncio.Task[None], httpx.AsyncHTTPTransport] = {}
 
-    def _new(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout_s),
-            follow_redirects=False,
-            trust_env=False,
+    def _new(self) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(
             verify=self.verify,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            cookies=_NoCookies(),
         )
 
-    def client(self, scheme: str, host: str) -> httpx.AsyncClient:
+    def transport(self, scheme: str, host: str) -> httpx.AsyncHTTPTransport:
         if scheme != "https":
             if self._plain is None:
                 self._plain = self._new()
@@ -731,18 +723,18 @@ class ClientPool:
         self._tls[name] = made = self._new()
         return made
 
-    async def _retire(self, client: httpx.AsyncClient) -> None:
+    async def _retire(self, transport: httpx.AsyncHTTPTransport) -> None:
         await asyncio.sleep(self.timeout_s + 1)
-        await client.aclose()
+        await transport.aclose()
 
     async def aclose(self) -> None:
         retiring = list(self._retiring.values())
         await stop_tasks(list(self._retiring))
-        clients = [*retiring, *self._tls.values(), *([self._plain] if self._plain else [])]
+        transports = [*retiring, *self._tls.values(), *([self._plain] if self._plain else [])]
         self._tls.clear()
         self._plain = None
-        for c in clients:
-            await c.aclose()
+        for t in transports:
+            await t.aclose()
 
 
 def _decode(raw: bytes, encoding: str, limit: int) -> bytes:
