@@ -13,11 +13,15 @@ drift hits every variant alike):
    through the key verifier's cache, the target and the key's team rights read in one short
    transaction), the exchange; the run's
    record and usage event are written in the background;
-4. ``graphql``: the ``tryOperation`` mutation over TCP to the served instance, with a pooled
+4. ``floor``: what any served try-it costs before it does anything of its own - a
+   hand-written Starlette endpoint under uvicorn (its own process, as the service) that reads
+   one row with asyncpg and makes the same upstream call with a pooled ``httpx.AsyncClient``;
+   no credential, no GraphQL, no key check, no record;
+5. ``graphql``: the ``tryOperation`` mutation over TCP to the served instance, with a pooled
    client (HTTP, GraphQL parsing, auth, the run, redaction, serialisation).
 
 Prints median and p99 per variant, and the median/p99 added over ``direct`` (aim: the
-GraphQL path adds <= 1.5 ms median).
+GraphQL path adds <= 1.5 ms median), and what the GraphQL path adds over ``floor``.
 
 Run: ``python bench/proxy.py`` (``--requests 2000`` for more samples).
 """
@@ -36,9 +40,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from sqlalchemy import make_url
 
 from aforo.app import create_app
-from aforo.runtime.postgres import EmbeddedPostgres, free_port
+from aforo.runtime.postgres import APP_ROLE, EmbeddedPostgres, free_port
 from aforo.services import playground_runs
 from aforo.services.playground import TryInput
 from aforo.tenancy.context import PrincipalKind, TenantContext
@@ -65,23 +70,52 @@ app = Starlette(routes=[Route("/forecast/{city}", forecast)])
 """
 
 
-def serve_upstream(work: Path, port: int) -> subprocess.Popen[bytes]:
-    (work / "upstream.py").write_text(UPSTREAM_APP)
+FLOOR_APP = """
+import contextlib, json, os
+
+import asyncpg
+import httpx
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+state = {}
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    state["db"] = await asyncpg.connect(os.environ["FLOOR_DSN"])
+    async with httpx.AsyncClient() as client:
+        state["http"] = client
+        yield
+    await state["db"].close()
+
+
+async def run(request):
+    given = await request.json()
+    await state["db"].fetchrow("select $1::text as operation", given["operationId"])
+    r = await state["http"].get(os.environ["FLOOR_UPSTREAM"], headers={"Authorization": "Bearer x"})
+    body = {"status": r.status_code, "headers": list(r.headers.items()), "body": r.text}
+    return Response(json.dumps(body), media_type="application/json")
+
+
+app = Starlette(routes=[Route("/run", run, methods=["POST"])], lifespan=lifespan)
+"""
+
+
+def serve_module(
+    work: Path, name: str, source: str, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    (work / f"{name}.py").write_text(source)
+    args = ["--app-dir", str(work), f"{name}:app", "--port", str(port)]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(work),
-            "upstream:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        [sys.executable, "-m", "uvicorn", *args, "--log-level", "warning", "--no-access-log"],
+        env={**os.environ, **(env or {})},
     )
+
+
+def serve_upstream(work: Path, port: int) -> subprocess.Popen[bytes]:
+    return serve_module(work, "upstream", UPSTREAM_APP, port)
 
 
 def summary(samples: list[float]) -> tuple[float, float]:
@@ -103,8 +137,20 @@ def serve_console(pg: EmbeddedPostgres, work: Path, port: int) -> subprocess.Pop
 
 
 async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path) -> None:
-    port, console_port = free_port(), free_port()
+    port, console_port, floor_port = free_port(), free_port(), free_port()
     upstream = serve_upstream(work, port)
+    floor = serve_module(
+        work,
+        "floor",
+        FLOOR_APP,
+        floor_port,
+        {
+            "FLOOR_DSN": make_url(pg.url(APP_ROLE, "aforo"))
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False),
+            "FLOOR_UPSTREAM": f"http://127.0.0.1:{port}/forecast/oslo",
+        },
+    )
     settings = app_settings(pg, work, spec_sync_interval_s=0)
     app = create_app(settings)
     served: subprocess.Popen[bytes] | None = None
@@ -116,6 +162,7 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
             ) as console,
             httpx.AsyncClient() as direct_client,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{console_port}") as over_tcp,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{floor_port}") as floor_client,
         ):
             for _ in range(200):
                 try:
@@ -146,6 +193,7 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
             for _ in range(600):
                 try:
                     if (await over_tcp.get("/readyz")).status_code == 200:
+                        await floor_client.get("/")  # (a 404 once it listens)
                         break
                 except httpx.TransportError:
                     pass
@@ -165,6 +213,10 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
                 out = await playground_runs.try_operation(rt, caller, svc_input)
                 assert out.result is not None and out.result.status == 200
 
+            async def floor_run() -> None:
+                r = await floor_client.post("/run", json=gql_input)
+                assert r.json()["status"] == 200, r.text
+
             async def graphql() -> None:
                 r = await over_tcp.post(
                     "/graphql",
@@ -177,6 +229,7 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
                 "direct": direct,
                 "exchange": exchange,
                 "service": service,
+                "floor": floor_run,
                 "graphql": graphql,
             }
             samples: dict[str, list[float]] = {k: [] for k in variants}
@@ -192,7 +245,7 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
                         await fn()
                         samples[name].append(time.perf_counter() - t)
     finally:
-        for proc in (served, upstream):
+        for proc in (served, floor, upstream):
             if proc is not None:
                 proc.terminate()
                 proc.wait(10)
@@ -206,9 +259,13 @@ async def main_async(args: argparse.Namespace, pg: EmbeddedPostgres, work: Path)
         )
     svc_med, _ = summary(samples["service"])
     gql_med, _ = summary(samples["graphql"])
+    floor_med, _ = summary(samples["floor"])
     print(
         f"\nadded median: service {svc_med - base_med:.2f} ms, graphql {gql_med - base_med:.2f} ms"
         f" (aim: graphql <= 1.5 ms); {len(samples['direct'])} requests per variant"
+        f"\nthe served floor adds {floor_med - base_med:.2f} ms; graphql adds"
+        f" {gql_med - floor_med:.2f} ms over it (the aim leaves"
+        f" {1.5 - (floor_med - base_med):.2f} ms for credentials, GraphQL, checks and records)"
     )
 
 

@@ -124,10 +124,17 @@ def parse_forum(out: str) -> list[Row]:
 def parse_proxy(out: str) -> list[Row]:
     med = {
         m[1]: float(m[2])
-        for m in re.finditer(r"^(direct|exchange|service|graphql)\s+([\d.]+)\s+([\d.]+)", out, re.M)
+        for m in re.finditer(
+            r"^(direct|exchange|service|floor|graphql)\s+([\d.]+)\s+([\d.]+)", out, re.M
+        )
     }
     d = med["direct"]
-    label = {"exchange": "exchange", "service": "service", "graphql": "GraphQL over TCP"}
+    label = {
+        "exchange": "exchange",
+        "service": "service",
+        "floor": "served floor (hand-written endpoint, one row read)",
+        "graphql": "GraphQL over TCP",
+    }
     return [
         Row(
             f"try-it proxy, {label[name]}",
@@ -136,7 +143,7 @@ def parse_proxy(out: str) -> list[Row]:
             f"direct httpx call {d:.2f} ms",
             "<= +1.5 ms" if name == "graphql" else "",
         )
-        for name in ("exchange", "service", "graphql")
+        for name in ("exchange", "service", "floor", "graphql")
     ]
 
 
