@@ -53,14 +53,16 @@ class Limits:
 
 
 class Recorder:
-    """Writes finished runs and their usage off the caller's path: whatever queued up while
-    the previous batch was written goes in one transaction per tenant (one insert, one usage
-    batch). ``flush`` waits for everything queued so far: a reader on this instance always
-    sees its own runs. A failed batch is retried; it is dropped (and logged) only after
-    ``RETRIES`` attempts, or when the app stops during a database outage."""
+    """Writes finished runs and their usage off the caller's path: the runs of up to
+    ``GATHER_S`` go in one transaction per tenant (one insert, one usage batch): a batch's
+    fixed cost is most of a small one's, and it is paid on the instance serving try-it.
+    ``flush`` writes at once and waits for everything queued so far: a reader on this
+    instance always sees its own runs, a live run is recorded before it reports COMPLETED.
+    A failed batch is retried; it is dropped (and logged) only after ``RETRIES`` attempts, or
+    when the app stops during a database outage."""
 
     RETRIES = 5
-    GATHER_S = 0.05
+    GATHER_S = 0.25
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -68,6 +70,7 @@ class Recorder:
         self.queued = 0
         self.written = 0
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # someone waits: write what there is now
         self._done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +83,8 @@ class Recorder:
 
     async def flush(self) -> None:
         target = self.queued
+        if self.written < target:
+            self._hurry.set()
         async with self._done:
             await self._done.wait_for(lambda: self.written >= target)
 
@@ -88,7 +93,9 @@ class Recorder:
             await self._wake.wait()
             self._wake.clear()  # before gathering: a run added from here on wakes us again
             # Gather what else finishes meanwhile: one write per batch, not per run.
-            await asyncio.sleep(self.GATHER_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), self.GATHER_S)
+            self._hurry.clear()
             batch, self.pending = self.pending, []
             if not batch:
                 continue
