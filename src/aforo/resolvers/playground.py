@@ -1,8 +1,8 @@
 """Try-it playground resolvers.
 
 The mutations do not use the request session (``guarded``): a run holds no database connection
-while it waits on the tenant's API; it prepares and records in short transactions of its own
-(``services.playground_runs``), so a ``UserError`` here never undoes a recorded run.
+while it waits on the tenant's API; it prepares and records in short reads and transactions of
+its own (``services.playground_runs``), so a ``UserError`` here never undoes a recorded run.
 """
 
 from __future__ import annotations

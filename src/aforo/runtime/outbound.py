@@ -422,7 +422,7 @@ class Guard:
             ) from e
 
     async def _fetch(self, url: str, method: str, headers: dict[str, str]) -> Response:
-        async with httpx.AsyncHTTPTransport() as transport:
+        async with httpx.AsyncHTTPTransport(trust_env=False) as transport:
             for _ in range(self.max_redirects + 1):
                 target, ip = await self.vet(url)
                 response = await self._send(transport, method, target, ip, headers)
@@ -702,6 +702,7 @@ class ClientPool:
     def _new(self) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
             verify=self.verify,
+            trust_env=False,  # the certificates' trust is the operator's setting, not the env's
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
 

@@ -161,8 +161,9 @@ class Placement:
 
 @dataclass
 class Prepared:
-    """Everything a run needs, built in a short transaction; holds the minted token only in
-    memory for the few seconds of the run."""
+    """Everything a run needs, built from one read (and a short transaction when the key's
+    token is minted or its check fails); holds the minted token only in memory for the few
+    seconds of the run."""
 
     run_id: uuid.UUID
     tenant_id: uuid.UUID

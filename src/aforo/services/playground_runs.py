@@ -1,7 +1,8 @@
 """Running try-it requests: the per-user rate limit, the pooled executor, and live events.
 
-A run is prepared in one short transaction (input checked, key checked, token minted), sent
-with no database connection held, then recorded and metered in a second short transaction.
+A run is prepared from one read (the operation, the allow-list, the caller's right to the
+key) with the key's token of an earlier run, or in one short transaction when the token is
+minted; it is sent with no database connection held, then recorded and metered in batches.
 
 Live runs publish their phase events (``DNS_RESOLVED``, ``CONNECTED``, ``TLS_DONE``,
 ``FIRST_BYTE``, then ``COMPLETED`` or ``ERROR``) on the bus channel of the run, and keep the
