@@ -160,6 +160,13 @@ class RawStatement:
 
 
 _ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]  # (untyped in SQLAlchemy)
+
+
+def _close(conn: asyncpg.Connection) -> None:
+    if not conn.is_closed():
+        conn.terminate()
+
+
 # A UUID's text needs no quoting; on the simple query protocol, one round trip for both.
 _BIND = (
     "select set_config('app.tenant_id', '{}', false),"
@@ -261,27 +268,32 @@ class LookupPool:
             conn = await self._take(tenant_id)
             try:
                 if self._bound.get(conn) != tenant_id:
-                    self._bound.pop(conn, None)  # in doubt until the binding is done
-                    if tenant_id is None:
-                        await conn.execute(_UNBIND)
-                    else:
-                        await conn.execute(_BIND.format(tenant_id))
-                        self._bound[conn] = tenant_id
+                    await self._bind(conn, tenant_id)
                 rows: list[Any] = await conn.fetch(sql, *args)
                 return rows
             except self.RETRY:
-                conn.terminate()
+                _close(conn)
                 self._drop_idle()
                 if attempt:
                     raise
             except asyncpg.PostgresError:
                 raise  # the statement's own error: the connection and its binding are sound
             except BaseException:
-                conn.terminate()  # cancelled or broken mid-way: its binding is in doubt
+                _close(conn)  # cancelled or broken mid-way: its binding is in doubt
                 raise
             finally:
                 self._give(conn)
         raise AssertionError("unreachable")
+
+    async def _bind(self, conn: asyncpg.Connection, tenant_id: uuid.UUID | None) -> None:
+        self._bound.pop(conn, None)
+        try:
+            await conn.execute(_UNBIND if tenant_id is None else _BIND.format(tenant_id))
+        except BaseException:
+            _close(conn)  # whatever failed, the binding is in doubt
+            raise
+        if tenant_id is not None:
+            self._bound[conn] = tenant_id
 
     def _drop_idle(self) -> None:
         """After a connection died: the idle ones died with the same server."""
