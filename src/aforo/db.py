@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import ClauseElement, DateTime, MetaData, Select, bindparam, event, select, text
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -159,7 +159,7 @@ class RawStatement:
         return [given[n] if n in given else self.fixed[n] for n in self.names]
 
 
-_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]  # (untyped in SQLAlchemy)
+_ASYNCPG = registry.load("postgresql.asyncpg")()
 
 
 def _close(conn: asyncpg.Connection) -> None:
