@@ -328,6 +328,10 @@ async def test_a_tenant_bound_lookup_sees_its_tenant_only_and_never_lends_it_on(
                 await pool.read_as(uuid.UUID(a.id), "select pg_sleep(5)")
         first = await clean()
         assert await clean() == first  # a clean connection is lent on
+        # An argument that does not encode is the caller's error, not a dead connection's.
+        with pytest.raises(asyncpg.DataError, match="invalid input"):
+            await pool.fetch("select $1::int", "not a number")
+        assert await clean() == first
     finally:
         await pool.close()
         await engine.dispose()
