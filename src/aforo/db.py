@@ -305,6 +305,7 @@ class LookupPool:
 
     async def close(self) -> None:
         self._closed = True
+        self._bound.clear()
         idle, self._idle = self._idle, []
         for conn in idle:
             self._open -= 1

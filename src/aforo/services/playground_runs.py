@@ -241,8 +241,9 @@ async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Pre
     reused = await _reusable(runtime, ex, slot)
     lookups = key_verify.verifier(runtime).lookups
     t = await playground.target(lookups, tenant_id, user_id=user_id, inp=inp)
-    issued = reused
-    if reused is None or not t.usable:
+    if reused is not None and t.usable:
+        issued = reused
+    else:
         async with runtime.transaction(tenant_id) as session:
             issued = await playground.check_key(
                 session,
@@ -252,7 +253,6 @@ async def prepare(runtime: Runtime, caller: TenantContext, inp: TryInput) -> Pre
                 inp=inp,
                 minted=reused,
             )
-    assert issued is not None
     p = playground.build(
         t, inp, issued, tenant_id=tenant_id, user_id=user_id, policy=_policy(runtime)
     )
