@@ -6,8 +6,10 @@ Python client. Records must match what the Python sidecar ships."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -127,6 +129,7 @@ class Http:
                 env=env(console),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
         ]
         self.port = self.server_port
@@ -143,6 +146,7 @@ class Http:
                     ],
                     cwd=NODE,
                     env=env(console),
+                    start_new_session=True,
                 )
             )
 
@@ -156,9 +160,15 @@ class Http:
         return self
 
     def stop(self) -> None:
+        # Each in a process group of its own, stopped whole: npx runs the proxy as a child
+        # that a signal to npx alone left running (still listening) after the tests.
         for p in reversed(self.procs):
-            p.terminate()
-            p.wait(20)
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(20)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)  # whatever of the group is left
 
 
 @pytest.fixture
