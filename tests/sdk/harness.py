@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -14,7 +15,6 @@ import uvicorn
 from aforo.app import create_app
 from aforo.config import Settings
 from aforo.runtime.postgres import free_port
-from tests.services import wait_port
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -26,9 +26,12 @@ class ThreadedServer:
     ``tests.services.AppServer`` it can be stopped and started again on the same port with a
     fresh app: the outage tests need the console to come back at the same address."""
 
+    START_S = 60.0
+
     def __init__(self, app_factory: Callable[[], Any], port: int | None = None) -> None:
         self.app_factory = app_factory
         self.port = port or free_port()
+        self.port_chosen = port is None  # ours to change until the first start
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -37,24 +40,49 @@ class ThreadedServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Serving once this returns; a server that cannot start is an error, never a wait.
+        A port we chose that another process took since (``free_port`` only saw it free) is
+        replaced by another one, on the first start only: a restart keeps its address."""
+        for _ in range(3):
+            if self._serve():
+                self.port_chosen = False
+                return
+            if not self.port_chosen:
+                break
+            self.port = free_port()
+        raise RuntimeError(
+            f"the server did not start on port {self.port} (taken, or the app failed to "
+            "start: see the log above)"
+        )
+
+    def _serve(self) -> bool:
         config = uvicorn.Config(
             self.app_factory(),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
             lifespan="on",
+            timeout_graceful_shutdown=5,  # a request left open does not keep the port
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_port(self.port)
-        while not self.server.started:
-            threading.Event().wait(0.01)
+        server = self.server = uvicorn.Server(config)
+        thread = self.thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + self.START_S
+        while not server.started:  # set once it listens
+            if not thread.is_alive():  # uvicorn exits when it cannot bind or start
+                self.server = self.thread = None
+                return False
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server on port {self.port} is still starting")
+            time.sleep(0.01)
+        return True
 
     def stop(self) -> None:
         if self.server is not None and self.thread is not None:
             self.server.should_exit = True
             self.thread.join(20)
+            if self.thread.is_alive():
+                raise RuntimeError(f"the server on port {self.port} did not stop")
             self.server = self.thread = None
 
     async def astart(self) -> None:
