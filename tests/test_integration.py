@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -360,8 +361,10 @@ async def test_mcp_snippets_meter_tool_calls(
     words = shlex.split(line.splitlines()[-1])
     assigned = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
     argv = [w for w in words if not re.match(r"^[A-Z_]+=", w)]
+    # In a process group of its own, stopped whole: npx runs the proxy as a child that a
+    # signal to npx alone leaves running.
     proxy = await asyncio.create_subprocess_exec(
-        *argv, cwd=toolchains.NODE, env={**env(console), **assigned}
+        *argv, cwd=toolchains.NODE, env={**env(console), **assigned}, start_new_session=True
     )
     try:
         await asyncio.to_thread(wait_port, upstream, 60)
@@ -372,8 +375,10 @@ async def test_mcp_snippets_meter_tool_calls(
             await drive(client)
         events = await wait_for_events(console, 6, metric="mcp_tool_calls")
     finally:
-        proxy.send_signal(signal.SIGTERM)
+        os.killpg(proxy.pid, signal.SIGTERM)
         await proxy.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proxy.pid, signal.SIGKILL)  # whatever of the group is left
         server.terminate()
         await asyncio.to_thread(server.wait, 20)
     assert sorted({str(e["properties"]) for e in events}) == [
